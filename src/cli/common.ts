@@ -1,0 +1,37 @@
+/** Shared CLI plumbing: one-line errors with their code, and exit codes. */
+import { SkulensError, messageOf } from '../core/errors.js';
+
+/** Wrap a command action: any error becomes one line on stderr and exit code 1. */
+export function action<A extends unknown[]>(fn: (...args: A) => Promise<void>): (...args: A) => Promise<void> {
+  return async (...args: A) => {
+    try {
+      await fn(...args);
+    } catch (err) {
+      const code = err instanceof SkulensError ? err.code : 'E_INTERNAL';
+      process.stderr.write(`skulens: ${messageOf(err)} [${code}]\n`);
+      if (process.env.SKULENS_DEBUG && err instanceof Error) process.stderr.write(`${err.stack}\n`);
+      process.exitCode = 1;
+    }
+  };
+}
+
+/** Report a skipped input on stderr (kept to one line each). */
+export function warnSkipped(input: string, reason: string): void {
+  process.stderr.write(`skulens: skipped ${input}: ${reason}\n`);
+}
+
+export function parsePositiveInt(name: string) {
+  return (value: string): number => {
+    const n = Number(value);
+    if (!Number.isInteger(n) || n < 1) throw new SkulensError('E_INPUT', `${name} must be a positive integer, got "${value}".`);
+    return n;
+  };
+}
+
+/** Write to stdout and wait for it to drain (large JSON outputs to a pipe). */
+export function out(text: string): Promise<void> {
+  return new Promise((resolve) => {
+    if (process.stdout.write(text)) resolve();
+    else process.stdout.once('drain', () => resolve());
+  });
+}

@@ -1,0 +1,379 @@
+/**
+ * Embedder: images (or crops of them) in, L2-normalised embedding vectors out.
+ * Preprocessing is a declared `PreprocessSpec`; batches are decoded ahead while the
+ * previous batch runs through the model.
+ */
+import type { InferenceSession, Tensor } from 'onnxruntime-common';
+import { SkulensError, messageOf } from './errors.js';
+import { halfArrayToFloat32 } from './float16.js';
+import { describeInput, isRawImage, validateRawImage, type ImageInput, type RawImage, type Rect } from './image.js';
+import {
+  describeOutputs,
+  fitSpecToInput,
+  formatShape,
+  inspectImageInput,
+  loadModel,
+  makeInputTensor,
+  outputShape,
+  type ImageInputInfo,
+  type ModelSource,
+} from './model.js';
+import { readOnnxMetadata } from './onnx-metadata.js';
+import { getPlatform } from './platform.js';
+import { imageSize, resolveSpec, writeImageToTensor, type PreprocessSpec } from './preprocess.js';
+
+/** The ONNX metadata key under which a model may declare its own preprocessing (JSON). */
+export const PREPROCESS_METADATA_KEY = 'skulens.preprocess';
+
+export interface EmbedderOptions extends Partial<PreprocessSpec> {
+  /** Path/URL of the .onnx file, or its bytes. */
+  model: ModelSource;
+  /** Named preprocessing recipe: imagenet, nvidia-retail, clip (see docs/embedder.md). */
+  preset?: string;
+  /** Name of the output holding the embedding (default: one named like "embedding", else the only 2-D output). */
+  output?: string;
+  /** Images per inference run (default 16). */
+  batchSize?: number;
+  /** L2-normalise vectors (default true). */
+  normalize?: boolean;
+  /** Passed to onnxruntime's InferenceSession.create (threads, execution providers...). */
+  sessionOptions?: InferenceSession.SessionOptions;
+}
+
+/** One thing to embed: an image, or a rectangle of one. */
+export type EmbedInput = ImageInput | { image: ImageInput; crop?: Rect };
+
+export interface EmbedFailure {
+  index: number;
+  input: string;
+  error: SkulensError;
+}
+
+export interface EmbedProgress {
+  done: number;
+  total: number;
+}
+
+export interface EmbedOptions {
+  /** Called after each batch. */
+  onProgress?: (progress: EmbedProgress) => void;
+  signal?: AbortSignal;
+}
+
+export interface EmbedSettledResult {
+  /** One entry per input, in order; `null` where the input failed. */
+  vectors: (Float32Array | null)[];
+  failures: EmbedFailure[];
+}
+
+/** Thrown by `embed` when some inputs failed; the others' vectors are kept in `vectors`. */
+export class EmbedError extends SkulensError {
+  readonly failures: EmbedFailure[];
+  readonly vectors: (Float32Array | null)[];
+  constructor(result: EmbedSettledResult) {
+    const first = result.failures[0]!;
+    const more = result.failures.length > 1 ? ` (and ${result.failures.length - 1} more)` : '';
+    super(first.error.code, `${result.failures.length} of ${result.vectors.length} inputs failed: ${first.error.message}${more}`, {
+      input: first.input,
+      cause: first.error,
+    });
+    this.name = 'EmbedError';
+    this.failures = result.failures;
+    this.vectors = result.vectors;
+  }
+}
+
+type Decoded = { ok: true; image: RawImage; crop?: Rect } | { ok: false; error: SkulensError };
+
+export class Embedder {
+  /** Preprocessing actually applied (after preset, model metadata, options and the model's own input shape). */
+  readonly spec: PreprocessSpec;
+  /** Embedding dimension. */
+  readonly dim: number;
+  /** Identity of model bytes + preprocessing + output: vectors are comparable only between equal fingerprints. */
+  readonly fingerprint: string;
+  readonly inputName: string;
+  readonly outputName: string;
+  readonly batchSize: number;
+  readonly normalize: boolean;
+  /** Where the model came from, when given as a path. */
+  readonly modelPath: string | undefined;
+  /** Where the spec came from: "preset:imagenet", "metadata", "options" or combinations. */
+  readonly specSource: string;
+
+  private readonly session: InferenceSession;
+  private readonly input: ImageInputInfo;
+  private readonly pooled: boolean;
+
+  private constructor(init: {
+    session: InferenceSession;
+    input: ImageInputInfo;
+    spec: PreprocessSpec;
+    specSource: string;
+    outputName: string;
+    pooled: boolean;
+    dim: number;
+    fingerprint: string;
+    batchSize: number;
+    normalize: boolean;
+    modelPath: string | undefined;
+  }) {
+    this.session = init.session;
+    this.input = init.input;
+    this.spec = init.spec;
+    this.specSource = init.specSource;
+    this.inputName = init.input.name;
+    this.outputName = init.outputName;
+    this.pooled = init.pooled;
+    this.dim = init.dim;
+    this.fingerprint = init.fingerprint;
+    this.batchSize = init.batchSize;
+    this.normalize = init.normalize;
+    this.modelPath = init.modelPath;
+  }
+
+  static async create(options: EmbedderOptions): Promise<Embedder> {
+    const { model, preset, output, batchSize = 16, normalize = true, sessionOptions, ...overrides } = options ?? ({} as EmbedderOptions);
+    if (!Number.isInteger(batchSize) || batchSize < 1) throw new SkulensError('E_INPUT', `batchSize must be a positive integer, got ${batchSize}.`);
+    const loaded = await loadModel(model, sessionOptions);
+    const { session } = loaded;
+
+    // Spec precedence: model metadata < preset < explicit options.
+    const sources: string[] = [];
+    let fromMetadata: Partial<PreprocessSpec> = {};
+    const metaJson = readOnnxMetadata(loaded.bytes)[PREPROCESS_METADATA_KEY];
+    if (metaJson !== undefined) {
+      try {
+        fromMetadata = JSON.parse(metaJson) as Partial<PreprocessSpec>;
+      } catch (err) {
+        throw new SkulensError('E_PREPROCESS', `The model's "${PREPROCESS_METADATA_KEY}" metadata is not valid JSON: ${messageOf(err)}`);
+      }
+      sources.push('metadata');
+    }
+    const explicit = Object.fromEntries(Object.entries(overrides).filter(([, v]) => v !== undefined)) as Partial<PreprocessSpec>;
+    if (preset) sources.push(`preset:${preset}`);
+    if (Object.keys(explicit).length) sources.push('options');
+    const base = preset ? resolveSpec(preset) : resolveSpec(undefined, fromMetadata);
+    let spec = resolveSpec(undefined, { ...base, ...explicit });
+
+    const input = inspectImageInput(session);
+    const explicitSize = explicit.width !== undefined || explicit.height !== undefined;
+    spec = fitSpecToInput(spec, input, explicitSize);
+
+    const { name: outputName, pooled, dim } = pickOutput(session, output);
+    const effectiveBatch = input.fixedBatch ?? batchSize;
+
+    const platform = getPlatform();
+    const modelHash = await platform.sha256Hex(loaded.bytes);
+    const identity = JSON.stringify({ model: modelHash, output: outputName, normalize, spec: canonicalSpec(spec) });
+    const fingerprint = (await platform.sha256Hex(new TextEncoder().encode(identity))).slice(0, 32);
+
+    const embedder = new Embedder({
+      session,
+      input,
+      spec,
+      specSource: sources.join('+') || 'default',
+      outputName,
+      pooled,
+      dim: dim ?? 0,
+      fingerprint,
+      batchSize: effectiveBatch,
+      normalize,
+      modelPath: loaded.path,
+    });
+    if (dim === undefined) {
+      // The output's width is symbolic: learn it from one blank image.
+      const probe = await embedder.runBatch(new Float32Array(imageSize(spec) * embedder.runSize(1)), 1);
+      (embedder as { dim: number }).dim = probe[0]!.length;
+    }
+    return embedder;
+  }
+
+  /**
+   * Embed inputs in order. If any input fails, throws an `EmbedError` whose `failures`
+   * say which and whose `vectors` hold the results of the others.
+   */
+  async embed(inputs: readonly EmbedInput[], options: EmbedOptions = {}): Promise<Float32Array[]> {
+    const result = await this.embedSettled(inputs, options);
+    if (result.failures.length) throw new EmbedError(result);
+    return result.vectors as Float32Array[];
+  }
+
+  /** Embed one input. */
+  async embedOne(input: EmbedInput): Promise<Float32Array> {
+    return (await this.embed([input]))[0]!;
+  }
+
+  /** Embed inputs in order, never throwing for a bad image: failures are listed instead. */
+  async embedSettled(inputs: readonly EmbedInput[], options: EmbedOptions = {}): Promise<EmbedSettledResult> {
+    if (!Array.isArray(inputs)) throw new SkulensError('E_INPUT', 'embed() takes an array of images.');
+    const total = inputs.length;
+    const vectors: (Float32Array | null)[] = new Array(total).fill(null);
+    const failures: EmbedFailure[] = [];
+    const per = imageSize(this.spec);
+    const step = this.batchSize;
+
+    // Decode batch b+1 (in the platform's worker threads) while batch b runs.
+    let pending = total > 0 ? this.decodeBatch(inputs, 0, Math.min(step, total)) : undefined;
+    for (let start = 0; start < total; start += step) {
+      options.signal?.throwIfAborted();
+      const end = Math.min(start + step, total);
+      const decoded = await pending!;
+      pending = end < total ? this.decodeBatch(inputs, end, Math.min(end + step, total)) : undefined;
+
+      const ok: number[] = [];
+      const runSize = this.runSize(decoded.length);
+      const data = new Float32Array(per * runSize);
+      decoded.forEach((d, i) => {
+        if (!d.ok) {
+          failures.push({ index: start + i, input: describeInput(unwrap(inputs[start + i]!).image), error: d.error });
+          return;
+        }
+        try {
+          writeImageToTensor(d.image, this.spec, data, ok.length, d.crop);
+          ok.push(start + i);
+        } catch (err) {
+          failures.push({ index: start + i, input: describeInput(unwrap(inputs[start + i]!).image), error: asDecodeError(err, inputs[start + i]!) });
+        }
+      });
+      if (ok.length) {
+        const out = await this.runBatch(data.subarray(0, per * this.runSize(ok.length)), ok.length);
+        ok.forEach((index, j) => (vectors[index] = out[j]!));
+      }
+      options.onProgress?.({ done: end, total });
+    }
+    if (pending) await pending; // never leave a decode running past the call
+    return { vectors, failures };
+  }
+
+  /** Release the ONNX session. */
+  async dispose(): Promise<void> {
+    await this.session.release();
+  }
+
+  /** Batch size to run: models with a fixed batch need exactly that many slots. */
+  private runSize(n: number): number {
+    return this.input.fixedBatch ?? n;
+  }
+
+  private async decodeBatch(inputs: readonly EmbedInput[], start: number, end: number): Promise<Decoded[]> {
+    const platform = getPlatform();
+    return Promise.all(
+      inputs.slice(start, end).map(async (entry): Promise<Decoded> => {
+        const { image, crop } = unwrap(entry);
+        try {
+          const raw = isRawImage(image) ? validateRawImage(image) : await platform.loadImage(image);
+          return crop ? { ok: true, image: raw, crop } : { ok: true, image: raw };
+        } catch (err) {
+          return { ok: false, error: asDecodeError(err, entry) };
+        }
+      }),
+    );
+  }
+
+  /** Run `count` preprocessed images (plus padding slots for fixed-batch models). */
+  private async runBatch(data: Float32Array, count: number): Promise<Float32Array[]> {
+    const size = this.runSize(count);
+    const feeds = { [this.inputName]: makeInputTensor(this.spec, data, size) };
+    let result: InferenceSession.ReturnType;
+    try {
+      result = await this.session.run(feeds, [this.outputName]);
+    } catch (err) {
+      throw new SkulensError('E_MODEL_SHAPE', `Running the embedder failed: ${messageOf(err)}`, { cause: err });
+    }
+    const tensor = result[this.outputName]!;
+    const vectors = this.extract(tensor, count);
+    tensor.dispose?.();
+    return vectors;
+  }
+
+  private extract(tensor: Tensor, count: number): Float32Array[] {
+    const data = tensor.type === 'float16' ? halfArrayToFloat32(tensor.data as Uint16Array) : (tensor.data as Float32Array);
+    const dims = tensor.dims;
+    const vectors: Float32Array[] = [];
+    if (this.pooled) {
+      // [N,C,H,W] feature map: global average pool over H×W.
+      const [, c, h, w] = dims as [number, number, number, number];
+      const hw = h * w;
+      for (let n = 0; n < count; n++) {
+        const v = new Float32Array(c);
+        for (let k = 0; k < c; k++) {
+          let s = 0;
+          const off = (n * c + k) * hw;
+          for (let i = 0; i < hw; i++) s += data[off + i]!;
+          v[k] = s / hw;
+        }
+        vectors.push(v);
+      }
+    } else {
+      const d = dims[1]!;
+      for (let n = 0; n < count; n++) vectors.push(data.slice(n * d, (n + 1) * d));
+    }
+    if (this.normalize) vectors.forEach(l2normalize);
+    return vectors;
+  }
+}
+
+function unwrap(entry: EmbedInput): { image: ImageInput; crop?: Rect } {
+  if (typeof entry === 'object' && entry !== null && 'image' in entry && !isRawImage(entry)) return entry;
+  return { image: entry as ImageInput };
+}
+
+function asDecodeError(err: unknown, entry: EmbedInput): SkulensError {
+  if (err instanceof SkulensError) return err;
+  const name = describeInput(unwrap(entry).image);
+  return new SkulensError('E_IMAGE_DECODE', `Cannot use image ${name}: ${messageOf(err)}`, { cause: err, input: name });
+}
+
+/** Scale a vector to unit length in place (a zero vector stays zero). */
+export function l2normalize(v: Float32Array): Float32Array {
+  let s = 0;
+  for (let i = 0; i < v.length; i++) s += v[i]! * v[i]!;
+  if (s > 0) {
+    const inv = 1 / Math.sqrt(s);
+    for (let i = 0; i < v.length; i++) v[i]! *= inv;
+  }
+  return v;
+}
+
+function pickOutput(session: InferenceSession, requested: string | undefined): { name: string; pooled: boolean; dim: number | undefined } {
+  const names = session.outputNames;
+  let name: string | undefined;
+  if (requested !== undefined) {
+    if (!names.includes(requested)) {
+      throw new SkulensError('E_MODEL_SHAPE', `The model has no output "${requested}"; its outputs are: ${describeOutputs(session)}.`);
+    }
+    name = requested;
+  } else {
+    name =
+      names.find((n) => /embed/i.test(n)) ??
+      (() => {
+        const twoD = names.filter((n) => outputShape(session, n)?.length === 2);
+        if (twoD.length === 1) return twoD[0];
+        const fourD = names.filter((n) => outputShape(session, n)?.length === 4);
+        return twoD.length === 0 && fourD.length === 1 ? fourD[0] : undefined;
+      })();
+    if (name === undefined) {
+      throw new SkulensError(
+        'E_MODEL_SHAPE',
+        `Cannot tell which output is the embedding: outputs are ${describeOutputs(session)}. Pass \`output\` (CLI: --output) naming a [N,D] or [N,C,H,W] output.`,
+      );
+    }
+  }
+  const shape = outputShape(session, name);
+  if (!shape || (shape.length !== 2 && shape.length !== 4)) {
+    throw new SkulensError('E_MODEL_SHAPE', `Output "${name}" has shape ${formatShape(shape)}; expected [N,D] (an embedding) or [N,C,H,W] (a feature map to average-pool).`);
+  }
+  const width = shape[1];
+  return { name, pooled: shape.length === 4, dim: typeof width === 'number' && width > 0 ? width : undefined };
+}
+
+/** Spec with sorted keys and rounded numbers, so equal specs hash equally on every platform. */
+export function canonicalSpec(spec: PreprocessSpec): Record<string, unknown> {
+  const round = (x: unknown): unknown => (typeof x === 'number' ? Number(x.toPrecision(8)) : Array.isArray(x) ? x.map(round) : x);
+  return Object.fromEntries(
+    Object.keys(spec)
+      .sort()
+      .map((k) => [k, round(spec[k as keyof PreprocessSpec])]),
+  );
+}

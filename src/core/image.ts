@@ -1,0 +1,61 @@
+/**
+ * Platform-free image types. Decoding lives in the platform entries (sharp in Node,
+ * canvas in the browser); everything downstream works on `RawImage` pixels.
+ */
+import { SkulensError } from './errors.js';
+
+/** Decoded 8-bit pixels, row-major, interleaved channels (RGB or RGBA). */
+export interface RawImage {
+  data: Uint8Array | Uint8ClampedArray;
+  width: number;
+  height: number;
+  channels: 3 | 4;
+}
+
+/** A rectangle in pixel units of an image (x, y = top-left corner). */
+export interface Rect {
+  x: number;
+  y: number;
+  width: number;
+  height: number;
+}
+
+/**
+ * What an image argument may be. In Node: a file path, encoded bytes (JPEG, PNG, WebP,
+ * ...) or raw pixels. The browser entry widens this with DOM image sources.
+ */
+export type ImageInput = string | Uint8Array | ArrayBuffer | RawImage;
+
+export function isRawImage(value: unknown): value is RawImage {
+  if (typeof value !== 'object' || value === null) return false;
+  const v = value as Partial<RawImage>;
+  return (
+    (v.data instanceof Uint8Array || v.data instanceof Uint8ClampedArray) &&
+    typeof v.width === 'number' &&
+    typeof v.height === 'number' &&
+    typeof v.channels === 'number'
+  );
+}
+
+/** A short human name for an input, used in error messages and CLI output. */
+export function describeInput(input: unknown): string {
+  if (typeof input === 'string') return input;
+  if (input instanceof Uint8Array || input instanceof ArrayBuffer) return `<${input.byteLength} encoded bytes>`;
+  if (isRawImage(input)) return `<raw ${input.width}x${input.height}x${input.channels}>`;
+  return `<${typeof input}>`;
+}
+
+/** Check user-supplied raw pixels; returns them unchanged when they are consistent. */
+export function validateRawImage(image: RawImage, name = describeInput(image)): RawImage {
+  const { width, height, channels, data } = image;
+  const problem =
+    !Number.isInteger(width) || width < 1 || !Number.isInteger(height) || height < 1
+      ? `width and height must be positive integers, got ${width}x${height}`
+      : channels !== 3 && channels !== 4
+        ? `channels must be 3 (RGB) or 4 (RGBA), got ${channels}`
+        : data.length !== width * height * channels
+          ? `data has ${data.length} bytes but ${width}x${height}x${channels} needs ${width * height * channels}`
+          : undefined;
+  if (problem) throw new SkulensError('E_IMAGE_DECODE', `Invalid raw image ${name}: ${problem}.`, { input: name });
+  return image;
+}

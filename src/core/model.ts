@@ -1,0 +1,140 @@
+/**
+ * Loading an ONNX model and reading what its image input expects. Shared by the
+ * Embedder and the Detector so both report shape problems the same way.
+ */
+import type { InferenceSession } from 'onnxruntime-common';
+import { SkulensError, messageOf } from './errors.js';
+import { float32ToHalfArray } from './float16.js';
+import { getPlatform } from './platform.js';
+import { batchShape, type InputDType, type PreprocessSpec, type TensorLayout } from './preprocess.js';
+
+export type ModelSource = string | Uint8Array | ArrayBuffer;
+
+export interface LoadedModel {
+  bytes: Uint8Array;
+  session: InferenceSession;
+  /** The path or URL the model came from, when it was given as one. */
+  path?: string;
+}
+
+export async function loadModel(model: ModelSource, sessionOptions?: InferenceSession.SessionOptions): Promise<LoadedModel> {
+  if (model === undefined || model === null) throw new SkulensError('E_INPUT', 'No model given: pass `model` as a path, URL or the bytes of an .onnx file.');
+  const platform = getPlatform();
+  let bytes: Uint8Array;
+  const path = typeof model === 'string' ? model : undefined;
+  if (typeof model === 'string') {
+    try {
+      bytes = await platform.readBinary(model);
+    } catch (err) {
+      throw new SkulensError('E_MODEL_LOAD', `Cannot read model "${model}": ${messageOf(err)}`, { cause: err, input: model });
+    }
+  } else {
+    bytes = model instanceof Uint8Array ? model : new Uint8Array(model);
+  }
+  try {
+    const session = await platform.ort.InferenceSession.create(bytes, sessionOptions);
+    return path === undefined ? { bytes, session } : { bytes, session, path };
+  } catch (err) {
+    throw new SkulensError('E_MODEL_LOAD', `Cannot load ONNX model${path ? ` "${path}"` : ''}: ${messageOf(err)}`, { cause: err, ...(path ? { input: path } : {}) });
+  }
+}
+
+type Dim = number | string;
+
+function shapeOf(session: InferenceSession, name: string, kind: 'input' | 'output'): Dim[] | undefined {
+  const list = kind === 'input' ? session.inputMetadata : session.outputMetadata;
+  const meta = (list as readonly InferenceSession.ValueMetadata[] | undefined)?.find((m) => m.name === name);
+  return meta && meta.isTensor ? [...meta.shape] : undefined;
+}
+
+function typeOf(session: InferenceSession, name: string, kind: 'input' | 'output'): string | undefined {
+  const list = kind === 'input' ? session.inputMetadata : session.outputMetadata;
+  const meta = (list as readonly InferenceSession.ValueMetadata[] | undefined)?.find((m) => m.name === name);
+  return meta && meta.isTensor ? meta.type : undefined;
+}
+
+export function formatShape(shape: readonly Dim[] | undefined): string {
+  return shape ? `[${shape.join(',')}]` : '[?]';
+}
+
+export function describeOutputs(session: InferenceSession): string {
+  return session.outputNames.map((n) => `${n} ${formatShape(outputShape(session, n))}`).join(', ');
+}
+
+export function outputShape(session: InferenceSession, name: string): Dim[] | undefined {
+  return shapeOf(session, name, 'output');
+}
+
+export function outputType(session: InferenceSession, name: string): string | undefined {
+  return typeOf(session, name, 'output');
+}
+
+/** What the model's single image input needs. */
+export interface ImageInputInfo {
+  name: string;
+  dtype: InputDType;
+  layout: TensorLayout;
+  /** Fixed spatial size, when the model declares one. */
+  width?: number;
+  height?: number;
+  /** Fixed batch size, when the model declares one (every run must use it). */
+  fixedBatch?: number;
+}
+
+/** Read and check the image input: one float tensor shaped [N,3,H,W] or [N,H,W,3]. */
+export function inspectImageInput(session: InferenceSession): ImageInputInfo {
+  const expected = 'one float32/float16 image input shaped [N,3,H,W] (NCHW) or [N,H,W,3] (NHWC)';
+  const names = session.inputNames;
+  const described = names.map((n) => `${n} ${typeOf(session, n, 'input') ?? '?'} ${formatShape(shapeOf(session, n, 'input'))}`).join(', ');
+  if (names.length !== 1) {
+    throw new SkulensError('E_MODEL_SHAPE', `Model has ${names.length} inputs (${described}); expected ${expected}.`);
+  }
+  const name = names[0]!;
+  const shape = shapeOf(session, name, 'input');
+  const type = typeOf(session, name, 'input');
+  if (type !== 'float32' && type !== 'float16') {
+    throw new SkulensError('E_MODEL_SHAPE', `Model input ${described} has type ${type}; expected ${expected}.`);
+  }
+  const num = (d: Dim | undefined) => (typeof d === 'number' && d > 0 ? d : undefined);
+  let layout: TensorLayout | undefined;
+  if (shape?.length === 4) {
+    if (shape[1] === 3) layout = 'nchw';
+    else if (shape[3] === 3) layout = 'nhwc';
+    else if (typeof shape[1] !== 'number' && typeof shape[3] !== 'number') layout = 'nchw'; // fully dynamic: assume NCHW
+  }
+  if (!shape || !layout) {
+    throw new SkulensError('E_MODEL_SHAPE', `Model input ${described} is not image-shaped; expected ${expected}.`);
+  }
+  const info: ImageInputInfo = { name, dtype: type, layout };
+  const h = num(layout === 'nchw' ? shape[2] : shape[1]);
+  const w = num(layout === 'nchw' ? shape[3] : shape[2]);
+  const b = num(shape[0]);
+  if (w !== undefined) info.width = w;
+  if (h !== undefined) info.height = h;
+  if (b !== undefined) info.fixedBatch = b;
+  return info;
+}
+
+/** Apply what the model itself declares (dtype, layout, fixed size) on top of a spec. */
+export function fitSpecToInput(spec: PreprocessSpec, input: ImageInputInfo, explicitSize: boolean): PreprocessSpec {
+  if (explicitSize && input.width !== undefined && input.height !== undefined && (spec.width !== input.width || spec.height !== input.height)) {
+    throw new SkulensError(
+      'E_MODEL_SHAPE',
+      `Model input "${input.name}" has a fixed size ${input.width}x${input.height}, but ${spec.width}x${spec.height} was requested.`,
+    );
+  }
+  return {
+    ...spec,
+    dtype: input.dtype,
+    layout: input.layout,
+    width: input.width ?? spec.width,
+    height: input.height ?? spec.height,
+  };
+}
+
+/** Wrap a float32 batch buffer as an input tensor of the model's dtype. */
+export function makeInputTensor(spec: PreprocessSpec, data: Float32Array, batch: number) {
+  const { Tensor } = getPlatform().ort;
+  const shape = batchShape(spec, batch);
+  return spec.dtype === 'float16' ? new Tensor('float16', float32ToHalfArray(data), shape) : new Tensor('float32', data, shape);
+}

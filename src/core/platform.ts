@@ -1,0 +1,42 @@
+/**
+ * The seam between the platform-free core and a runtime. Core modules import only
+ * `onnxruntime-common` types; the Node and browser entries register the concrete
+ * onnxruntime build, the image decoder and file access here when they are imported
+ * (the way onnxruntime-common's API is served by backends that register themselves).
+ */
+import type * as OrtCommon from 'onnxruntime-common';
+import { SkulensError } from './errors.js';
+import type { RawImage } from './image.js';
+
+/** The parts of an onnxruntime build that skulens uses. */
+export interface OrtModule {
+  InferenceSession: typeof OrtCommon.InferenceSession;
+  Tensor: typeof OrtCommon.Tensor;
+}
+
+export interface Platform {
+  name: string;
+  ort: OrtModule;
+  /** Decode any accepted image input into 8-bit RGB/RGBA pixels. */
+  loadImage(input: unknown): Promise<RawImage>;
+  /** Read a model (or other binary file) given by path or URL. */
+  readBinary(source: string): Promise<Uint8Array>;
+  /** Hex SHA-256 of bytes (model fingerprints must match across platforms). */
+  sha256Hex(bytes: Uint8Array): Promise<string>;
+}
+
+let current: Platform | undefined;
+
+export function setPlatform(platform: Platform): void {
+  current = platform;
+}
+
+export function getPlatform(): Platform {
+  if (!current) {
+    throw new SkulensError(
+      'E_PLATFORM',
+      'No skulens platform is registered: import from "skulens" (which picks the Node or browser entry) rather than from an internal module.',
+    );
+  }
+  return current;
+}

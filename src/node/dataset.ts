@@ -1,0 +1,140 @@
+/**
+ * Labelled image sets for the CLI and galleries: either a folder with one sub-folder
+ * per class (the sub-folder name is the label; images are found at any depth below it)
+ * or a CSV manifest with a `path,label` header (paths relative to the manifest).
+ */
+import { readdir, readFile, stat } from 'node:fs/promises';
+import { basename, dirname, extname, join, resolve } from 'node:path';
+import { SkulensError, messageOf } from '../core/errors.js';
+
+export interface DatasetItem {
+  path: string;
+  label?: string;
+}
+
+export const IMAGE_EXTENSIONS = new Set(['.jpg', '.jpeg', '.png', '.webp', '.gif', '.tif', '.tiff', '.avif', '.bmp']);
+
+export function isImagePath(path: string): boolean {
+  return IMAGE_EXTENSIONS.has(extname(path).toLowerCase());
+}
+
+/** A labelled set from a class-folder tree or a CSV manifest. */
+export async function readLabelledSet(source: string): Promise<{ items: Required<DatasetItem>[]; emptyClasses: string[] }> {
+  const info = await statOrThrow(source);
+  if (info.isDirectory()) return readClassFolders(source);
+  if (extname(source).toLowerCase() === '.csv') return { items: await readManifest(source), emptyClasses: [] };
+  throw new SkulensError('E_INPUT', `"${source}" is neither a folder of class sub-folders nor a .csv manifest with a path,label header.`, { input: source });
+}
+
+/**
+ * Images named on a command line: files as given, folders expanded (labels from their
+ * class sub-folders when they have them), CSV manifests read.
+ */
+export async function expandImageArgs(args: readonly string[]): Promise<DatasetItem[]> {
+  const out: DatasetItem[] = [];
+  for (const arg of args) {
+    const info = await statOrThrow(arg);
+    if (info.isDirectory()) {
+      const files = await listImages(arg);
+      for (const path of files) {
+        const rel = path.slice(resolve(arg).length + 1).split(/[\\/]/);
+        out.push(rel.length > 1 ? { path, label: rel[0]! } : { path });
+      }
+    } else if (extname(arg).toLowerCase() === '.csv') {
+      out.push(...(await readManifest(arg)));
+    } else {
+      out.push({ path: arg });
+    }
+  }
+  return out;
+}
+
+async function statOrThrow(path: string) {
+  try {
+    return await stat(path);
+  } catch (err) {
+    throw new SkulensError('E_IO', `Cannot read "${path}": ${(err as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file or folder' : messageOf(err)}.`, {
+      cause: err,
+      input: path,
+    });
+  }
+}
+
+async function readClassFolders(root: string): Promise<{ items: Required<DatasetItem>[]; emptyClasses: string[] }> {
+  const entries = (await readdir(root, { withFileTypes: true })).filter((e) => e.isDirectory() && !e.name.startsWith('.'));
+  if (entries.length === 0) throw new SkulensError('E_EMPTY', `"${root}" has no class sub-folders (expected one folder per label with images inside).`, { input: root });
+  const items: Required<DatasetItem>[] = [];
+  const emptyClasses: string[] = [];
+  for (const entry of entries.sort((a, b) => a.name.localeCompare(b.name))) {
+    const files = await listImages(join(root, entry.name));
+    if (files.length === 0) emptyClasses.push(entry.name);
+    for (const path of files) items.push({ path, label: entry.name });
+  }
+  return { items, emptyClasses };
+}
+
+/** Every image file below a folder, sorted, at any depth. */
+export async function listImages(folder: string): Promise<string[]> {
+  const entries = await readdir(folder, { withFileTypes: true, recursive: true });
+  return entries
+    .filter((e) => e.isFile() && isImagePath(e.name) && !e.name.startsWith('.'))
+    .map((e) => resolve(e.parentPath ?? (e as unknown as { path: string }).path, e.name))
+    .sort();
+}
+
+/** Read a `path,label` CSV (RFC 4180 quoting), resolving paths against its folder. */
+export async function readManifest(file: string): Promise<Required<DatasetItem>[]> {
+  const text = (await readFile(file, 'utf8')).replace(/^\uFEFF/, '');
+  const rows = parseCsv(text);
+  const header = rows.shift()?.map((h) => h.trim().toLowerCase());
+  const pathCol = header?.indexOf('path') ?? -1;
+  const labelCol = header?.indexOf('label') ?? -1;
+  if (pathCol < 0 || labelCol < 0) {
+    throw new SkulensError('E_INPUT', `Manifest "${basename(file)}" needs a header row with "path" and "label" columns; found "${header?.join(',') ?? ''}".`, { input: file });
+  }
+  const base = dirname(resolve(file));
+  const items: Required<DatasetItem>[] = [];
+  rows.forEach((row, i) => {
+    if (row.length === 1 && row[0] === '') return; // blank line
+    const path = row[pathCol];
+    const label = row[labelCol];
+    if (!path || label === undefined || label === '') {
+      throw new SkulensError('E_INPUT', `Manifest "${basename(file)}" line ${i + 2}: needs both a path and a label.`, { input: file });
+    }
+    items.push({ path: resolve(base, path), label });
+  });
+  if (items.length === 0) throw new SkulensError('E_EMPTY', `Manifest "${basename(file)}" lists no images.`, { input: file });
+  return items;
+}
+
+export function parseCsv(text: string): string[][] {
+  const rows: string[][] = [];
+  let row: string[] = [];
+  let field = '';
+  let quoted = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text[i]!;
+    if (quoted) {
+      if (c === '"' && text[i + 1] === '"') {
+        field += '"';
+        i++;
+      } else if (c === '"') quoted = false;
+      else field += c;
+    } else if (c === '"') quoted = true;
+    else if (c === ',') {
+      row.push(field);
+      field = '';
+    } else if (c === '\n' || c === '\r') {
+      if (c === '\r' && text[i + 1] === '\n') i++;
+      row.push(field);
+      rows.push(row);
+      row = [];
+      field = '';
+    } else field += c;
+  }
+  if (field !== '' || row.length) {
+    row.push(field);
+    rows.push(row);
+  }
+  return rows;
+}

@@ -1,0 +1,22 @@
+/** Registers the Node runtime (onnxruntime-node, sharp, fs, crypto) with the core. */
+import { createHash } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
+import * as ort from 'onnxruntime-node';
+import type { OrtModule, Platform } from '../core/platform.js';
+import { setPlatform } from '../core/platform.js';
+import { loadImage, type NodeImageInput } from './image-loader.js';
+
+export const nodePlatform: Platform = {
+  name: 'node',
+  ort: ort as unknown as OrtModule,
+  loadImage: (input) => loadImage(input as NodeImageInput),
+  async readBinary(source) {
+    const buf = await readFile(source);
+    return new Uint8Array(buf.buffer, buf.byteOffset, buf.byteLength);
+  },
+  async sha256Hex(bytes) {
+    return createHash('sha256').update(bytes).digest('hex');
+  },
+};
+
+setPlatform(nodePlatform);
