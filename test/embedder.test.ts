@@ -1,0 +1,173 @@
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import sharp from 'sharp';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { buildOnnx } from '../fixtures/onnx-builder.js';
+import { encodeOnnxMetadataEntry } from '../src/core/onnx-metadata.js';
+import { EmbedError, Embedder, loadImage, PREPROCESS_METADATA_KEY, SkulensError } from '../src/index.js';
+import { grocery, HAVE_SHARED, models } from './helpers/shared.js';
+
+const photos = (cls: string, n: number) => {
+  const dir = join(grocery, 'test', cls);
+  return readdirSync(dir)
+    .filter((f) => f.endsWith('.jpg'))
+    .sort()
+    .slice(0, n)
+    .map((f) => join(dir, f));
+};
+const argmax = (v: Float32Array) => v.reduce((best, x, i) => (x > v[best]! ? i : best), 0);
+const cosine = (a: Float32Array, b: Float32Array) => a.reduce((s, x, i) => s + x * b[i]!, 0);
+
+/** Identity graph over an image-shaped input: the "embedding" is the preprocessed tensor itself. */
+const identityModel = (type: 'float32' | 'float16' = 'float32', size: number | string = 'H') =>
+  buildOnnx({
+    inputs: [{ name: 'pixels', type, shape: ['N', 3, size, size] }],
+    outputs: [{ name: 'features', shape: ['N', 3, size, size] }],
+    nodes: type === 'float16' ? [{ op: 'Cast', inputs: ['pixels'], outputs: ['features'], attributes: { to: 1 } }] : [{ op: 'Identity', inputs: ['pixels'], outputs: ['features'] }],
+  });
+
+describe.skipIf(!HAVE_SHARED)('Embedder on real photos (MobileNetV2 int8)', () => {
+  let logits: Embedder;
+  let embed: Embedder;
+  beforeAll(async () => {
+    logits = await Embedder.create({ model: models.mobilenet, preset: 'imagenet' });
+    embed = await Embedder.create({ model: models.mobilenetEmbed, preset: 'imagenet' });
+  });
+
+  it('gives the right ImageNet top-1 labels for grocery photos (features are computed as the model expects)', async () => {
+    const labels = readFileSync(models.imagenetLabels, 'utf8').trim().split('\n');
+    const top1 = async (files: string[]) => (await logits.embed(files)).map((v) => labels[argmax(v)]);
+    const bananas = await top1(photos('Fruit/Banana', 16));
+    const grannies = await top1(photos('Fruit/Apple/Granny-Smith', 16));
+    const lemons = await top1(photos('Fruit/Lemon', 16));
+    expect(bananas.filter((l) => l === 'banana').length).toBeGreaterThanOrEqual(12);
+    expect(grannies.filter((l) => l === 'Granny Smith').length).toBeGreaterThanOrEqual(12);
+    expect(lemons.filter((l) => l === 'lemon').length).toBeGreaterThanOrEqual(12);
+  });
+
+  it('picks the output named "embedding", returns unit vectors of its width', async () => {
+    expect(embed.outputName).toBe('embedding');
+    expect(embed.dim).toBe(1280);
+    const [v] = await embed.embed(photos('Fruit/Kiwi', 1));
+    expect(v).toHaveLength(1280);
+    expect(cosine(v!, v!)).toBeCloseTo(1, 5);
+  });
+
+  it('a path, encoded bytes and raw pixels of the same image give identical vectors', async () => {
+    const path = photos('Packages/Milk/Arla-Standard-Milk', 1)[0]!;
+    const bytes = new Uint8Array(readFileSync(path));
+    const raw = await loadImage(path);
+    const [a, b, c] = await embed.embed([path, bytes, raw]);
+    expect(Array.from(b!)).toEqual(Array.from(a!));
+    expect(Array.from(c!)).toEqual(Array.from(a!));
+  });
+
+  it('batching does not change results (batch of 16 vs one at a time)', async () => {
+    const files = photos('Fruit/Orange', 20);
+    const batched = await embed.embed(files);
+    for (const i of [0, 7, 19]) {
+      const single = await embed.embedOne(files[i]!);
+      expect(cosine(single, batched[i]!)).toBeGreaterThan(0.99999);
+    }
+  });
+
+  it('a crop rectangle of a decoded image equals the cropped pixels', async () => {
+    const path = photos('Fruit/Banana', 1)[0]!;
+    const image = await loadImage(path);
+    const crop = { x: 40, y: 30, width: 200, height: 150 };
+    const cut = await sharp(path).rotate().extract({ left: 40, top: 30, width: 200, height: 150 }).raw().toBuffer();
+    const [a, b] = await embed.embed([{ image, crop }, { data: new Uint8Array(cut), width: 200, height: 150, channels: 3 }]);
+    expect(Array.from(a!)).toEqual(Array.from(b!));
+  });
+
+  it('a failing image does not lose the others: embed throws EmbedError with the rest, embedSettled lists it', async () => {
+    const [good1, good2] = photos('Fruit/Banana', 2) as [string, string];
+    const broken = new TextEncoder().encode('not a jpeg at all');
+    const settled = await embed.embedSettled([good1, broken, good2]);
+    expect(settled.failures).toHaveLength(1);
+    expect(settled.failures[0]).toMatchObject({ index: 1, input: '<17 encoded bytes>' });
+    expect(settled.failures[0]!.error.code).toBe('E_IMAGE_DECODE');
+    expect(settled.vectors[1]).toBeNull();
+    const err = (await embed.embed([good1, broken, good2]).catch((e: unknown) => e)) as EmbedError;
+    expect(err).toBeInstanceOf(EmbedError);
+    expect(err.code).toBe('E_IMAGE_DECODE');
+    expect(err.message).toMatch(/1 of 3 inputs failed/);
+    expect(Array.from(err.vectors[0]!)).toEqual(Array.from(settled.vectors[0]!));
+    expect(err.vectors[2]).toBeInstanceOf(Float32Array);
+  });
+
+  it('fingerprints identify model + preprocessing', async () => {
+    const again = await Embedder.create({ model: models.mobilenetEmbed, preset: 'imagenet' });
+    const other = await Embedder.create({ model: models.mobilenetEmbed, preset: 'nvidia-retail' });
+    expect(again.fingerprint).toBe(embed.fingerprint);
+    expect(other.fingerprint).not.toBe(embed.fingerprint);
+    expect(logits.fingerprint).not.toBe(embed.fingerprint);
+  });
+
+  it('honours a preprocessing spec stored in the model metadata (skulens.preprocess)', async () => {
+    const bytes = new Uint8Array(readFileSync(models.mobilenetEmbed));
+    const spec = { resize: 'stretch', mean: [0.5, 0.5, 0.5], std: [0.25, 0.25, 0.25] };
+    const withMeta = new Uint8Array([...bytes, ...encodeOnnxMetadataEntry(PREPROCESS_METADATA_KEY, JSON.stringify(spec))]);
+    const e = await Embedder.create({ model: withMeta });
+    expect(e.specSource).toBe('metadata');
+    expect(e.spec).toMatchObject({ ...spec, width: 224, height: 224 });
+    const overridden = await Embedder.create({ model: withMeta, preset: 'imagenet' });
+    expect(overridden.spec.resize).toBe('center-crop');
+  });
+
+  it('rejects a size the model cannot take, and an unknown output name', async () => {
+    await expect(Embedder.create({ model: models.mobilenetEmbed, preset: 'imagenet', width: 256, height: 256 })).rejects.toThrow(/fixed size 224x224/);
+    const err = await Embedder.create({ model: models.mobilenetEmbed, output: 'feat' }).catch((e: SkulensError) => e);
+    expect(err.code).toBe('E_MODEL_SHAPE');
+    expect(err.message).toMatch(/output [\s\S]*embedding \[batch_size,1280\]/);
+  });
+});
+
+describe('Embedder on tiny graphs with known outputs', () => {
+  const solid = (r: number, g: number, b: number, w = 10, h = 6) => {
+    const data = new Uint8Array(w * h * 3);
+    for (let i = 0; i < w * h; i++) data.set([r, g, b], i * 3);
+    return { data, width: w, height: h, channels: 3 as const };
+  };
+
+  it('mean-pools an [N,C,H,W] output into a C-vector', async () => {
+    const e = await Embedder.create({ model: identityModel(), width: 8, height: 8, normalize: false, mean: [0.5, 0.5, 0.5], std: [0.5, 0.5, 0.5] });
+    expect(e.dim).toBe(3);
+    const [v] = await e.embed([solid(255, 0, 51)]);
+    expect(Array.from(v!)).toEqual([1, -1, expect.closeTo(-0.6, 5)]);
+  });
+
+  it('feeds float16 inputs as half-precision bits', async () => {
+    const e = await Embedder.create({ model: identityModel('float16', 4), normalize: false, scale: 1 });
+    expect(e.spec).toMatchObject({ dtype: 'float16', width: 4, height: 4 });
+    const [v] = await e.embed([solid(100, 20, 3)]);
+    expect(Array.from(v!)).toEqual([100, 20, 3]);
+  });
+
+  it('refuses a model whose input is not image-shaped, saying what it expected', async () => {
+    const model = buildOnnx({
+      inputs: [{ name: 'tokens', shape: ['N', 10] }],
+      outputs: [{ name: 'out', shape: ['N', 10] }],
+      nodes: [{ op: 'Identity', inputs: ['tokens'], outputs: ['out'] }],
+    });
+    const err = await Embedder.create({ model }).catch((e: SkulensError) => e);
+    expect(err).toBeInstanceOf(SkulensError);
+    expect(err.code).toBe('E_MODEL_SHAPE');
+    expect(err.message).toMatch(/tokens float32 \[N,10\] is not image-shaped; expected .*\[N,3,H,W\]/);
+  });
+
+  it('refuses an output it cannot read as an embedding', async () => {
+    const model = buildOnnx({
+      inputs: [{ name: 'x', shape: ['N', 3, 4, 4] }],
+      outputs: [{ name: 'y', shape: ['N', 3, 4] }],
+      nodes: [{ op: 'ReduceMean', inputs: ['x'], outputs: ['y'], attributes: { axes: [3], keepdims: 0 } }],
+    });
+    await expect(Embedder.create({ model, output: 'y' })).rejects.toThrow(/expected \[N,D\]/);
+  });
+
+  it('a missing model file is E_MODEL_LOAD naming the path', async () => {
+    const err = await Embedder.create({ model: '/nonexistent/model.onnx' }).catch((e: SkulensError) => e);
+    expect(err.code).toBe('E_MODEL_LOAD');
+    expect(err.message).toContain('/nonexistent/model.onnx');
+  });
+});

@@ -1,0 +1,135 @@
+/** Image decoding in Node: every awkward input decodes correctly or fails with E_IMAGE_DECODE naming it. */
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import sharp from 'sharp';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { loadImage, SkulensError } from '../src/index.js';
+import { grocery, HAVE_SHARED } from './helpers/shared.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'skulens-img-'));
+const file = (name: string) => join(dir, name);
+
+/** A real JPEG whose frame header (SOF0) is patched to claim width×height. */
+async function jpegClaiming(width: number, height: number): Promise<Buffer> {
+  const jpeg = await sharp({ create: { width: 16, height: 16, channels: 3, background: '#888' } }).jpeg().toBuffer();
+  const sof = jpeg.indexOf(Buffer.from([0xff, 0xc0]));
+  jpeg.writeUInt16BE(height, sof + 5);
+  jpeg.writeUInt16BE(width, sof + 7);
+  return jpeg;
+}
+
+async function expectDecodeError(input: string | Uint8Array, pattern: RegExp, name?: string) {
+  const err = await loadImage(input).then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  expect(err).toBeInstanceOf(SkulensError);
+  expect((err as SkulensError).code).toBe('E_IMAGE_DECODE');
+  expect((err as SkulensError).message).toMatch(pattern);
+  if (name) expect((err as SkulensError).message).toContain(name);
+}
+
+// Real photo pixels as the source of the generated variants.
+let photo: { data: Buffer; info: sharp.OutputInfo };
+beforeAll(async () => {
+  photo = await sharp({ create: { width: 64, height: 48, channels: 3, background: { r: 200, g: 60, b: 20 } } })
+    .raw()
+    .toBuffer({ resolveWithObject: true });
+});
+
+describe('loadImage: bad and unusual inputs', () => {
+  it('corrupt JPEG (truncated half-way) fails naming the file', async () => {
+    const jpeg = await sharp({ create: { width: 400, height: 300, channels: 3, noise: { type: 'gaussian', mean: 128, sigma: 40 } } })
+      .jpeg()
+      .toBuffer();
+    writeFileSync(file('truncated.jpg'), jpeg.subarray(0, jpeg.length >> 1));
+    await expectDecodeError(file('truncated.jpg'), /truncated\.jpg/);
+  });
+
+  it('zero-byte file and empty buffer', async () => {
+    writeFileSync(file('empty.jpg'), '');
+    await expectDecodeError(file('empty.jpg'), /empty\.jpg/);
+    await expectDecodeError(new Uint8Array(0), /empty \(0 bytes\)/);
+  });
+
+  it('a text file named .jpg', async () => {
+    writeFileSync(file('notes.jpg'), 'this is not an image\n');
+    await expectDecodeError(file('notes.jpg'), /not a supported image format/, 'notes.jpg');
+  });
+
+  it('a missing file', async () => {
+    await expectDecodeError(file('nope.jpg'), /file not found/, 'nope.jpg');
+  });
+
+  it('a header declaring 30000×30000 is refused before decoding (decompression bomb)', async () => {
+    writeFileSync(file('bomb.jpg'), await jpegClaiming(30000, 30000));
+    await expectDecodeError(file('bomb.jpg'), /more than 64,000,000 pixels/, 'bomb.jpg');
+  });
+
+  it('a 1×1 image decodes', async () => {
+    const png = await sharp({ create: { width: 1, height: 1, channels: 3, background: '#ff8000' } }).png().toBuffer();
+    const img = await loadImage(png);
+    expect(img).toMatchObject({ width: 1, height: 1, channels: 3 });
+    expect(Array.from(img.data)).toEqual([255, 128, 0]);
+  });
+
+  it('grayscale becomes RGB with equal channels', async () => {
+    const gray = await sharp(photo.data, { raw: photo.info }).toColourspace('b-w').png().toBuffer();
+    expect((await sharp(gray).metadata()).channels).toBe(1);
+    const img = await loadImage(gray);
+    expect(img.channels).toBe(3);
+    expect(img.data[0]).toBe(img.data[1]);
+    expect(img.data[1]).toBe(img.data[2]);
+  });
+
+  it('RGBA is flattened onto white', async () => {
+    const rgba = Buffer.alloc(4 * 4 * 4);
+    for (let i = 0; i < 16; i++) rgba.set(i < 8 ? [255, 0, 0, 255] : [0, 0, 0, 0], i * 4); // top opaque red, bottom transparent
+    const png = await sharp(rgba, { raw: { width: 4, height: 4, channels: 4 } }).png().toBuffer();
+    const img = await loadImage(png);
+    expect(img.channels).toBe(3);
+    expect(Array.from(img.data.subarray(0, 3))).toEqual([255, 0, 0]);
+    expect(Array.from(img.data.subarray(45, 48))).toEqual([255, 255, 255]);
+  });
+
+  it('16-bit PNG becomes 8-bit', async () => {
+    const png16 = await sharp(photo.data, { raw: photo.info }).toColourspace('rgb16').png().toBuffer();
+    expect((await sharp(png16).metadata()).depth).toBe('ushort');
+    const img = await loadImage(png16);
+    expect(img.data).toHaveLength(64 * 48 * 3);
+    expect(Math.abs(img.data[0]! - 200)).toBeLessThanOrEqual(1);
+    expect(Math.abs(img.data[1]! - 60)).toBeLessThanOrEqual(1);
+  });
+
+  it('CMYK JPEG is converted to sRGB', async () => {
+    const cmyk = await sharp(photo.data, { raw: photo.info }).toColourspace('cmyk').jpeg({ quality: 95 }).toBuffer();
+    expect((await sharp(cmyk).metadata()).space).toBe('cmyk');
+    const img = await loadImage(cmyk);
+    expect(img.channels).toBe(3);
+    const [r, g, b] = img.data;
+    // Round trip through CMYK and JPEG is lossy; the colour must stay a strong orange-red.
+    expect(r!).toBeGreaterThan(150);
+    expect(g!).toBeLessThan(110);
+    expect(b!).toBeLessThan(80);
+  });
+
+  it('EXIF orientation is applied (orientation 6 = rotate 90° clockwise)', async () => {
+    const jpeg = await sharp(photo.data, { raw: photo.info }).jpeg().withMetadata({ orientation: 6 }).toBuffer();
+    const img = await loadImage(jpeg);
+    expect([img.width, img.height]).toEqual([48, 64]);
+  });
+
+  it('raw pixels are validated', async () => {
+    await expect(loadImage({ data: new Uint8Array(10), width: 2, height: 2, channels: 3 })).rejects.toThrow(/needs 12/);
+    await expect(loadImage({ data: new Uint8Array(8), width: 2, height: 2, channels: 2 as 3 })).rejects.toThrow(/channels must be 3/);
+  });
+
+  it.skipIf(!HAVE_SHARED)('a real grocery photo decodes from a path and from bytes identically', async () => {
+    const path = join(grocery, 'test/Fruit/Banana/Banana_001.jpg');
+    const a = await loadImage(path);
+    const b = await loadImage(new Uint8Array(readFileSync(path)));
+    expect(a.width).toBeGreaterThan(100);
+    expect(Buffer.compare(Buffer.from(a.data), Buffer.from(b.data))).toBe(0);
+  });
+});
