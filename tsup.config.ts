@@ -1,14 +1,47 @@
-import { defineConfig } from 'tsup';
+import { rmSync } from 'node:fs';
+import { defineConfig, type Options } from 'tsup';
 
-export default defineConfig({
+// Two builds run concurrently, and tsup's per-build `clean` (including its .d.ts clean)
+// would race and delete the other build's output: clean dist once, here, instead.
+const cleanOnce = (watch: unknown) => {
+  if (!watch) rmSync('dist', { recursive: true, force: true });
+};
+
+/** Node: index + CLI, runtime packages external (users install them as our dependencies). */
+const node: Options = {
   entry: { index: 'src/index.ts', cli: 'src/cli.ts' },
   format: ['esm'],
   platform: 'node',
   target: 'node20',
   dts: { entry: { index: 'src/index.ts' } },
   sourcemap: true,
-  clean: true,
+  clean: false,
   splitting: true,
-  // Native and runtime packages stay external: users install them as our dependencies.
   external: ['onnxruntime-node', 'onnxruntime-common', 'onnxruntime-web', 'sharp', 'hnswlib-node'],
+};
+
+/**
+ * Browser: one ES module, dist/browser.js, picked by the `browser` export condition.
+ * onnxruntime-web stays external (`onnxruntime-web/wasm`, and `onnxruntime-web/webgpu`
+ * imported on demand): the app's bundler then resolves and dedupes it and copies its
+ * .wasm files next to it, and our bundle stays small. Everything else it needs
+ * (platform-free core, small pure-JS deps) is bundled in, so a page without a bundler
+ * needs an import map for onnxruntime-web only. Not minified: apps minify.
+ */
+const browser: Options = {
+  entry: { browser: 'src/browser.ts' },
+  format: ['esm'],
+  platform: 'browser',
+  target: 'es2022',
+  dts: { entry: { browser: 'src/browser.ts' } },
+  sourcemap: true,
+  clean: false,
+  splitting: false,
+  external: ['onnxruntime-web', /^onnxruntime-web\//, 'onnxruntime-common'],
+  noExternal: [/^(?!onnxruntime-)/],
+};
+
+export default defineConfig((options) => {
+  cleanOnce(options.watch);
+  return [node, browser];
 });

@@ -1,0 +1,21 @@
+/**
+ * skulens — browser entry, selected by the `browser` export condition. Importing it
+ * registers onnxruntime-web (wasm, or webgpu on request), canvas image decoding, fetch
+ * and WebCrypto with the platform-free core, then exposes the same public API as the
+ * Node entry where it makes sense (no file-system helpers, no HNSW: galleries use the
+ * exact flat index; see docs/browser.md).
+ */
+import './browser/platform.js';
+
+export { SkulensError, isSkulensError } from './core/errors.js';
+export type { SkulensErrorCode } from './core/errors.js';
+export type { RawImage, Rect, ImageInput } from './core/image.js';
+export { PRESETS, resolveSpec, writeImageToTensor, computePlacement } from './core/preprocess.js';
+export type { PreprocessSpec, PresetName, ResizeMode, ChannelOrder, TensorLayout, InputDType, Placement } from './core/preprocess.js';
+export { Embedder, EmbedError, l2normalize, PREPROCESS_METADATA_KEY } from './core/embedder.js';
+export type { EmbedderOptions, EmbedInput, EmbedOptions, EmbedProgress, EmbedFailure, EmbedSettledResult } from './core/embedder.js';
+export { loadImage, DEFAULT_MAX_PIXELS } from './browser/image-loader.js';
+export type { LoadImageOptions, BrowserImageInput } from './browser/image-loader.js';
+export { configure, runtimeInfo } from './browser/runtime.js';
+export type { BrowserConfig, RuntimeInfo } from './browser/runtime.js';
+export { fetchBinary } from './browser/platform.js';
