@@ -1,0 +1,93 @@
+/**
+ * npm run bench:embed — Embedder throughput against the model's own limit.
+ *
+ *   (a) raw onnxruntime: InferenceSession.run on pre-built tensors (the ceiling)
+ *   (b) skulens from decoded pixels (preprocessing + inference)
+ *   (c) skulens from JPEG files (decode + preprocessing + inference)
+ *
+ * Rounds are interleaved a,b,c,a,b,c,... and each figure is the median over rounds,
+ * so machine noise hits all three alike; ratios b/a and c/a come from the same run.
+ *
+ * Options: --n 512 --batch 16 --rounds 5 --model path.onnx [--model another.onnx] --preset imagenet
+ */
+import { readFileSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import * as ort from 'onnxruntime-node';
+import { Embedder, loadImage, type RawImage } from '../src/index.js';
+import { imageSize, writeImageToTensor } from '../src/core/preprocess.js';
+
+const SHARED = resolve(process.env.SKULENS_SHARED ?? join(dirname(new URL(import.meta.url).pathname), '..', '..', 'shared'));
+const { values } = parseArgs({
+  options: {
+    n: { type: 'string', default: '512' },
+    batch: { type: 'string', default: '16' },
+    rounds: { type: 'string', default: '5' },
+    model: { type: 'string', multiple: true },
+    preset: { type: 'string', default: 'imagenet' },
+  },
+});
+const N = Number(values.n);
+const BATCH = Number(values.batch);
+const ROUNDS = Number(values.rounds);
+const modelPaths = values.model?.length ? values.model : [join(SHARED, 'models', 'mobilenetv2-12-int8-embed.onnx')];
+
+// An even spread over the test split (every k-th row), so every class is represented.
+const manifest = join(SHARED, 'data', 'grocery-store', 'test.csv');
+const rows = readFileSync(manifest, 'utf8').trim().split('\n').slice(1);
+const step = rows.length / N;
+const files = Array.from({ length: N }, (_, i) => join(dirname(manifest), rows[Math.floor(i * step)]!.split(',')[0]!));
+
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+const time = async (fn: () => Promise<unknown>) => {
+  const t0 = performance.now();
+  await fn();
+  return (performance.now() - t0) / 1000;
+};
+
+console.log(`bench:embed — ${N} grocery-store test photos, batch ${BATCH}, ${ROUNDS} rounds (median), node ${process.version}`);
+const decoded: RawImage[] = await Promise.all(files.map((f) => loadImage(f)));
+
+const summary: { model: string; a: number; b: number; c: number }[] = [];
+for (const modelPath of modelPaths) {
+  const embedder = await Embedder.create({ model: modelPath, preset: values.preset, batchSize: BATCH });
+  // (a) the ceiling: the same session type fed tensors built before timing starts.
+  const session = await ort.InferenceSession.create(modelPath);
+  const per = imageSize(embedder.spec);
+  const tensors: ort.Tensor[] = [];
+  for (let s = 0; s < N; s += BATCH) {
+    const n = Math.min(BATCH, N - s);
+    const data = new Float32Array(per * n);
+    for (let i = 0; i < n; i++) writeImageToTensor(decoded[s + i]!, embedder.spec, data, i);
+    tensors.push(new ort.Tensor('float32', data, [n, 3, embedder.spec.height, embedder.spec.width]));
+  }
+  const runRaw = async () => {
+    for (const t of tensors) await session.run({ [embedder.inputName]: t }, [embedder.outputName]);
+  };
+  await runRaw(); // warm-up
+  await embedder.embed(decoded.slice(0, BATCH));
+
+  const ta: number[] = [];
+  const tb: number[] = [];
+  const tc: number[] = [];
+  for (let r = 0; r < ROUNDS; r++) {
+    ta.push(await time(runRaw));
+    tb.push(await time(() => embedder.embed(decoded)));
+    tc.push(await time(() => embedder.embed(files)));
+  }
+  const rate = (t: number[]) => N / median(t);
+  summary.push({ model: modelPath.split('/').pop()!, a: rate(ta), b: rate(tb), c: rate(tc) });
+  await session.release();
+  await embedder.dispose();
+}
+
+console.log('\n| model | (a) raw ort img/s | (b) skulens pixels img/s | (c) skulens JPEG files img/s | b/a | c/a |');
+console.log('|---|---:|---:|---:|---:|---:|');
+for (const s of summary) {
+  console.log(`| ${s.model} | ${s.a.toFixed(1)} | ${s.b.toFixed(1)} | ${s.c.toFixed(1)} | ${(s.b / s.a).toFixed(3)} | ${(s.c / s.a).toFixed(3)} |`);
+}
+if (summary.length > 1) {
+  const base = summary[0]!;
+  for (const s of summary.slice(1)) console.log(`throughput ratio ${s.model} / ${base.model} (from JPEG files): ${(s.c / base.c).toFixed(2)}x`);
+}
+console.log('\ntargets: b/a >= 0.90, c/a >= 0.75');
