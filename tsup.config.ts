@@ -28,7 +28,7 @@ const node: Options = {
  * (platform-free core, small pure-JS deps) is bundled in, so a page without a bundler
  * needs an import map for onnxruntime-web only. Not minified: apps minify.
  */
-const browser: Options = {
+export const browserBuild: Options = {
   entry: { browser: 'src/browser.ts' },
   format: ['esm'],
   platform: 'browser',
@@ -43,5 +43,5 @@ const browser: Options = {
 
 export default defineConfig((options) => {
   cleanOnce(options.watch);
-  return [node, browser];
+  return [node, browserBuild];
 });

@@ -1,0 +1,109 @@
+// Page-side helpers for the browser tests (plain JS, loaded by harness.html after dist/browser.js).
+// Vectors travel back to Node as plain arrays.
+const s = () => window.skulens;
+let embedder;
+
+const toArrays = (vectors) => vectors.map((v) => Array.from(v));
+
+async function fetchRaw({ url, width, height, channels }) {
+  const data = new Uint8Array(await (await fetch(url)).arrayBuffer());
+  return { data, width, height, channels };
+}
+
+export const harness = {
+  async createEmbedder(options) {
+    if (embedder) await embedder.dispose();
+    const t0 = performance.now();
+    embedder = await s().Embedder.create(options);
+    return { ms: performance.now() - t0, dim: embedder.dim, fingerprint: embedder.fingerprint, batchSize: embedder.batchSize, runtime: s().runtimeInfo() };
+  },
+
+  /** Embed inputs (URLs, or raw-pixel descriptors when `raw`); `reps` timed repetitions after one warm-up. */
+  async embed(inputs, { raw = false, reps = 0 } = {}) {
+    const resolved = raw ? await Promise.all(inputs.map(fetchRaw)) : inputs;
+    const vectors = await embedder.embed(resolved);
+    const times = [];
+    for (let r = 0; r < reps; r++) {
+      const t0 = performance.now();
+      await embedder.embed(resolved);
+      times.push(performance.now() - t0);
+    }
+    return { vectors: toArrays(vectors), times };
+  },
+
+  /** Browser decode of `url` vs Node's decoded RGB pixels of the same file. */
+  async pixelDiff(url, rawDescriptor) {
+    const mine = await s().loadImage(url);
+    const node = await fetchRaw(rawDescriptor);
+    if (mine.width !== node.width || mine.height !== node.height) return { sizeMismatch: [mine.width, mine.height, node.width, node.height] };
+    let sum = 0, max = 0, differing = 0;
+    const n = mine.width * mine.height;
+    for (let i = 0; i < n; i++) {
+      for (let c = 0; c < 3; c++) {
+        const d = Math.abs(mine.data[i * mine.channels + c] - node.data[i * 3 + c]);
+        sum += d;
+        if (d > max) max = d;
+        if (d) differing++;
+      }
+    }
+    return { meanAbs: sum / (3 * n), max, differingShare: differing / (3 * n) };
+  },
+
+  /** The same photo through every kind of browser image input. */
+  async inputKinds(url) {
+    const blob = await (await fetch(url)).blob();
+    const bytes = new Uint8Array(await blob.arrayBuffer());
+    const img = new Image();
+    img.src = url;
+    await img.decode();
+    const bitmap = await createImageBitmap(blob, { imageOrientation: 'from-image' });
+    const canvas = document.createElement('canvas');
+    canvas.width = bitmap.width;
+    canvas.height = bitmap.height;
+    canvas.getContext('2d').drawImage(bitmap, 0, 0);
+    const offscreen = new OffscreenCanvas(bitmap.width, bitmap.height);
+    offscreen.getContext('2d').drawImage(bitmap, 0, 0);
+    const imageData = canvas.getContext('2d').getImageData(0, 0, canvas.width, canvas.height);
+    const file = new File([blob], 'photo.jpg', { type: 'image/jpeg' });
+    const kinds = {
+      url,
+      urlObject: new URL(url, location.href),
+      blob,
+      file,
+      bytes,
+      arrayBuffer: bytes.buffer,
+      htmlImage: img,
+      imageBitmap: bitmap,
+      htmlCanvas: canvas,
+      offscreenCanvas: offscreen,
+      imageData,
+      rawImage: { data: imageData.data, width: imageData.width, height: imageData.height, channels: 4 },
+      crop: { image: url, crop: { x: 0, y: 0, width: bitmap.width, height: bitmap.height } },
+    };
+    const names = Object.keys(kinds);
+    const vectors = await embedder.embed(names.map((k) => kinds[k]));
+    return Object.fromEntries(names.map((k, i) => [k, Array.from(vectors[i])]));
+  },
+
+  /** Decode one image and report its size (for orientation checks). */
+  async decodedSize(url) {
+    const img = await s().loadImage(url);
+    return { width: img.width, height: img.height, channels: img.channels };
+  },
+
+  /** Error code + message of a failing call, for error-path checks. */
+  async errorOf(fn, ...args) {
+    try {
+      await fn(...args);
+      return null;
+    } catch (err) {
+      return { code: err.code, message: err.message };
+    }
+  },
+  async loadImageError(input) {
+    return this.errorOf((x) => s().loadImage(x), input);
+  },
+  async modelError(url) {
+    return this.errorOf((x) => s().Embedder.create({ model: x, preset: 'imagenet' }), url);
+  },
+};

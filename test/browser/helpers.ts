@@ -1,0 +1,112 @@
+/**
+ * Browser test plumbing: build dist/browser.js, serve it (plus onnxruntime-web's files,
+ * ../shared and a temp folder) with COOP/COEP, and drive Debian's chromium through
+ * playwright-core. Never downloads a browser: CHROMIUM_PATH or /usr/bin/chromium.
+ */
+import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { chromium, type Browser, type Page } from 'playwright-core';
+import { build } from 'tsup';
+import { browserBuild } from '../../tsup.config.js';
+// @ts-expect-error plain ESM script without types
+import { defaultMounts, startServer } from '../../scripts/serve.mjs';
+import { HAVE_SHARED, REPO_ROOT, SHARED, grocery } from '../helpers/shared.js';
+
+export { HAVE_SHARED, REPO_ROOT, SHARED, grocery };
+
+export const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
+export const HAVE_CHROMIUM = existsSync(CHROMIUM);
+if (!HAVE_CHROMIUM) {
+  console.warn(`\n*** skulens browser tests: no chromium at ${CHROMIUM} (apt-get install -y chromium, or set CHROMIUM_PATH) — SKIPPED. ***\n`);
+}
+
+export const CHROMIUM_ARGS = [
+  '--headless',
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+  '--no-first-run',
+];
+
+/** Build dist/browser.js (JS only; the .d.ts comes from `npx tsup`). */
+export async function buildBrowserBundle(): Promise<void> {
+  await build({ ...browserBuild, dts: false, silent: true });
+}
+
+export interface Harness {
+  browser: Browser;
+  url: string;
+  /** Served at /tmpdata/: files the test writes for the page (galleries, raw pixels). */
+  tmp: string;
+  close(): Promise<void>;
+}
+
+export async function startHarness(options: { isolate?: boolean } = {}): Promise<Harness> {
+  await buildBrowserBundle();
+  const tmp = mkdtempSync(join(tmpdir(), 'skulens-browser-'));
+  const server = await startServer({ mounts: { ...defaultMounts(), '/tmpdata/': tmp }, isolate: options.isolate ?? true });
+  const browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS });
+  return {
+    browser,
+    url: server.url,
+    tmp,
+    async close() {
+      await browser.close();
+      await server.close();
+    },
+  };
+}
+
+/** Open the test harness page (dist/browser.js on window.skulens) and wait for it. */
+export async function openHarness(h: Harness): Promise<Page> {
+  const page = await h.browser.newPage();
+  const errors: string[] = [];
+  page.on('pageerror', (e) => errors.push(e.message));
+  page.on('console', (m) => {
+    if (m.type() === 'error' && !/favicon/.test(m.text())) console.error(`[page] ${m.text()}`);
+  });
+  await page.goto(`${h.url}/test/harness.html`);
+  await page.waitForFunction(() => (window as unknown as { skulensReady?: boolean }).skulensReady === true, null, { timeout: 60_000 }).catch((err) => {
+    throw new Error(`harness page did not load: ${errors.join('; ') || (err as Error).message}`);
+  });
+  return page;
+}
+
+/** `path,label` rows of a grocery-store manifest. */
+export function readManifest(name: 'train.csv' | 'test.csv' | 'val.csv'): { path: string; label: string }[] {
+  const lines = readFileSync(join(grocery, name), 'utf8').trim().split(/\r?\n/).slice(1);
+  return lines.map((line) => {
+    const [path, label] = line.split(',') as [string, string];
+    return { path, label };
+  });
+}
+
+/** `count` rows spread evenly over the manifest (deterministic, many classes). */
+export function spread<T>(rows: T[], count: number): T[] {
+  const step = rows.length / count;
+  return Array.from({ length: count }, (_, i) => rows[Math.floor(i * step)]!);
+}
+
+export function cosine(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  let dot = 0, na = 0, nb = 0;
+  for (let i = 0; i < a.length; i++) {
+    dot += a[i]! * b[i]!;
+    na += a[i]! * a[i]!;
+    nb += b[i]! * b[i]!;
+  }
+  return dot / Math.sqrt(na * nb);
+}
+
+export function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
+}
+
+/** URL of a grocery-store photo on the test server. */
+export const groceryUrl = (path: string) => `/shared/data/grocery-store/${path}`;
+export const MODEL_URL = '/shared/models/mobilenetv2-12-int8-embed.onnx';
+export const MODEL_PATH = join(SHARED, 'models', 'mobilenetv2-12-int8-embed.onnx');
