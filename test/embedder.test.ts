@@ -117,7 +117,7 @@ describe.skipIf(!HAVE_SHARED)('Embedder on real photos (MobileNetV2 int8)', () =
 
   it('rejects a size the model cannot take, and an unknown output name', async () => {
     await expect(Embedder.create({ model: models.mobilenetEmbed, preset: 'imagenet', width: 256, height: 256 })).rejects.toThrow(/fixed size 224x224/);
-    const err = await Embedder.create({ model: models.mobilenetEmbed, output: 'feat' }).catch((e: SkulensError) => e);
+    const err = await Embedder.create({ model: models.mobilenetEmbed, output: 'feat' }).then(() => { throw new Error('expected a rejection'); }, (e: SkulensError) => e);
     expect(err.code).toBe('E_MODEL_SHAPE');
     expect(err.message).toMatch(/output [\s\S]*embedding \[batch_size,1280\]/);
   });
@@ -150,7 +150,7 @@ describe('Embedder on tiny graphs with known outputs', () => {
       outputs: [{ name: 'out', shape: ['N', 10] }],
       nodes: [{ op: 'Identity', inputs: ['tokens'], outputs: ['out'] }],
     });
-    const err = await Embedder.create({ model }).catch((e: SkulensError) => e);
+    const err = await Embedder.create({ model }).then(() => { throw new Error('expected a rejection'); }, (e: SkulensError) => e);
     expect(err).toBeInstanceOf(SkulensError);
     expect(err.code).toBe('E_MODEL_SHAPE');
     expect(err.message).toMatch(/tokens float32 \[N,10\] is not image-shaped; expected .*\[N,3,H,W\]/);
@@ -166,7 +166,7 @@ describe('Embedder on tiny graphs with known outputs', () => {
   });
 
   it('a missing model file is E_MODEL_LOAD naming the path', async () => {
-    const err = await Embedder.create({ model: '/nonexistent/model.onnx' }).catch((e: SkulensError) => e);
+    const err = await Embedder.create({ model: '/nonexistent/model.onnx' }).then(() => { throw new Error('expected a rejection'); }, (e: SkulensError) => e);
     expect(err.code).toBe('E_MODEL_LOAD');
     expect(err.message).toContain('/nonexistent/model.onnx');
   });

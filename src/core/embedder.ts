@@ -38,6 +38,11 @@ export interface EmbedderOptions extends Partial<PreprocessSpec> {
   normalize?: boolean;
   /** Passed to onnxruntime's InferenceSession.create (threads, execution providers...). */
   sessionOptions?: InferenceSession.SessionOptions;
+  /**
+   * Node: run inference in a worker thread (default true), so the next batch is decoded
+   * and preprocessed while this one runs, and the event loop stays free.
+   */
+  worker?: boolean;
 }
 
 /** One thing to embed: an image, or a rectangle of one. */
@@ -133,9 +138,9 @@ export class Embedder {
   }
 
   static async create(options: EmbedderOptions): Promise<Embedder> {
-    const { model, preset, output, batchSize = 16, normalize = true, sessionOptions, ...overrides } = options ?? ({} as EmbedderOptions);
+    const { model, preset, output, batchSize = 16, normalize = true, sessionOptions, worker, ...overrides } = options ?? ({} as EmbedderOptions);
     if (!Number.isInteger(batchSize) || batchSize < 1) throw new SkulensError('E_INPUT', `batchSize must be a positive integer, got ${batchSize}.`);
-    const loaded = await loadModel(model, sessionOptions);
+    const loaded = await loadModel(model, sessionOptions, { worker });
     const { session } = loaded;
 
     // Spec precedence: model metadata < preset < explicit options.
@@ -213,36 +218,43 @@ export class Embedder {
     const per = imageSize(this.spec);
     const step = this.batchSize;
 
-    // Decode batch b+1 (in the platform's worker threads) while batch b runs.
-    let pending = total > 0 ? this.decodeBatch(inputs, 0, Math.min(step, total)) : undefined;
-    for (let start = 0; start < total; start += step) {
-      options.signal?.throwIfAborted();
-      const end = Math.min(start + step, total);
-      const decoded = await pending!;
-      pending = end < total ? this.decodeBatch(inputs, end, Math.min(end + step, total)) : undefined;
+    // A three-stage pipeline: while batch b runs through the model (in a worker thread
+    // on Node), batch b+1 is preprocessed here and batch b+2 is being decoded.
+    let decoding = total > 0 ? this.decodeBatch(inputs, 0, Math.min(step, total)) : undefined;
+    let running: Promise<void> | undefined;
+    try {
+      for (let start = 0; start < total; start += step) {
+        options.signal?.throwIfAborted();
+        const end = Math.min(start + step, total);
+        const decoded = await decoding!;
+        decoding = end < total ? this.decodeBatch(inputs, end, Math.min(end + step, total)) : undefined;
 
-      const ok: number[] = [];
-      const runSize = this.runSize(decoded.length);
-      const data = new Float32Array(per * runSize);
-      decoded.forEach((d, i) => {
-        if (!d.ok) {
-          failures.push({ index: start + i, input: describeInput(unwrap(inputs[start + i]!).image), error: d.error });
-          return;
-        }
-        try {
-          writeImageToTensor(d.image, this.spec, data, ok.length, d.crop);
-          ok.push(start + i);
-        } catch (err) {
-          failures.push({ index: start + i, input: describeInput(unwrap(inputs[start + i]!).image), error: asDecodeError(err, inputs[start + i]!) });
-        }
-      });
-      if (ok.length) {
-        const out = await this.runBatch(data.subarray(0, per * this.runSize(ok.length)), ok.length);
-        ok.forEach((index, j) => (vectors[index] = out[j]!));
+        const ok: number[] = [];
+        const data = new Float32Array(per * this.runSize(decoded.length));
+        decoded.forEach((d, i) => {
+          const index = start + i;
+          try {
+            if (!d.ok) throw d.error;
+            writeImageToTensor(d.image, this.spec, data, ok.length, d.crop);
+            ok.push(index);
+          } catch (err) {
+            failures.push({ index, input: describeInput(unwrap(inputs[index]!).image), error: asDecodeError(err, inputs[index]!) });
+          }
+        });
+
+        await running;
+        options.onProgress?.({ done: start, total });
+        running = ok.length
+          ? this.runBatch(data.subarray(0, per * this.runSize(ok.length)), ok.length).then((out) => ok.forEach((index, j) => (vectors[index] = out[j]!)))
+          : undefined;
       }
-      options.onProgress?.({ done: end, total });
+      await running;
+      options.onProgress?.({ done: total, total });
+    } finally {
+      // Never leave work running past the call, even when aborted or failing.
+      await Promise.allSettled([decoding, running]);
     }
-    if (pending) await pending; // never leave a decode running past the call
+    failures.sort((a, b) => a.index - b.index);
     return { vectors, failures };
   }
 

@@ -17,7 +17,11 @@ export interface LoadedModel {
   path?: string;
 }
 
-export async function loadModel(model: ModelSource, sessionOptions?: InferenceSession.SessionOptions): Promise<LoadedModel> {
+/**
+ * Read and open a model. `worker` (default true) runs inference in a worker thread
+ * where the platform offers one (Node), so `run()` does not block the event loop.
+ */
+export async function loadModel(model: ModelSource, sessionOptions?: InferenceSession.SessionOptions, { worker = true } = {}): Promise<LoadedModel> {
   if (model === undefined || model === null) throw new SkulensError('E_INPUT', 'No model given: pass `model` as a path, URL or the bytes of an .onnx file.');
   const platform = getPlatform();
   let bytes: Uint8Array;
@@ -32,7 +36,10 @@ export async function loadModel(model: ModelSource, sessionOptions?: InferenceSe
     bytes = model instanceof Uint8Array ? model : new Uint8Array(model);
   }
   try {
-    const session = await platform.ort.InferenceSession.create(bytes, sessionOptions);
+    const session =
+      worker && platform.createWorkerSession
+        ? await platform.createWorkerSession(bytes, sessionOptions)
+        : await platform.ort.InferenceSession.create(bytes, sessionOptions);
     return path === undefined ? { bytes, session } : { bytes, session, path };
   } catch (err) {
     throw new SkulensError('E_MODEL_LOAD', `Cannot load ONNX model${path ? ` "${path}"` : ''}: ${messageOf(err)}`, { cause: err, ...(path ? { input: path } : {}) });

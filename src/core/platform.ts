@@ -23,6 +23,11 @@ export interface Platform {
   readBinary(source: string): Promise<Uint8Array>;
   /** Hex SHA-256 of bytes (model fingerprints must match across platforms). */
   sha256Hex(bytes: Uint8Array): Promise<string>;
+  /**
+   * Create a session off the main thread, where the runtime's own `run()` would block it
+   * (Node). Absent where `ort.InferenceSession.create` is already asynchronous.
+   */
+  createWorkerSession?(bytes: Uint8Array, options?: OrtCommon.InferenceSession.SessionOptions): Promise<OrtCommon.InferenceSession>;
 }
 
 let current: Platform | undefined;

@@ -1,10 +1,12 @@
 /** Registers the Node runtime (onnxruntime-node, sharp, fs, crypto) with the core. */
 import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
+import type { InferenceSession } from 'onnxruntime-common';
 import * as ort from 'onnxruntime-node';
 import type { OrtModule, Platform } from '../core/platform.js';
 import { setPlatform } from '../core/platform.js';
 import { loadImage, type NodeImageInput } from './image-loader.js';
+import { WorkerSession } from './worker-session.js';
 
 export const nodePlatform: Platform = {
   name: 'node',
@@ -17,6 +19,7 @@ export const nodePlatform: Platform = {
   async sha256Hex(bytes) {
     return createHash('sha256').update(bytes).digest('hex');
   },
+  createWorkerSession: async (bytes, options) => (await WorkerSession.create(bytes, options)) as unknown as InferenceSession,
 };
 
 setPlatform(nodePlatform);

@@ -1,0 +1,132 @@
+/**
+ * An onnxruntime-node session that runs in a worker thread.
+ *
+ * onnxruntime-node's `run()` executes synchronously on the calling thread (it only
+ * defers to the next tick), so inference on the main thread blocks the event loop and
+ * nothing else — decoding callbacks, the next batch's preprocessing, a server's requests
+ * — can make progress meanwhile. Hosting the session in a worker lets the Embedder
+ * preprocess batch b+1 while batch b runs. Input buffers are transferred, not copied.
+ */
+import { createRequire } from 'node:module';
+import { Worker } from 'node:worker_threads';
+import type { InferenceSession, Tensor as OrtTensor } from 'onnxruntime-common';
+import * as ort from 'onnxruntime-node';
+
+/** The worker's code, plain CommonJS so it runs the same from sources (tests) and dist. */
+const WORKER_SOURCE = `
+const { parentPort, workerData } = require('node:worker_threads');
+const ort = require(workerData.ortPath);
+let session;
+const describe = (m) => m.map((x) => ({ ...x, shape: x.shape ? [...x.shape] : undefined }));
+parentPort.on('message', async (msg) => {
+  try {
+    if (msg.kind === 'init') {
+      session = await ort.InferenceSession.create(msg.bytes, msg.options);
+      parentPort.postMessage({ id: msg.id, info: {
+        inputNames: session.inputNames, outputNames: session.outputNames,
+        inputMetadata: describe(session.inputMetadata), outputMetadata: describe(session.outputMetadata) } });
+    } else if (msg.kind === 'run') {
+      const feeds = {};
+      for (const [name, t] of Object.entries(msg.feeds)) feeds[name] = new ort.Tensor(t.type, t.data, t.dims);
+      const result = await session.run(feeds, msg.fetches);
+      const outputs = {};
+      const transfer = [];
+      for (const [name, t] of Object.entries(result)) {
+        outputs[name] = { type: t.type, dims: t.dims, data: t.data };
+        if (!transfer.includes(t.data.buffer)) transfer.push(t.data.buffer);
+      }
+      parentPort.postMessage({ id: msg.id, outputs }, transfer);
+    } else if (msg.kind === 'release') {
+      if (session) await session.release();
+      parentPort.postMessage({ id: msg.id });
+    }
+  } catch (err) {
+    parentPort.postMessage({ id: msg.id, error: String(err && err.message || err) });
+  }
+});
+`;
+
+interface Reply {
+  id: number;
+  error?: string;
+  info?: Pick<InferenceSession, 'inputNames' | 'outputNames' | 'inputMetadata' | 'outputMetadata'>;
+  outputs?: Record<string, { type: OrtTensor.Type; dims: number[]; data: OrtTensor.DataType }>;
+}
+
+/** The subset of InferenceSession that skulens uses, served from a worker thread. */
+export class WorkerSession {
+  inputNames: readonly string[] = [];
+  outputNames: readonly string[] = [];
+  inputMetadata: InferenceSession['inputMetadata'] = [];
+  outputMetadata: InferenceSession['outputMetadata'] = [];
+
+  private readonly worker: Worker;
+  private readonly pending = new Map<number, { resolve: (r: Reply) => void; reject: (e: Error) => void }>();
+  private nextId = 0;
+  private dead: Error | undefined;
+
+  private constructor() {
+    const ortPath = createRequire(import.meta.url).resolve('onnxruntime-node');
+    this.worker = new Worker(WORKER_SOURCE, { eval: true, workerData: { ortPath } });
+    this.worker.unref(); // an idle session must not keep the process alive
+    this.worker.on('message', (reply: Reply) => {
+      const waiter = this.pending.get(reply.id);
+      if (!waiter) return;
+      this.pending.delete(reply.id);
+      if (this.pending.size === 0) this.worker.unref();
+      if (reply.error !== undefined) waiter.reject(new Error(reply.error));
+      else waiter.resolve(reply);
+    });
+    const fail = (err: Error) => {
+      this.dead = err;
+      for (const w of this.pending.values()) w.reject(err);
+      this.pending.clear();
+    };
+    this.worker.on('error', fail);
+    this.worker.on('exit', (code) => fail(new Error(`inference worker exited (code ${code})`)));
+  }
+
+  static async create(bytes: Uint8Array, options?: InferenceSession.SessionOptions): Promise<WorkerSession> {
+    const session = new WorkerSession();
+    try {
+      const reply = await session.call({ kind: 'init', bytes, options: options ?? {} });
+      Object.assign(session, reply.info);
+      return session;
+    } catch (err) {
+      await session.worker.terminate();
+      throw err;
+    }
+  }
+
+  /** Run the model. The feeds' buffers are transferred to the worker (detached here). */
+  async run(feeds: Record<string, OrtTensor>, fetches?: readonly string[]): Promise<Record<string, OrtTensor>> {
+    const message: Record<string, { type: string; dims: readonly number[]; data: unknown }> = {};
+    const transfer: ArrayBuffer[] = [];
+    for (const [name, tensor] of Object.entries(feeds)) {
+      const data = tensor.data as ArrayBufferView;
+      message[name] = { type: tensor.type, dims: tensor.dims, data };
+      if (data.buffer instanceof ArrayBuffer && !transfer.includes(data.buffer)) transfer.push(data.buffer);
+    }
+    const reply = await this.call({ kind: 'run', feeds: message, fetches }, transfer);
+    const outputs: Record<string, OrtTensor> = {};
+    for (const [name, t] of Object.entries(reply.outputs ?? {})) {
+      outputs[name] = new ort.Tensor(t.type as 'float32', t.data as Float32Array, t.dims) as unknown as OrtTensor;
+    }
+    return outputs;
+  }
+
+  async release(): Promise<void> {
+    if (!this.dead) await this.call({ kind: 'release' }).catch(() => undefined);
+    await this.worker.terminate();
+  }
+
+  private call(message: Record<string, unknown>, transfer: ArrayBuffer[] = []): Promise<Reply> {
+    if (this.dead) return Promise.reject(this.dead);
+    const id = this.nextId++;
+    return new Promise<Reply>((resolve, reject) => {
+      this.pending.set(id, { resolve, reject });
+      this.worker.ref(); // keep the process alive while a call is in flight
+      this.worker.postMessage({ ...message, id }, transfer);
+    });
+  }
+}
