@@ -7,6 +7,7 @@
 import type * as OrtCommon from 'onnxruntime-common';
 import { SkulensError } from './errors.js';
 import type { RawImage } from './image.js';
+import type { AnnIndexOptions, VectorIndex } from './gallery/vector-index.js';
 
 /** The parts of an onnxruntime build that skulens uses. */
 export interface OrtModule {
@@ -28,6 +29,10 @@ export interface Platform {
    * (Node). Absent where `ort.InferenceSession.create` is already asynchronous.
    */
   createWorkerSession?(bytes: Uint8Array, options?: OrtCommon.InferenceSession.SessionOptions): Promise<OrtCommon.InferenceSession>;
+  /** Approximate nearest-neighbour index (HNSW) for big galleries; absent where there is none (browser: exact index only). */
+  createAnnIndex?(options: AnnIndexOptions): VectorIndex;
+  /** Write a file atomically (temp file in the same folder, fsync, rename); absent where there are no files. */
+  writeFileAtomic?(path: string, bytes: Uint8Array): Promise<void>;
 }
 
 let current: Platform | undefined;

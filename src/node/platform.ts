@@ -7,6 +7,8 @@ import type { OrtModule, Platform } from '../core/platform.js';
 import { setPlatform } from '../core/platform.js';
 import { loadImage, type NodeImageInput } from './image-loader.js';
 import { WorkerSession } from './worker-session.js';
+import { createHnswIndex } from './hnsw-index.js';
+import { writeFileAtomic } from './gallery-file.js';
 
 export const nodePlatform: Platform = {
   name: 'node',
@@ -20,6 +22,8 @@ export const nodePlatform: Platform = {
     return createHash('sha256').update(bytes).digest('hex');
   },
   createWorkerSession: async (bytes, options) => (await WorkerSession.create(bytes, options)) as unknown as InferenceSession,
+  createAnnIndex: createHnswIndex,
+  writeFileAtomic,
 };
 
 setPlatform(nodePlatform);

@@ -1,0 +1,53 @@
+/**
+ * Per-class reduction: k-means (ml-kmeans, k-means++ seeding with a fixed seed, so the
+ * same references always give the same centroids) from n reference vectors to K.
+ */
+import { kmeans } from 'ml-kmeans';
+import type { Metric } from './vector-index.js';
+
+export const DEFAULT_KMEANS_SEED = 42;
+
+/**
+ * Reduce `n` row-major vectors (n × dim) to `k` centroids. With n ≤ k the vectors are
+ * returned as they are. For cosine the centroids are re-normalised to unit length (a
+ * spherical k-means step), since only their direction is compared.
+ */
+export function reduceVectors(vectors: Float32Array, dim: number, k: number, metric: Metric, seed = DEFAULT_KMEANS_SEED): Float32Array {
+  const n = vectors.length / dim;
+  if (n <= k) return vectors;
+  const rows: number[][] = [];
+  for (let i = 0; i < n; i++) rows.push(Array.from(vectors.subarray(i * dim, (i + 1) * dim)));
+  let centroids: number[][];
+  if (k === 1) {
+    centroids = [mean(rows, dim)]; // the exact mean; no need for iterations
+  } else {
+    const result = kmeans(rows, k, { initialization: 'kmeans++', seed, maxIterations: 100 });
+    // An empty cluster (possible with duplicates) would leave a meaningless centroid: drop it.
+    const sizes = new Array<number>(k).fill(0);
+    for (const c of result.clusters) sizes[c]!++;
+    centroids = result.centroids.filter((_, i) => sizes[i]! > 0);
+  }
+  const out = new Float32Array(centroids.length * dim);
+  centroids.forEach((c, i) => {
+    const row = out.subarray(i * dim, (i + 1) * dim);
+    row.set(c);
+    if (metric === 'cosine') normalizeInPlace(row);
+  });
+  return out;
+}
+
+function mean(rows: number[][], dim: number): number[] {
+  const m = new Array<number>(dim).fill(0);
+  for (const r of rows) for (let i = 0; i < dim; i++) m[i]! += r[i]!;
+  return m.map((x) => x / rows.length);
+}
+
+/** Scale to unit length in place; returns false for a zero (or non-finite) vector. */
+export function normalizeInPlace(v: Float32Array): boolean {
+  let s = 0;
+  for (let i = 0; i < v.length; i++) s += v[i]! * v[i]!;
+  if (!(s > 0) || !Number.isFinite(s)) return false;
+  const inv = 1 / Math.sqrt(s);
+  for (let i = 0; i < v.length; i++) v[i]! *= inv;
+  return true;
+}

@@ -1,0 +1,545 @@
+/**
+ * ReferenceGallery: labelled reference vectors (optionally reduced per class with
+ * k-means), a vector index over them, and kNN voting that names a query or answers
+ * "unknown". Platform-free: HNSW and file writes come from the registered platform.
+ */
+import type { Embedder, EmbedFailure, EmbedInput, EmbedProgress } from '../embedder.js';
+import { SkulensError } from '../errors.js';
+import { getPlatform } from '../platform.js';
+import { DEFAULT_KMEANS_SEED, normalizeInPlace, reduceVectors } from './cluster.js';
+import { ExactIndex } from './exact-index.js';
+import { decodeGallery, encodeGallery, type EncodeOptions, type GalleryData } from './format.js';
+import type { HnswParams, Metric, VectorIndex } from './vector-index.js';
+
+export type IndexChoice = 'auto' | 'exact' | 'hnsw';
+
+/** Who made the vectors: a gallery only accepts vectors (and images) from the same embedder. */
+export interface GalleryEmbedderInfo {
+  /** `Embedder.fingerprint`: model bytes + output + normalisation + preprocessing. */
+  fingerprint: string;
+  /** The preprocessing spec, so a command can re-create the embedder from the gallery alone. */
+  spec: Record<string, unknown>;
+  /** Where the model was loaded from (commands re-open it from here unless told otherwise). */
+  path?: string;
+  /** The preset name it was created with, if any (informational). */
+  preset?: string;
+  /** The model output holding the embedding. */
+  output?: string;
+}
+
+export interface ReferenceGalleryOptions {
+  /** Vector dimension; taken from the first vectors added when omitted. */
+  dim?: number;
+  /** `cosine` (default) compares directions; `l2` compares positions (see docs/gallery.md). */
+  metric?: Metric;
+  /** Keep at most K k-means centroids per class; `'all'` (default) keeps every reference. */
+  clustersPerClass?: number | 'all';
+  /** `auto` (default): exact below AUTO_HNSW_MIN_SIZE stored vectors, HNSW above (where the platform has it). */
+  index?: IndexChoice;
+  hnsw?: Partial<HnswParams>;
+  /** The embedder the vectors come from (set automatically by `addImages`). */
+  embedder?: GalleryEmbedderInfo;
+  /** Seed for k-means++ and the HNSW level generator (default 42): same inputs, same gallery. */
+  seed?: number;
+}
+
+export interface ClassifyOptions {
+  /** Neighbours that vote (default DEFAULT_K). */
+  k?: number;
+  /** Best similarity below this → `unknown: true` (default DEFAULT_THRESHOLD). */
+  threshold?: number;
+  /** Length of the ranked `labels` list (default 5). */
+  top?: number;
+}
+
+export interface Neighbor {
+  label: string;
+  score: number;
+}
+
+export interface LabelScore {
+  label: string;
+  /** Best similarity of this label's references to the query. */
+  score: number;
+  /** Share (0–1) of the similarity-weighted vote among the k nearest neighbours. */
+  votes: number;
+}
+
+export interface Classification {
+  /** The winning label (the best guess even when `unknown` is true). */
+  label: string;
+  /** Best similarity of the winning label's references to the query. */
+  score: number;
+  /** True when the nearest reference is less similar than the threshold: treat the query as not in the gallery. */
+  unknown: boolean;
+  /** The k nearest references, best first. */
+  neighbors: Neighbor[];
+  /** Labels ranked by vote, then by best similarity (`top` of them; for top-5 accuracy and UIs). */
+  labels: LabelScore[];
+}
+
+export interface AddImagesResult {
+  added: number;
+  failures: EmbedFailure[];
+}
+
+/** Per-class summary, for `gallery info`. */
+export interface ClassInfo {
+  label: string;
+  /** Reference vectors given (before clustering). */
+  references: number;
+  /** Vectors stored and searched (≤ clustersPerClass). */
+  vectors: number;
+}
+
+/**
+ * Defaults chosen from bench/gallery-accuracy.ts on the Grocery Store dataset with
+ * MobileNetV2 (see docs/gallery.md for the table).
+ */
+export const DEFAULT_K = 5;
+export const DEFAULT_THRESHOLD = 0;
+export const DEFAULT_CLUSTERS: number | 'all' = 'all';
+export const DEFAULT_HNSW: HnswParams = { M: 16, efConstruction: 100, ef: 64 };
+/** `index: 'auto'` switches to HNSW from this many stored vectors (measured crossover, bench/search.ts). */
+export const AUTO_HNSW_MIN_SIZE = 5000;
+
+interface ClassEntry {
+  label: string;
+  /** References given so far (raw count, kept through clustering and save/load). */
+  refs: number;
+  /** Stored vectors (centroids when clustered), row-major. */
+  vectors: Float32Array;
+  /** Every reference added in this session, kept only while clustering needs it for re-clustering. */
+  raw?: Float32Array;
+  /** Index ids of the stored vectors. */
+  ids: number[];
+}
+
+export class ReferenceGallery {
+  readonly metric: Metric;
+  readonly clustersPerClass: number | 'all';
+  readonly indexChoice: IndexChoice;
+  readonly hnsw: HnswParams;
+  readonly seed: number;
+  private _dim: number | undefined;
+  private _embedder: GalleryEmbedderInfo | undefined;
+  private classes = new Map<string, ClassEntry>();
+  /** Label of each live index id. */
+  private labelOfId = new Map<number, string>();
+  private nextId = 0;
+  private index: VectorIndex | undefined;
+
+  constructor(options: ReferenceGalleryOptions = {}) {
+    const { dim, metric = 'cosine', clustersPerClass = DEFAULT_CLUSTERS, index = 'auto', hnsw = {}, embedder, seed = DEFAULT_KMEANS_SEED } = options;
+    if (metric !== 'cosine' && metric !== 'l2') throw new SkulensError('E_INPUT', `metric must be "cosine" or "l2", got "${String(metric)}".`);
+    if (clustersPerClass !== 'all' && !(Number.isInteger(clustersPerClass) && clustersPerClass >= 1)) {
+      throw new SkulensError('E_INPUT', `clustersPerClass must be a positive integer or "all", got ${String(clustersPerClass)}.`);
+    }
+    if (!['auto', 'exact', 'hnsw'].includes(index)) throw new SkulensError('E_INPUT', `index must be "auto", "exact" or "hnsw", got "${String(index)}".`);
+    if (dim !== undefined && !(Number.isInteger(dim) && dim >= 1)) throw new SkulensError('E_INPUT', `dim must be a positive integer, got ${String(dim)}.`);
+    const params = { ...DEFAULT_HNSW, ...hnsw };
+    for (const [k, v] of Object.entries(params)) {
+      if (!(Number.isInteger(v) && v >= 1)) throw new SkulensError('E_INPUT', `hnsw.${k} must be a positive integer, got ${String(v)}.`);
+    }
+    this.metric = metric;
+    this.clustersPerClass = clustersPerClass;
+    this.indexChoice = index;
+    this.hnsw = params;
+    this.seed = seed;
+    this._dim = dim;
+    this._embedder = embedder ? { ...embedder } : undefined;
+  }
+
+  /** Vector dimension (0 until known). */
+  get dim(): number {
+    return this._dim ?? 0;
+  }
+
+  /** Labels, sorted. */
+  get labels(): string[] {
+    return [...this.classes.keys()].sort();
+  }
+
+  /** Stored (searched) vectors across all classes. */
+  get size(): number {
+    let n = 0;
+    for (const c of this.classes.values()) n += c.ids.length;
+    return n;
+  }
+
+  get embedder(): GalleryEmbedderInfo | undefined {
+    return this._embedder ? { ...this._embedder } : undefined;
+  }
+
+  /** Which index answers queries now (`none` before the first query). */
+  get indexKind(): 'exact' | 'hnsw' | 'none' {
+    return this.index?.kind ?? 'none';
+  }
+
+  /** Per-class counts: references given and vectors stored. */
+  classInfo(): ClassInfo[] {
+    return this.labels.map((label) => {
+      const c = this.classes.get(label)!;
+      return { label, references: c.refs, vectors: c.ids.length };
+    });
+  }
+
+  has(label: string): boolean {
+    return this.classes.has(label);
+  }
+
+  /**
+   * Add reference vectors for a label (a new label, or more references for an existing
+   * one: they merge, and a clustered class is re-clustered). Accepts an array of vectors,
+   * or one Float32Array holding one or more vectors back to back.
+   */
+  add(label: string, vectors: Float32Array | readonly (Float32Array | readonly number[])[]): this {
+    checkLabel(label);
+    const flat = this.flatten(vectors, label);
+    const dim = this.dim;
+    const n = flat.length / dim;
+    if (n === 0) return this;
+    for (let i = 0; i < n; i++) {
+      const row = flat.subarray(i * dim, (i + 1) * dim);
+      for (let j = 0; j < dim; j++) {
+        if (!Number.isFinite(row[j]!)) throw new SkulensError('E_INPUT', `Vector ${i} for "${label}" has a non-finite value at ${j}.`, { input: label });
+      }
+      if (this.metric === 'cosine' && !normalizeInPlace(row)) {
+        throw new SkulensError('E_INPUT', `Vector ${i} for "${label}" is all zeros: it has no direction to compare with the cosine metric.`, { input: label });
+      }
+    }
+    const old = this.classes.get(label);
+    const refs = (old?.refs ?? 0) + n;
+    // Everything this class has seen (after a load, the stored centroids stand in for the references).
+    const raw = old ? concat(old.raw ?? old.vectors, flat) : flat;
+    let stored = raw;
+    if (this.clustersPerClass !== 'all') stored = reduceVectors(raw, dim, this.clustersPerClass, this.metric, this.seed);
+    if (old) this.dropFromIndex(old);
+    const entry: ClassEntry = { label, refs, vectors: stored, ids: [] };
+    if (stored !== raw) entry.raw = raw;
+    this.classes.set(label, entry);
+    this.addToIndex(entry);
+    return this;
+  }
+
+  /**
+   * Embed images and add them under a label. Images that cannot be read are reported
+   * in `failures` and skipped; the embedder must match the gallery's (E_FINGERPRINT).
+   */
+  async addImages(
+    embedder: Embedder,
+    label: string,
+    images: readonly EmbedInput[],
+    options: { onProgress?: (p: EmbedProgress) => void } = {},
+  ): Promise<AddImagesResult> {
+    checkLabel(label);
+    this.useEmbedder(embedder);
+    const { vectors, failures } = await embedder.embedSettled(images, options.onProgress ? { onProgress: options.onProgress } : {});
+    const ok = vectors.filter((v): v is Float32Array => v !== null);
+    if (ok.length) this.add(label, ok);
+    return { added: ok.length, failures };
+  }
+
+  /**
+   * Check that an embedder makes vectors comparable with this gallery's (and adopt it
+   * when the gallery has none yet). Throws E_FINGERPRINT on a different model/spec.
+   */
+  useEmbedder(embedder: Pick<Embedder, 'fingerprint' | 'spec' | 'modelPath' | 'dim' | 'outputName'>, preset?: string): void {
+    if (this._dim !== undefined && embedder.dim !== this._dim) {
+      throw new SkulensError('E_DIM_MISMATCH', `The embedder makes ${embedder.dim}-d vectors but this gallery holds ${this._dim}-d vectors.`);
+    }
+    if (this._embedder) {
+      if (this._embedder.fingerprint !== embedder.fingerprint) {
+        throw new SkulensError(
+          'E_FINGERPRINT',
+          `This gallery was built with embedder ${this._embedder.fingerprint}${this._embedder.path ? ` (${this._embedder.path})` : ''} but the embedder given is ${embedder.fingerprint}${embedder.modelPath ? ` (${embedder.modelPath})` : ''}: a different model or preprocessing makes incomparable vectors. Use the gallery's model and preset, or rebuild the gallery.`,
+        );
+      }
+      return;
+    }
+    if (this.size > 0) {
+      throw new SkulensError('E_FINGERPRINT', 'This gallery holds vectors from an unrecorded embedder, so images cannot be added or compared safely. Rebuild it with addImages (or pass `embedder` to the constructor).');
+    }
+    this._embedder = {
+      fingerprint: embedder.fingerprint,
+      spec: JSON.parse(JSON.stringify(embedder.spec)) as Record<string, unknown>,
+      ...(embedder.modelPath !== undefined ? { path: embedder.modelPath } : {}),
+      ...(preset !== undefined ? { preset } : {}),
+      output: embedder.outputName,
+    };
+    this._dim ??= embedder.dim;
+  }
+
+  /** Forget a label and its vectors. Returns false when it was not there. */
+  remove(label: string): boolean {
+    const entry = this.classes.get(label);
+    if (!entry) return false;
+    this.dropFromIndex(entry);
+    this.classes.delete(label);
+    return true;
+  }
+
+  /** Name one query vector by similarity-weighted voting of its k nearest references. */
+  classify(vector: Float32Array | readonly number[], options: ClassifyOptions = {}): Classification {
+    const { k = DEFAULT_K, threshold = DEFAULT_THRESHOLD, top = 5 } = options;
+    if (!(Number.isInteger(k) && k >= 1)) throw new SkulensError('E_INPUT', `k must be a positive integer, got ${String(k)}.`);
+    if (!(Number.isInteger(top) && top >= 1)) throw new SkulensError('E_INPUT', `top must be a positive integer, got ${String(top)}.`);
+    if (typeof threshold !== 'number' || Number.isNaN(threshold)) throw new SkulensError('E_INPUT', `threshold must be a number, got ${String(threshold)}.`);
+    // Fetch enough neighbours to rank `top` distinct labels, not only the k voters.
+    const neighbors = this.nearest(vector, Math.max(k, top * Math.min(this.maxStoredPerClass(), 8)));
+    return voteNeighbors(neighbors, { k, threshold, top });
+  }
+
+  /** The n stored vectors most similar to a query, best first (scores as in docs/gallery.md). */
+  nearest(vector: Float32Array | readonly number[], n: number): Neighbor[] {
+    const query = this.prepareQuery(vector);
+    return this.ensureIndex()
+      .search(query, n)
+      .map((h) => ({ label: this.labelOfId.get(h.id)!, score: h.score }));
+  }
+
+  /** `classify` for many queries (an array of vectors, or n × dim values back to back). */
+  classifyBatch(vectors: Float32Array | readonly (Float32Array | readonly number[])[], options: ClassifyOptions = {}): Classification[] {
+    const dim = this.dim;
+    if (vectors instanceof Float32Array) {
+      if (dim === 0 || vectors.length % dim !== 0) throw dimError(vectors.length, dim, 'a batch of');
+      const out: Classification[] = [];
+      for (let i = 0; i < vectors.length; i += dim) out.push(this.classify(vectors.subarray(i, i + dim), options));
+      return out;
+    }
+    return vectors.map((v) => this.classify(v, options));
+  }
+
+  /**
+   * Build (or switch) the search index now rather than at the first query, e.g. right
+   * after loading a big gallery.
+   */
+  buildIndex(): void {
+    this.ensureIndex();
+  }
+
+  /** Release the index's native memory (HNSW). The gallery stays usable: it rebuilds on demand. */
+  dispose(): void {
+    this.index?.dispose?.();
+    this.index = undefined;
+  }
+
+  /** The portable binary form (docs/gallery-format.md). */
+  toBytes(options: EncodeOptions = {}): Uint8Array {
+    if (this._dim === undefined) throw new SkulensError('E_EMPTY', 'An empty gallery with no dimension cannot be saved: add vectors first.');
+    return encodeGallery(this.toData(), options);
+  }
+
+  /** Read a gallery from `toBytes()` output; verifies magic, version, sizes and checksum (E_GALLERY_FORMAT). */
+  static fromBytes(bytes: Uint8Array, options: Pick<ReferenceGalleryOptions, 'index' | 'hnsw'> = {}): ReferenceGallery {
+    return ReferenceGallery.fromData(decodeGallery(bytes), options);
+  }
+
+  /** Save atomically (temp file in the same folder, fsync, rename): a crash never leaves a half file. */
+  async save(path: string, options: EncodeOptions = {}): Promise<void> {
+    const write = getPlatform().writeFileAtomic;
+    if (!write) throw new SkulensError('E_PLATFORM', 'This platform cannot write files: use toBytes() and store the bytes yourself.');
+    await write(path, this.toBytes(options));
+  }
+
+  static async load(path: string, options: Pick<ReferenceGalleryOptions, 'index' | 'hnsw'> = {}): Promise<ReferenceGallery> {
+    let bytes: Uint8Array;
+    try {
+      bytes = await getPlatform().readBinary(path);
+    } catch (err) {
+      if (err instanceof SkulensError) throw err;
+      const code = (err as { code?: string }).code;
+      throw new SkulensError('E_IO', `Cannot read gallery "${path}": ${code === 'ENOENT' ? 'no such file' : String((err as Error).message ?? err)}.`, { cause: err, input: path });
+    }
+    try {
+      return ReferenceGallery.fromBytes(bytes, options);
+    } catch (err) {
+      if (err instanceof SkulensError && err.code === 'E_GALLERY_FORMAT') {
+        throw new SkulensError('E_GALLERY_FORMAT', `"${path}" is not a usable gallery: ${err.message}`, { cause: err, input: path });
+      }
+      throw err;
+    }
+  }
+
+  // ---- internals ----
+
+  private toData(): GalleryData {
+    return {
+      metric: this.metric,
+      dim: this.dim,
+      meta: {
+        clustersPerClass: this.clustersPerClass,
+        seed: this.seed,
+        index: this.indexChoice,
+        hnsw: this.hnsw,
+        ...(this._embedder ? { embedder: this._embedder } : {}),
+      },
+      classes: this.labels.map((label) => {
+        const c = this.classes.get(label)!;
+        return { label, refs: c.refs, vectors: c.vectors };
+      }),
+    };
+  }
+
+  private static fromData(data: GalleryData, options: Pick<ReferenceGalleryOptions, 'index' | 'hnsw'>): ReferenceGallery {
+    const meta = data.meta;
+    const g = new ReferenceGallery({
+      dim: data.dim,
+      metric: data.metric,
+      clustersPerClass: meta.clustersPerClass ?? 'all',
+      index: options.index ?? meta.index ?? 'auto',
+      hnsw: { ...meta.hnsw, ...options.hnsw },
+      ...(meta.embedder ? { embedder: meta.embedder } : {}),
+      ...(meta.seed !== undefined ? { seed: meta.seed } : {}),
+    });
+    for (const c of data.classes) {
+      // Stored vectors are already normalised and reduced: take them as they are.
+      g.classes.set(c.label, { label: c.label, refs: c.refs, vectors: c.vectors, ids: [] });
+    }
+    return g;
+  }
+
+  private flatten(vectors: Float32Array | readonly (Float32Array | readonly number[])[], label: string): Float32Array {
+    if (vectors instanceof Float32Array) {
+      this._dim ??= vectors.length;
+      if (vectors.length % this.dim !== 0) throw dimError(vectors.length, this.dim, `vectors for "${label}": a`);
+      return vectors.slice();
+    }
+    if (!Array.isArray(vectors)) throw new SkulensError('E_INPUT', `add() takes an array of vectors or a Float32Array, got ${typeof vectors}.`, { input: label });
+    if (vectors.length === 0) return new Float32Array(0);
+    this._dim ??= vectors[0]!.length;
+    const dim = this.dim;
+    const out = new Float32Array(vectors.length * dim);
+    vectors.forEach((v, i) => {
+      if (!v || v.length !== dim) throw dimError(v?.length ?? 0, dim, `vector ${i} for "${label}": a`);
+      out.set(v, i * dim);
+    });
+    return out;
+  }
+
+  private prepareQuery(vector: Float32Array | readonly number[]): Float32Array {
+    if (this.classes.size === 0) throw new SkulensError('E_EMPTY', 'The gallery is empty: add references before classifying.');
+    if (!vector || typeof vector.length !== 'number') throw new SkulensError('E_INPUT', 'classify() takes one vector (Float32Array or number[]).');
+    if (vector.length !== this.dim) throw dimError(vector.length, this.dim, 'a query');
+    const q = Float32Array.from(vector);
+    for (let i = 0; i < q.length; i++) if (!Number.isFinite(q[i]!)) throw new SkulensError('E_INPUT', `The query has a non-finite value at ${i}.`);
+    if (this.metric === 'cosine') normalizeInPlace(q);
+    return q;
+  }
+
+  private maxStoredPerClass(): number {
+    let m = 1;
+    for (const c of this.classes.values()) m = Math.max(m, c.vectors.length / this.dim);
+    return m;
+  }
+
+  private wantedIndex(): 'exact' | 'hnsw' {
+    const canHnsw = getPlatformSafe()?.createAnnIndex !== undefined;
+    if (this.indexChoice === 'hnsw') {
+      if (!canHnsw) throw new SkulensError('E_PLATFORM', 'index: "hnsw" needs the Node platform (hnswlib-node); use "exact" or "auto" here.');
+      return 'hnsw';
+    }
+    if (this.indexChoice === 'exact' || !canHnsw) return 'exact';
+    let n = 0;
+    for (const c of this.classes.values()) n += c.vectors.length / this.dim;
+    return n >= AUTO_HNSW_MIN_SIZE ? 'hnsw' : 'exact';
+  }
+
+  private ensureIndex(): VectorIndex {
+    const kind = this.wantedIndex();
+    if (this.index && this.index.kind === kind) return this.index;
+    this.index?.dispose?.();
+    this.index = undefined;
+    this.labelOfId.clear();
+    this.nextId = 0;
+    const capacity = Math.max(16, Math.ceil(this.totalStored() * 1.25));
+    this.index =
+      kind === 'exact'
+        ? new ExactIndex(this.dim, this.metric, capacity)
+        : getPlatform().createAnnIndex!({ metric: this.metric, dim: this.dim, capacity, seed: this.seed, ...this.hnsw });
+    for (const label of this.labels) this.addToIndex(this.classes.get(label)!);
+    return this.index;
+  }
+
+  private totalStored(): number {
+    let n = 0;
+    for (const c of this.classes.values()) n += c.vectors.length / this.dim;
+    return n;
+  }
+
+  /** Put a class's stored vectors into the index (when one exists; else it is built at the first query). */
+  private addToIndex(entry: ClassEntry): void {
+    entry.ids = [];
+    const dim = this.dim;
+    const n = entry.vectors.length / dim;
+    for (let i = 0; i < n; i++) {
+      const id = this.nextId++;
+      entry.ids.push(id);
+      this.labelOfId.set(id, entry.label);
+      this.index?.add(id, entry.vectors.subarray(i * dim, (i + 1) * dim));
+    }
+  }
+
+  private dropFromIndex(entry: ClassEntry): void {
+    for (const id of entry.ids) {
+      this.index?.remove(id);
+      this.labelOfId.delete(id);
+    }
+    entry.ids = [];
+  }
+}
+
+/**
+ * Similarity-weighted kNN voting over neighbours sorted best first: each of the k
+ * nearest votes for its label with its similarity (negative similarities do not vote).
+ * Labels rank by vote, then by their best similarity; labels beyond the k voters (from
+ * the rest of the list) rank after them by best similarity.
+ */
+export function voteNeighbors(neighbors: readonly Neighbor[], options: Required<ClassifyOptions>): Classification {
+  const { k, threshold, top } = options;
+  if (neighbors.length === 0) throw new SkulensError('E_EMPTY', 'No neighbours to vote: the gallery is empty.');
+  const best = new Map<string, number>();
+  for (const n of neighbors) if (!best.has(n.label)) best.set(n.label, n.score);
+  const weight = new Map<string, number>();
+  let total = 0;
+  for (const n of neighbors.slice(0, k)) {
+    const w = Math.max(n.score, 0);
+    weight.set(n.label, (weight.get(n.label) ?? 0) + w);
+    total += w;
+  }
+  const ranked: LabelScore[] = [...best.entries()]
+    .map(([label, score]) => ({ label, score, votes: total > 0 ? (weight.get(label) ?? 0) / total : 0 }))
+    .sort((a, b) => b.votes - a.votes || b.score - a.score || (a.label < b.label ? -1 : 1));
+  const winner = ranked[0]!;
+  return {
+    label: winner.label,
+    score: winner.score,
+    unknown: neighbors[0]!.score < threshold,
+    neighbors: neighbors.slice(0, k),
+    labels: ranked.slice(0, top),
+  };
+}
+
+function getPlatformSafe() {
+  try {
+    return getPlatform();
+  } catch {
+    return undefined;
+  }
+}
+
+function checkLabel(label: string): void {
+  if (typeof label !== 'string' || label.length === 0) throw new SkulensError('E_INPUT', `A label must be a non-empty string, got ${JSON.stringify(label)}.`);
+  if (label.length > 16384) throw new SkulensError('E_INPUT', `A label must be at most 16384 characters (got ${label.length}).`, { input: label.slice(0, 40) });
+}
+
+function concat(a: Float32Array, b: Float32Array): Float32Array {
+  const out = new Float32Array(a.length + b.length);
+  out.set(a);
+  out.set(b, a.length);
+  return out;
+}
+
+function dimError(got: number, dim: number, what: string): SkulensError {
+  return new SkulensError('E_DIM_MISMATCH', `${what} vector has ${got} values but the gallery holds ${dim}-d vectors: was it made by the gallery's embedder?`);
+}
