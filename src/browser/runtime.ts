@@ -56,7 +56,7 @@ export interface RuntimeInfo {
   threadsAvailable: boolean;
   /** Threads requested from onnxruntime (0 = its default). */
   numThreads: number;
-  /** Whether `navigator.gpu` exists. */
+  /** Whether `navigator.gpu` exists (an adapter is requested only when webgpu is asked for). */
   webgpuAvailable: boolean;
   /** The resolved build and EPs are fixed once the first model loaded. */
   resolved: boolean;
@@ -90,6 +90,16 @@ function hasWebGpu(): boolean {
   return typeof navigator !== 'undefined' && 'gpu' in navigator && !!(navigator as { gpu?: unknown }).gpu;
 }
 
+async function webGpuAdapterAvailable(): Promise<boolean> {
+  if (!hasWebGpu()) return false;
+  try {
+    const gpu = (navigator as { gpu?: { requestAdapter(): Promise<unknown> } }).gpu!;
+    return (await gpu.requestAdapter()) !== null;
+  } catch {
+    return false;
+  }
+}
+
 export function runtimeInfo(): RuntimeInfo {
   const wanted = config.executionProviders ?? ['wasm'];
   return {
@@ -114,7 +124,9 @@ async function resolveOrt(): Promise<{ ort: OrtWeb; build: string; eps: string[]
   if (resolved) return resolved;
   resolving ??= (async () => {
     const wanted = config.executionProviders ?? ['wasm'];
-    let eps = wanted.filter((ep) => ep !== 'webgpu' || hasWebGpu());
+    // navigator.gpu can exist without a usable adapter (blocklisted GPU, --disable-gpu).
+    const webgpu = wanted.includes('webgpu') && (await webGpuAdapterAvailable());
+    let eps = wanted.filter((ep) => ep !== 'webgpu' || webgpu);
     if (eps.length === 0) eps = ['wasm'];
     let ort: OrtWeb;
     let build: string;

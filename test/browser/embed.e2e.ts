@@ -136,6 +136,17 @@ describe.skipIf(!run)('browser embedding (a): same vectors as Node', () => {
     expect(noModel.message).toMatch(/404/);
   });
 
+  it('falls back to wasm (or runs webgpu) when webgpu is asked for, with the same vectors', async () => {
+    const p = await openHarness(h);
+    await p.evaluate(() => (window as any).skulens.configure({ executionProviders: ['webgpu', 'wasm'] }));
+    const created = await p.evaluate((o) => (window as any).harness.createEmbedder(o), { model: MODEL_URL, preset: 'imagenet', batchSize: BATCH });
+    const { vectors } = await p.evaluate((u) => (window as any).harness.embed(u), PHOTOS.slice(0, 4).map((x) => groceryUrl(x.path)));
+    const cos = vectors.map((v: Vec, i: number) => cosine(v, nodeVectors[i]!));
+    report.push(`    webgpu requested: ran ${created.runtime.build} with EPs ${created.runtime.executionProviders.join(',')} (navigator.gpu ${created.runtime.webgpuAvailable ? 'present' : 'absent'}); min cosine to Node ${Math.min(...cos).toFixed(6)}`);
+    for (const c of cos) expect(c).toBeGreaterThanOrEqual(0.999);
+    await p.close();
+  });
+
   it('reports embedding throughput at batch 8 in the page and in Node on the same images', async () => {
     const urls = PHOTOS.map((p) => groceryUrl(p.path));
     const rows: string[] = [];

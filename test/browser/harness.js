@@ -85,6 +85,59 @@ export const harness = {
     return Object.fromEntries(names.map((k, i) => [k, Array.from(vectors[i])]));
   },
 
+  /**
+   * Open a gallery file by URL, check it against the current embedder, embed `urls` and
+   * classify them; also re-encode the gallery to compare bytes with the file.
+   */
+  async classifyWithGallery(galleryUrl, urls, options = {}) {
+    const fileBytes = await s().fetchBinary(galleryUrl);
+    let t0 = performance.now();
+    const gallery = await s().ReferenceGallery.load(galleryUrl);
+    const loadMs = performance.now() - t0;
+    gallery.useEmbedder(embedder);
+    const vectors = await embedder.embed(urls);
+    gallery.classify(vectors[0], options); // builds the index
+    t0 = performance.now();
+    const reps = 5;
+    let classes;
+    for (let r = 0; r < reps; r++) classes = gallery.classifyBatch(vectors, options);
+    const searchMs = (performance.now() - t0) / reps / urls.length;
+    const reencoded = gallery.toBytes();
+    const hex = async (b) => [...new Uint8Array(await crypto.subtle.digest('SHA-256', b))].map((x) => x.toString(16).padStart(2, '0')).join('');
+    return {
+      labels: classes.map((c) => c.label),
+      scores: classes.map((c) => c.score),
+      unknown: classes.map((c) => c.unknown),
+      size: gallery.size,
+      dim: gallery.dim,
+      classes: gallery.labels.length,
+      indexKind: gallery.indexKind,
+      embedder: gallery.embedder,
+      loadMs,
+      searchMs,
+      fileSha: await hex(fileBytes),
+      reencodedSha: await hex(reencoded),
+      fileLength: fileBytes.length,
+    };
+  },
+
+  /** The error a gallery gives for an embedder with other preprocessing. */
+  async galleryMismatch(galleryUrl, modelUrl) {
+    const gallery = await s().ReferenceGallery.load(galleryUrl);
+    const other = await s().Embedder.create({ model: modelUrl, preset: 'clip' });
+    try {
+      return await this.errorOf(() => gallery.useEmbedder(other));
+    } finally {
+      await other.dispose();
+    }
+  },
+
+  /** The error for a truncated gallery file. */
+  async truncatedGallery(galleryUrl) {
+    const bytes = await s().fetchBinary(galleryUrl);
+    return this.errorOf(() => s().ReferenceGallery.fromBytes(bytes.subarray(0, bytes.length - 100)));
+  },
+
   /** Decode one image and report its size (for orientation checks). */
   async decodedSize(url) {
     const img = await s().loadImage(url);

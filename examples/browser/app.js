@@ -1,0 +1,270 @@
+// skulens browser example: embedder + gallery (+ optional detector), a photo or the live
+// camera, a box-and-label overlay and FPS. Everything runs on this device; once the
+// models are loaded nothing goes over the network.
+import * as skulens from 'skulens';
+
+const { Embedder, ReferenceGallery, Detector, configure, runtimeInfo, loadImage, fetchBinary } = skulens;
+const $ = (id) => document.getElementById(id);
+const params = new URLSearchParams(location.search);
+
+// ---- runtime set-up: before the first model loads ---------------------------------------
+const backend = params.get('backend') ?? 'wasm';
+$('backend').value = backend;
+const threadsOn = self.crossOriginIsolated === true && typeof SharedArrayBuffer === 'function';
+configure({
+  executionProviders: backend === 'webgpu' ? ['webgpu', 'wasm'] : ['wasm'],
+  numThreads: threadsOn ? Math.min(4, navigator.hardwareConcurrency || 1) : 1,
+  proxy: params.get('proxy') === '1',
+});
+// Changing the backend needs a fresh page (one onnxruntime build per page).
+$('backend').addEventListener('change', () => {
+  params.set('backend', $('backend').value);
+  location.search = params.toString();
+});
+
+function showEnv() {
+  const info = runtimeInfo();
+  const chip = (text, on) => `<span class="${on === undefined ? '' : on ? 'on' : 'off'}">${text}</span>`;
+  $('env').innerHTML = [
+    chip(`threads: ${threadsOn ? `on (${info.numThreads || 'auto'})` : 'off — page is not cross-origin isolated (COOP/COEP)'}`, threadsOn),
+    chip(`crossOriginIsolated: ${self.crossOriginIsolated}`, self.crossOriginIsolated),
+    chip(`SharedArrayBuffer: ${typeof SharedArrayBuffer === 'function' ? 'yes' : 'no'}`, typeof SharedArrayBuffer === 'function'),
+    chip(`WebGPU: ${info.webgpuAvailable ? 'available' : 'not available'}`, info.webgpuAvailable),
+    chip(`backend: ${info.executionProviders.join(' → ')} (${info.build})`),
+    chip(`${navigator.onLine ? 'online' : 'offline'}`),
+  ].join('');
+}
+showEnv();
+addEventListener('online', showEnv);
+addEventListener('offline', showEnv);
+
+// ---- state shared with the browser test (window.example) --------------------------------
+const state = { ready: false, busy: false, embedder: null, gallery: null, detector: null, last: null, error: null, fps: 0 };
+window.example = state;
+
+function status(text, isError = false) {
+  $('status').textContent = text;
+  $('status').classList.toggle('error', isError);
+  if (isError) state.error = text;
+}
+
+/** A file picked in `input`, else the URL in the query parameter `param`. */
+async function bytesFrom(input, param) {
+  const file = $(input).files?.[0];
+  if (file) return { bytes: new Uint8Array(await file.arrayBuffer()), name: file.name };
+  const url = params.get(param);
+  if (url) return { bytes: await fetchBinary(url), name: url };
+  return null;
+}
+
+async function load() {
+  $('load').disabled = true;
+  try {
+    const t0 = performance.now();
+    status('Loading gallery…');
+    const g = await bytesFrom('galleryFile', 'gallery');
+    if (!g) throw new Error('Pick a gallery file (or pass ?gallery=URL).');
+    const gallery = ReferenceGallery.fromBytes(g.bytes);
+
+    status('Loading embedder…');
+    const m = await bytesFrom('embedderFile', 'model');
+    if (!m) throw new Error('Pick an embedder model (or pass ?model=URL).');
+    const recorded = gallery.embedder;
+    const preset = $('preset').value || params.get('preset') || recorded?.preset;
+    // The gallery remembers its embedder's preprocessing: use it unless a preset is chosen.
+    const embedderOptions = preset ? { model: m.bytes, preset } : { model: m.bytes, ...(recorded?.spec ?? {}) };
+    if (recorded?.output) embedderOptions.output = recorded.output;
+    const embedder = await Embedder.create({ ...embedderOptions, batchSize: 16 });
+    gallery.useEmbedder(embedder); // throws E_FINGERPRINT when the model/preprocessing differ from the gallery's
+    gallery.buildIndex();
+
+    let detector = null;
+    const d = await bytesFrom('detectorFile', 'detector');
+    if (d) {
+      status('Loading detector…');
+      const format = params.get('format') ?? $('detectorFormat').value;
+      detector = await Detector.create({
+        model: d.bytes,
+        format,
+        confidence: Number(params.get('confidence') ?? $('confidence').value),
+        classAgnostic: true,
+        maxDetections: 300,
+      });
+    }
+    Object.assign(state, { embedder, gallery, detector, ready: true });
+    $('photo').disabled = false;
+    $('camera').disabled = false;
+    showEnv();
+    status(
+      `Ready in ${((performance.now() - t0) / 1000).toFixed(1)} s: embedder ${m.name} (${embedder.dim}-d, ${embedder.specSource}), ` +
+        `gallery ${g.name} (${gallery.labels?.length ?? '?'} labels, ${gallery.size} vectors), ` +
+        `${detector ? `detector ${d.name} (${detector.format})` : 'no detector: the whole picture is classified'}.`,
+    );
+  } catch (err) {
+    status(`${err.code ? `${err.code}: ` : ''}${err.message}`, true);
+    console.error(err);
+  } finally {
+    $('load').disabled = false;
+  }
+}
+
+/** Detect (or take the whole frame), embed the crops in batches, name them with the gallery. */
+async function recognize(source) {
+  const { embedder, gallery, detector } = state;
+  const times = {};
+  let t = performance.now();
+  const image = await loadImage(source); // decode once; crops refer to these pixels
+  times.decode = performance.now() - t;
+  t = performance.now();
+  const boxes = detector
+    ? (await detector.detect(image)).map((det) => ({ box: det.box, score: det.score }))
+    : [{ box: { x: 0, y: 0, width: image.width, height: image.height }, score: 1 }];
+  times.detect = performance.now() - t;
+  t = performance.now();
+  const vectors = boxes.length ? await embedder.embed(boxes.map((b) => ({ image, crop: b.box }))) : [];
+  times.embed = performance.now() - t;
+  t = performance.now();
+  const threshold = Number(params.get('threshold') ?? $('threshold').value);
+  const classes = gallery.classifyBatch(vectors, { threshold, top: 3 });
+  times.classify = performance.now() - t;
+  const items = boxes.map((b, i) => ({ ...b, label: classes[i].label, similarity: classes[i].score, unknown: classes[i].unknown }));
+  return { image, items, times };
+}
+
+function colorOf(label) {
+  let h = 0;
+  for (const ch of label) h = (h * 31 + ch.charCodeAt(0)) % 360;
+  return `hsl(${h} 85% 50%)`;
+}
+
+function draw(result) {
+  const { image, items } = result;
+  const canvas = $('view');
+  if (canvas.width !== image.width || canvas.height !== image.height) {
+    canvas.width = image.width;
+    canvas.height = image.height;
+  }
+  const ctx = canvas.getContext('2d');
+  const pixels = image.channels === 4 && image.data instanceof Uint8ClampedArray ? image.data : toRgba(image);
+  ctx.putImageData(new ImageData(pixels, image.width, image.height), 0, 0);
+  const scale = Math.max(1, image.width / 640);
+  ctx.lineWidth = 2 * scale;
+  ctx.font = `${Math.round(13 * scale)}px system-ui, sans-serif`;
+  ctx.textBaseline = 'top';
+  for (const it of items) {
+    const { x, y, width, height } = it.box;
+    const color = it.unknown ? '#999' : colorOf(it.label);
+    ctx.strokeStyle = color;
+    ctx.strokeRect(x, y, width, height);
+    const text = `${it.unknown ? '? ' : ''}${it.label} ${it.similarity.toFixed(2)}`;
+    const w = ctx.measureText(text).width + 6 * scale;
+    const h = 17 * scale;
+    const ty = y >= h ? y - h : y;
+    ctx.fillStyle = color;
+    ctx.fillRect(x, ty, w, h);
+    ctx.fillStyle = '#000';
+    ctx.fillText(text, x + 3 * scale, ty + 2 * scale);
+  }
+  // Facings per label.
+  const counts = new Map();
+  for (const it of items) if (!it.unknown) counts.set(it.label, (counts.get(it.label) ?? 0) + 1);
+  $('results').innerHTML = [...counts.entries()]
+    .sort((a, b) => b[1] - a[1])
+    .map(([label, n]) => `<li style="border-left: 6px solid ${colorOf(label)}; padding-left: .3rem">${escapeHtml(label)} × ${n}</li>`)
+    .join('') + (items.some((i) => i.unknown) ? `<li class="unknown">unknown × ${items.filter((i) => i.unknown).length}</li>` : '');
+}
+
+function toRgba(image) {
+  const n = image.width * image.height;
+  const out = new Uint8ClampedArray(n * 4);
+  for (let i = 0; i < n; i++) {
+    out[i * 4] = image.data[i * image.channels];
+    out[i * 4 + 1] = image.data[i * image.channels + 1];
+    out[i * 4 + 2] = image.data[i * image.channels + 2];
+    out[i * 4 + 3] = 255;
+  }
+  return out;
+}
+
+const escapeHtml = (s) => s.replace(/[&<>"]/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;' })[c]);
+const ms = (times) => Object.entries(times).map(([k, v]) => `${k} ${v.toFixed(0)} ms`).join(', ');
+
+async function onPhoto() {
+  const file = $('photo').files?.[0];
+  if (!file || !state.ready) return;
+  stopCamera();
+  state.busy = true;
+  try {
+    status(`Recognizing ${file.name}…`);
+    const result = await recognize(file);
+    draw(result);
+    state.last = { file: file.name, items: result.items.map(({ box, label, similarity, unknown, score }) => ({ box, label, similarity, unknown, score })), times: result.times };
+    status(`${file.name}: ${result.items.length} product${result.items.length === 1 ? '' : 's'} — ${ms(result.times)}`);
+  } catch (err) {
+    status(`${err.code ? `${err.code}: ` : ''}${err.message}`, true);
+  } finally {
+    state.busy = false;
+  }
+}
+
+// ---- camera ----------------------------------------------------------------------------
+let stream = null;
+let running = false;
+
+async function startCamera() {
+  if (!navigator.mediaDevices?.getUserMedia) {
+    status('No camera API here: getUserMedia needs a secure context (https or localhost).', true);
+    return;
+  }
+  try {
+    stream = await navigator.mediaDevices.getUserMedia({ video: { facingMode: 'environment', width: { ideal: 640 }, height: { ideal: 480 } }, audio: false });
+  } catch (err) {
+    status(`Camera refused: ${err.message}`, true);
+    return;
+  }
+  const video = $('video');
+  video.srcObject = stream;
+  await video.play();
+  if (video.readyState < 2) await new Promise((r) => video.addEventListener('loadeddata', r, { once: true }));
+  $('camera').textContent = 'Stop camera';
+  $('fps').hidden = false;
+  running = true;
+  loop();
+}
+
+function stopCamera() {
+  running = false;
+  stream?.getTracks().forEach((t) => t.stop());
+  stream = null;
+  $('camera').textContent = 'Start camera';
+  $('fps').hidden = true;
+}
+
+async function loop() {
+  const stamps = [];
+  state.frames = 0;
+  while (running) {
+    const t0 = performance.now();
+    try {
+      const result = await recognize($('video')); // one frame: decode, detect, embed, classify
+      if (!running) break;
+      draw(result);
+      state.frames++;
+      state.last = { file: 'camera', items: result.items.map(({ box, label, similarity, unknown }) => ({ box, label, similarity, unknown })), times: result.times };
+      stamps.push(performance.now());
+      while (stamps.length > 10) stamps.shift();
+      state.fps = stamps.length > 1 ? ((stamps.length - 1) * 1000) / (stamps.at(-1) - stamps[0]) : 1000 / (performance.now() - t0);
+      $('fps').textContent = `${state.fps.toFixed(1)} FPS`;
+      status(`camera: ${result.items.length} products — ${ms(result.times)}`);
+    } catch (err) {
+      status(`${err.code ? `${err.code}: ` : ''}${err.message}`, true);
+      stopCamera();
+    }
+    await new Promise((r) => requestAnimationFrame(r)); // let the page paint
+  }
+}
+
+$('load').addEventListener('click', load);
+$('photo').addEventListener('change', onPhoto);
+$('camera').addEventListener('click', () => (running ? stopCamera() : startCamera()));
+if (params.get('model') && params.get('gallery')) load();
