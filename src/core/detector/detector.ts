@@ -1,0 +1,318 @@
+/**
+ * Detector: a YOLO-family ONNX model run on a letterboxed image, its output decoded,
+ * NMS-ed and mapped back to the original image's pixels.
+ */
+import type { InferenceSession, Tensor } from 'onnxruntime-common';
+import { SkulensError, messageOf } from '../errors.js';
+import { halfArrayToFloat32 } from '../float16.js';
+import { describeInput, isRawImage, validateRawImage, type ImageInput, type RawImage, type Rect } from '../image.js';
+import { describeOutputs, fitSpecToInput, formatShape, inspectImageInput, loadModel, makeInputTensor, outputShape, type ImageInputInfo, type ModelSource } from '../model.js';
+import { readOnnxMetadata } from '../onnx-metadata.js';
+import { getPlatform } from '../platform.js';
+import { imageSize, resolveSpec, writeImageToTensor, type Placement, type PreprocessSpec } from '../preprocess.js';
+import { Candidates, DETECTOR_FORMATS, decodeOutput, resolveLayout, type DetectorFormat, type OutputLayout } from './decode.js';
+import { nms } from './nms.js';
+
+export interface DetectorOptions extends Partial<PreprocessSpec> {
+  /** Path/URL of the .onnx file, or its bytes. */
+  model: ModelSource;
+  /**
+   * Output layout. `auto` (default) reads it from the output shape (YOLOv5, YOLOv8/11 or
+   * end-to-end); YOLOX raw-grid outputs look like YOLOv5 and need `'yolox'`.
+   */
+  format?: DetectorFormat | 'auto';
+  /** Model input size for models with a dynamic input: a side (square) or [width, height]. Default: the model's, else 640 (416 for YOLOX). */
+  inputSize?: number | [number, number];
+  /** Minimum score to keep a box (objectness × class score where the model has objectness). Default 0.25. */
+  confidence?: number;
+  /** NMS overlap (intersection over union) above which the weaker box is dropped. Default 0.45. */
+  iou?: number;
+  /** At most this many boxes per image, best first. Default 1000 (dense shelves hold 100–400 products). */
+  maxDetections?: number;
+  /** One NMS over all classes, instead of per class. Default false. */
+  classAgnostic?: boolean;
+  /** Keep only these class ids. */
+  classes?: number[];
+  /** Class names by id (default: the `names` an Ultralytics export records in its metadata). */
+  labels?: string[];
+  /** Name of the detection output, when the model has several (default: the first). */
+  output?: string;
+  /** Passed to onnxruntime's InferenceSession.create (threads, execution providers...). */
+  sessionOptions?: InferenceSession.SessionOptions;
+}
+
+export interface Detection {
+  /** In the original image's pixels, clipped to it. */
+  box: Rect;
+  score: number;
+  classId: number;
+  label?: string;
+}
+
+/** Milliseconds spent per stage of one `detect` call. */
+export interface DetectTimings {
+  decode: number;
+  preprocess: number;
+  inference: number;
+  /** Output decoding, NMS and mapping back to the image. */
+  postprocess: number;
+}
+
+export interface DetectResult {
+  detections: Detection[];
+  /** Size of the (decoded, EXIF-rotated) image the boxes refer to. */
+  width: number;
+  height: number;
+  timings: DetectTimings;
+}
+
+/** Where the detector's format choice came from. */
+export type FormatSource = 'option' | 'shape' | 'metadata';
+
+export class Detector {
+  /** The output layout in use (what `auto` picked). */
+  readonly format: DetectorFormat;
+  readonly formatSource: FormatSource;
+  /** Preprocessing actually applied (letterbox size, pad, scale, channel order...). */
+  readonly spec: PreprocessSpec;
+  readonly confidence: number;
+  readonly iou: number;
+  readonly maxDetections: number;
+  readonly classAgnostic: boolean;
+  readonly classes: readonly number[] | undefined;
+  /** Class names by id, when known. */
+  readonly labels: readonly string[] | undefined;
+  /** Number of classes the model scores (0 for end-to-end outputs, which carry ids). */
+  readonly numClasses: number;
+  readonly inputName: string;
+  readonly outputName: string;
+  readonly outputShape: readonly number[];
+  readonly modelPath: string | undefined;
+
+  private readonly session: InferenceSession;
+  private readonly layout: OutputLayout;
+  private readonly classMask: Uint8Array | undefined;
+  private readonly candidates = new Candidates();
+  private halfScratch = new Float32Array(0);
+
+  private constructor(init: {
+    session: InferenceSession;
+    input: ImageInputInfo;
+    spec: PreprocessSpec;
+    layout: OutputLayout;
+    formatSource: FormatSource;
+    outputName: string;
+    options: Required<Pick<DetectorOptions, 'confidence' | 'iou' | 'maxDetections' | 'classAgnostic'>> & Pick<DetectorOptions, 'classes'>;
+    labels: string[] | undefined;
+    modelPath: string | undefined;
+  }) {
+    this.session = init.session;
+    this.spec = init.spec;
+    this.layout = init.layout;
+    this.format = init.layout.format;
+    this.formatSource = init.formatSource;
+    this.inputName = init.input.name;
+    this.outputName = init.outputName;
+    this.outputShape = init.layout.dims;
+    this.numClasses = init.layout.classes;
+    this.confidence = init.options.confidence;
+    this.iou = init.options.iou;
+    this.maxDetections = init.options.maxDetections;
+    this.classAgnostic = init.options.classAgnostic;
+    this.classes = init.options.classes;
+    this.labels = init.labels;
+    this.modelPath = init.modelPath;
+    if (init.options.classes) {
+      const size = Math.max(init.layout.classes, ...init.options.classes.map((c) => c + 1));
+      this.classMask = new Uint8Array(size);
+      for (const c of init.options.classes) this.classMask[c] = 1;
+    }
+  }
+
+  static async create(options: DetectorOptions): Promise<Detector> {
+    const {
+      model,
+      format: requested = 'auto',
+      inputSize,
+      confidence = 0.25,
+      iou = 0.45,
+      maxDetections = 1000,
+      classAgnostic = false,
+      classes,
+      labels,
+      output,
+      sessionOptions,
+      ...overrides
+    } = options ?? ({} as DetectorOptions);
+    checkOptions({ requested, confidence, iou, maxDetections, classes, inputSize });
+
+    const loaded = await loadModel(model, sessionOptions);
+    const { session } = loaded;
+    const input = inspectImageInput(session);
+    const meta = readOnnxMetadata(loaded.bytes);
+
+    // Preprocessing: the family's preset, then an explicit input size, then overrides.
+    const sizeFromMeta = ultralyticsImgsz(meta);
+    const explicitSize = inputSize !== undefined || overrides.width !== undefined || overrides.height !== undefined;
+    const [w, h] = typeof inputSize === 'number' ? [inputSize, inputSize] : (inputSize ?? sizeFromMeta ?? [undefined, undefined]);
+    const defined = Object.fromEntries(Object.entries(overrides).filter(([, v]) => v !== undefined)) as Partial<PreprocessSpec>;
+    let spec = resolveSpec(requested === 'yolox' ? 'yolox' : 'yolo', { width: w, height: h, ...defined });
+    spec = fitSpecToInput(spec, input, explicitSize);
+
+    const outputName = output ?? session.outputNames[0];
+    if (outputName === undefined || !session.outputNames.includes(outputName)) {
+      throw new SkulensError('E_MODEL_SHAPE', `The model has no output "${output}"; its outputs are: ${describeOutputs(session)}.`);
+    }
+    const describe = `input ${input.name} ${input.dtype} [${input.layout === 'nchw' ? `1,3,${spec.height},${spec.width}` : `1,${spec.height},${spec.width},3`}], outputs ${describeOutputs(session)}`;
+
+    // Symbolic output dims (dynamic exports): learn them from one blank image.
+    let dims = outputShape(session, outputName);
+    if (!dims || dims.some((d) => typeof d !== 'number' || d < 1)) {
+      const probe = await runSession(session, input.name, outputName, makeInputTensor(spec, new Float32Array(imageSize(spec)), 1));
+      dims = [...probe.dims];
+      probe.dispose?.();
+    }
+    const end2endHint = meta.end2end === 'True';
+    const layout = resolveLayout(dims as number[], requested, spec.width, spec.height, `${describe} (detection output ${outputName} ${formatShape(dims)})`, { end2end: end2endHint });
+    const formatSource: FormatSource = requested !== 'auto' ? 'option' : end2endHint && layout.format === 'end2end' ? 'metadata' : 'shape';
+    if (classes && layout.classes > 0) {
+      const bad = classes.filter((c) => c >= layout.classes);
+      if (bad.length) throw new SkulensError('E_INPUT', `classes ${bad.join(', ')} are out of range: the model scores ${layout.classes} classes (0–${layout.classes - 1}).`);
+    }
+
+    return new Detector({
+      session,
+      input,
+      spec,
+      layout,
+      formatSource,
+      outputName,
+      options: { confidence, iou, maxDetections, classAgnostic, classes },
+      labels: labels ?? ultralyticsNames(meta),
+      modelPath: loaded.path,
+    });
+  }
+
+  /** Detect objects in one image (path, encoded bytes or raw pixels). */
+  async detect(image: ImageInput): Promise<Detection[]> {
+    return (await this.detectDetailed(image)).detections;
+  }
+
+  /** `detect`, plus the image size and per-stage timings. */
+  async detectDetailed(image: ImageInput): Promise<DetectResult> {
+    const t0 = performance.now();
+    const raw = await decodeImage(image);
+    const t1 = performance.now();
+    const data = new Float32Array(imageSize(this.spec));
+    const placement = writeImageToTensor(raw, this.spec, data, 0);
+    const t2 = performance.now();
+    const tensor = await runSession(this.session, this.inputName, this.outputName, makeInputTensor(this.spec, data, 1));
+    const t3 = performance.now();
+    try {
+      const detections = this.postprocess(tensor, placement, raw.width, raw.height);
+      const t4 = performance.now();
+      return { detections, width: raw.width, height: raw.height, timings: { decode: t1 - t0, preprocess: t2 - t1, inference: t3 - t2, postprocess: t4 - t3 } };
+    } finally {
+      tensor.dispose?.();
+    }
+  }
+
+  /**
+   * Decode an output tensor of this model into detections on a `width`×`height` image
+   * placed in the input as `placement` says (what `writeImageToTensor` returned).
+   */
+  postprocess(output: Pick<Tensor, 'type' | 'data' | 'dims'>, placement: Placement, width: number, height: number): Detection[] {
+    const expected = this.layout.dims;
+    if (output.dims.length !== 3 || output.dims.some((d, i) => d !== expected[i])) {
+      throw new SkulensError('E_MODEL_SHAPE', `The detector's output ${this.outputName} is ${formatShape(output.dims)} on this run, but it was ${formatShape(expected)} when the model was loaded.`);
+    }
+    let data: Float32Array;
+    if (output.type === 'float16') {
+      const bits = output.data as Uint16Array;
+      if (this.halfScratch.length < bits.length) this.halfScratch = new Float32Array(bits.length);
+      data = halfArrayToFloat32(bits, this.halfScratch);
+    } else if (output.type === 'float32') data = output.data as Float32Array;
+    else throw new SkulensError('E_MODEL_SHAPE', `The detector's output ${this.outputName} has type ${output.type}; expected float32 or float16.`);
+
+    const c = this.candidates;
+    decodeOutput(data, this.layout, this.spec.width, this.spec.height, this.classMask ? { confidence: this.confidence, classMask: this.classMask } : { confidence: this.confidence }, c);
+    // End-to-end models have done their own NMS: an IoU limit of 1 only sorts and caps.
+    const iou = this.format === 'end2end' ? 1 : this.iou;
+    const kept = nms(c, { iou, maxDetections: this.maxDetections, classAgnostic: this.classAgnostic });
+
+    // input = source * scale + pad  →  source = (input - pad) / scale, then clip to the image.
+    const { source, scaleX, scaleY, padX, padY } = placement;
+    const detections: Detection[] = [];
+    for (const i of kept) {
+      const x1 = clamp((c.x1[i]! - padX) / scaleX + source.x, 0, width);
+      const y1 = clamp((c.y1[i]! - padY) / scaleY + source.y, 0, height);
+      const x2 = clamp((c.x2[i]! - padX) / scaleX + source.x, 0, width);
+      const y2 = clamp((c.y2[i]! - padY) / scaleY + source.y, 0, height);
+      if (!(x2 > x1 && y2 > y1)) continue; // entirely outside the image (in the padding)
+      const classId = c.cls[i]!;
+      const d: Detection = { box: { x: x1, y: y1, width: x2 - x1, height: y2 - y1 }, score: c.score[i]!, classId };
+      const label = this.labels?.[classId];
+      if (label !== undefined) d.label = label;
+      detections.push(d);
+    }
+    return detections;
+  }
+
+  /** Release the ONNX session. */
+  async dispose(): Promise<void> {
+    await this.session.release();
+  }
+}
+
+function clamp(v: number, lo: number, hi: number): number {
+  return v < lo ? lo : v > hi ? hi : v;
+}
+
+async function decodeImage(image: ImageInput): Promise<RawImage> {
+  try {
+    return isRawImage(image) ? validateRawImage(image) : await getPlatform().loadImage(image);
+  } catch (err) {
+    if (err instanceof SkulensError) throw err;
+    const name = describeInput(image);
+    throw new SkulensError('E_IMAGE_DECODE', `Cannot use image ${name}: ${messageOf(err)}`, { cause: err, input: name });
+  }
+}
+
+async function runSession(session: InferenceSession, inputName: string, outputName: string, tensor: Tensor): Promise<Tensor> {
+  try {
+    const result = await session.run({ [inputName]: tensor }, [outputName]);
+    return result[outputName]!;
+  } catch (err) {
+    throw new SkulensError('E_MODEL_SHAPE', `Running the detector failed: ${messageOf(err)}`, { cause: err });
+  }
+}
+
+function checkOptions(o: { requested: string; confidence: number; iou: number; maxDetections: number; classes: number[] | undefined; inputSize: DetectorOptions['inputSize'] }): void {
+  const fail = (msg: string): never => {
+    throw new SkulensError('E_INPUT', msg);
+  };
+  if (o.requested !== 'auto' && !DETECTOR_FORMATS.includes(o.requested as DetectorFormat)) fail(`format must be auto, ${DETECTOR_FORMATS.join(', ')}; got "${o.requested}".`);
+  if (!(o.confidence >= 0 && o.confidence <= 1)) fail(`confidence must be between 0 and 1, got ${o.confidence}.`);
+  if (!(o.iou > 0 && o.iou <= 1)) fail(`iou must be in (0, 1], got ${o.iou}.`);
+  if (!Number.isInteger(o.maxDetections) || o.maxDetections < 1) fail(`maxDetections must be a positive integer, got ${o.maxDetections}.`);
+  if (o.classes && (!Array.isArray(o.classes) || o.classes.some((c) => !Number.isInteger(c) || c < 0))) fail(`classes must be non-negative integer class ids, got ${String(o.classes)}.`);
+  const sizes = o.inputSize === undefined ? [] : typeof o.inputSize === 'number' ? [o.inputSize] : o.inputSize;
+  if (sizes.some((s) => !Number.isInteger(s) || s < 1) || (Array.isArray(o.inputSize) && o.inputSize.length !== 2)) {
+    fail(`inputSize must be a positive integer or [width, height], got ${JSON.stringify(o.inputSize)}.`);
+  }
+}
+
+/** Class names from an Ultralytics export's metadata: names = "{0: 'person', 1: 'bicycle', ...}". */
+export function ultralyticsNames(meta: Record<string, string>): string[] | undefined {
+  const text = meta.names;
+  if (!text) return undefined;
+  const names: string[] = [];
+  for (const m of text.matchAll(/(\d+)\s*:\s*(['"])(.*?)\2\s*(?=,|\})/g)) names[Number(m[1])] = m[3]!;
+  return names.length ? Array.from(names, (n, i) => n ?? String(i)) : undefined;
+}
+
+/** [width, height] from an Ultralytics export's `imgsz` metadata ("[640, 640]" is [h, w]). */
+function ultralyticsImgsz(meta: Record<string, string>): [number, number] | undefined {
+  const m = /^\[\s*(\d+)\s*,\s*(\d+)\s*\]$/.exec(meta.imgsz ?? '');
+  return m ? [Number(m[2]), Number(m[1])] : undefined;
+}
