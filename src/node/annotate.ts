@@ -2,8 +2,8 @@
  * Draw boxes and labels onto a copy of an image (Node): the boxes become an SVG overlay
  * that sharp composites over the decoded pixels, then encodes as JPEG or PNG.
  */
-import { rename, writeFile } from 'node:fs/promises';
-import { extname } from 'node:path';
+import { mkdir, rename, writeFile } from 'node:fs/promises';
+import { dirname, extname } from 'node:path';
 import sharp from 'sharp';
 import { SkulensError, messageOf } from '../core/errors.js';
 import type { Rect } from '../core/image.js';
@@ -12,7 +12,7 @@ import { loadImage, type NodeImageInput } from './image-loader.js';
 /** Anything with a box: detections, recognised items. */
 export interface AnnotateItem {
   box: Rect;
-  label?: string;
+  label?: string | null;
   score?: number;
   /** Recognised items the gallery could not name are drawn grey and dashed. */
   unknown?: boolean;
@@ -51,6 +51,7 @@ export async function annotate(image: NodeImageInput, items: readonly AnnotateIt
   if (options.file) {
     const tmp = `${options.file}.${process.pid}.tmp${extname(options.file)}`;
     try {
+      await mkdir(dirname(options.file), { recursive: true });
       await writeFile(tmp, bytes);
       await rename(tmp, options.file);
     } catch (err) {
@@ -64,7 +65,10 @@ export async function annotate(image: NodeImageInput, items: readonly AnnotateIt
 export function overlaySvg(width: number, height: number, items: readonly AnnotateItem[], options: AnnotateOptions = {}): string {
   const side = Math.max(width, height);
   const line = options.lineWidth ?? Math.max(2, Math.round(side / 500));
-  const font = options.fontSize ?? Math.max(12, Math.round(side / 60));
+  // Scaled to the image, but kept below the typical box width so dense shelves stay legible.
+  const widths = items.map((i) => i.box.width).sort((a, b) => a - b);
+  const typical = widths.length ? widths[widths.length >> 1]! : side;
+  const font = options.fontSize ?? Math.max(12, Math.round(Math.min(side / 60, typical / 6)));
   const showScore = options.showScore ?? true;
   const parts: string[] = [];
   // Weakest first, so the strongest boxes and their tags end up on top.

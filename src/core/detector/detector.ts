@@ -39,6 +39,8 @@ export interface DetectorOptions extends Partial<PreprocessSpec> {
   output?: string;
   /** Passed to onnxruntime's InferenceSession.create (threads, execution providers...). */
   sessionOptions?: InferenceSession.SessionOptions;
+  /** Node: run inference in a worker thread so the event loop stays free (default true). */
+  worker?: boolean;
 }
 
 export interface Detection {
@@ -142,11 +144,12 @@ export class Detector {
       labels,
       output,
       sessionOptions,
+      worker,
       ...overrides
     } = options ?? ({} as DetectorOptions);
     checkOptions({ requested, confidence, iou, maxDetections, classes, inputSize });
 
-    const loaded = await loadModel(model, sessionOptions);
+    const loaded = await loadModel(model, sessionOptions, { worker });
     const { session } = loaded;
     const input = inspectImageInput(session);
     const meta = readOnnxMetadata(loaded.bytes);
@@ -268,7 +271,8 @@ function clamp(v: number, lo: number, hi: number): number {
   return v < lo ? lo : v > hi ? hi : v;
 }
 
-async function decodeImage(image: ImageInput): Promise<RawImage> {
+/** Decode any image input once (raw pixels are only checked). */
+export async function decodeImage(image: ImageInput): Promise<RawImage> {
   try {
     return isRawImage(image) ? validateRawImage(image) : await getPlatform().loadImage(image);
   } catch (err) {
