@@ -176,7 +176,7 @@ export class Detector {
       probe.dispose?.();
     }
     const end2endHint = meta.end2end === 'True';
-    const layout = resolveLayout(dims as number[], requested, spec.width, spec.height, `${describe} (detection output ${outputName} ${formatShape(dims)})`, { end2end: end2endHint });
+    const layout = resolveLayout(dims as number[], requested, spec.width, spec.height, session.outputNames.length > 1 ? `${describe} (detection output ${outputName} ${formatShape(dims)})` : describe, { end2end: end2endHint });
     const formatSource: FormatSource = requested !== 'auto' ? 'option' : end2endHint && layout.format === 'end2end' ? 'metadata' : 'shape';
     if (classes && layout.classes > 0) {
       const bad = classes.filter((c) => c >= layout.classes);
