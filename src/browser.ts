@@ -26,3 +26,9 @@ export type { Metric, HnswParams, VectorIndex, SearchHit } from './core/gallery/
 export { ExactIndex } from './core/gallery/exact-index.js';
 export { FORMAT_VERSION as GALLERY_FORMAT_VERSION } from './core/gallery/format.js';
 export type { EncodeOptions as GalleryEncodeOptions } from './core/gallery/format.js';
+// Detection and the detect → embed → classify chain. (`annotate` is Node-only: it draws with
+// sharp; in a page, draw boxes on a canvas as examples/browser/app.js does.)
+export { Detector, DETECTOR_FORMATS, nms, Candidates, resolveLayout, decodeOutput } from './core/detector/index.js';
+export type { DetectorOptions, Detection, DetectResult, DetectTimings, DetectorFormat, FormatSource, OutputLayout, NmsOptions } from './core/detector/index.js';
+export { Recognizer } from './core/recognizer.js';
+export type { RecognizerOptions, RecognizedItem, Recognition, RecognizeTimings } from './core/recognizer.js';

@@ -3,7 +3,7 @@
 // models are loaded nothing goes over the network.
 import * as skulens from 'skulens';
 
-const { Embedder, ReferenceGallery, Detector, configure, runtimeInfo, loadImage, fetchBinary } = skulens;
+const { Embedder, ReferenceGallery, Detector, Recognizer, configure, runtimeInfo, loadImage, fetchBinary } = skulens;
 const $ = (id) => document.getElementById(id);
 const params = new URLSearchParams(location.search);
 
@@ -108,28 +108,34 @@ async function load() {
   }
 }
 
-/** Detect (or take the whole frame), embed the crops in batches, name them with the gallery. */
+const threshold = () => Number(params.get('threshold') ?? $('threshold').value);
+
+/**
+ * With a detector: skulens' Recognizer (detect → crops of the original pixels → batched
+ * embed → one classifyBatch). Without one: the whole picture is embedded and classified.
+ */
 async function recognize(source) {
   const { embedder, gallery, detector } = state;
-  const times = {};
   let t = performance.now();
-  const image = await loadImage(source); // decode once; crops refer to these pixels
-  times.decode = performance.now() - t;
+  const image = await loadImage(source); // decode once, here, so the overlay shows exactly these pixels
+  const decode = performance.now() - t;
+  if (detector) {
+    state.recognizer ??= new Recognizer({ detector, embedder, gallery, threshold: threshold() });
+    const r = await state.recognizer.recognize(image);
+    const items = r.items.map((it) => ({ box: it.box, score: it.score, label: it.guess, similarity: it.similarity, unknown: it.unknown }));
+    const { detect, embed, search } = r.timings;
+    return { image, items, times: { decode, detect, embed, search } };
+  }
   t = performance.now();
-  const boxes = detector
-    ? (await detector.detect(image)).map((det) => ({ box: det.box, score: det.score }))
-    : [{ box: { x: 0, y: 0, width: image.width, height: image.height }, score: 1 }];
-  times.detect = performance.now() - t;
+  const [vector] = await embedder.embed([image]);
+  const embed = performance.now() - t;
   t = performance.now();
-  const vectors = boxes.length ? await embedder.embed(boxes.map((b) => ({ image, crop: b.box }))) : [];
-  times.embed = performance.now() - t;
-  t = performance.now();
-  const threshold = Number(params.get('threshold') ?? $('threshold').value);
-  const classes = gallery.classifyBatch(vectors, { threshold, top: 3 });
-  times.classify = performance.now() - t;
-  const items = boxes.map((b, i) => ({ ...b, label: classes[i].label, similarity: classes[i].score, unknown: classes[i].unknown }));
-  return { image, items, times };
+  const c = gallery.classify(vector, { threshold: threshold() });
+  const search = performance.now() - t;
+  const items = [{ box: { x: 0, y: 0, width: image.width, height: image.height }, score: 1, label: c.label, similarity: c.score, unknown: c.unknown }];
+  return { image, items, times: { decode, embed, search } };
 }
+$('threshold').addEventListener('change', () => (state.recognizer = null));
 
 function colorOf(label) {
   let h = 0;

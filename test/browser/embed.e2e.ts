@@ -136,6 +136,18 @@ describe.skipIf(!run)('browser embedding (a): same vectors as Node', () => {
     expect(noModel.message).toMatch(/404/);
   });
 
+  it('explains the HTML-instead-of-.wasm mistake ("expected magic word 00 61 73 6d")', async () => {
+    const p = await openHarness(h);
+    // Point onnxruntime at an HTML page where its .wasm should be, as a misconfigured server does.
+    await p.evaluate(() => (window as any).skulens.configure({ wasmPaths: { wasm: '/test/harness.html' } }));
+    const err = await p.evaluate((m) => (window as any).harness.modelError(m), MODEL_URL);
+    report.push(`    HTML served as .wasm → ${err?.code}: ${String(err?.message).slice(0, 220)}…`);
+    expect(err).toMatchObject({ code: 'E_MODEL_LOAD' });
+    expect(err.message).toMatch(/magic word/);
+    expect(err.message).toMatch(/HTML page/);
+    await p.close();
+  });
+
   it('falls back to wasm (or runs webgpu) when webgpu is asked for, with the same vectors', async () => {
     const p = await openHarness(h);
     await p.evaluate(() => (window as any).skulens.configure({ executionProviders: ['webgpu', 'wasm'] }));

@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chromium, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Embedder, ReferenceGallery, loadImage } from '../../src/index.js';
+import { Detector, Embedder, Recognizer, ReferenceGallery, loadImage } from '../../src/index.js';
 import {
   CHROMIUM,
   CHROMIUM_ARGS,
@@ -122,20 +122,7 @@ describe.skipIf(!run)('browser gallery (b) and example page (c)', () => {
     return page;
   }
 
-  /** Until the Detector lands in the browser entry, the detector cases skip (loudly). */
-  async function detectorExported(ctx: { skip: () => void }): Promise<boolean> {
-    const page = await openHarness(h);
-    const has = await page.evaluate(() => typeof (window as any).skulens.Detector === 'function');
-    await page.close();
-    if (!has) {
-      console.warn('*** browser entry has no Detector yet: detector cases of (c) SKIPPED ***');
-      ctx.skip();
-    }
-    return has;
-  }
-
-  it('(c) example page: photo with detector + gallery, overlay screenshot; threads reported', async (ctx) => {
-    await detectorExported(ctx);
+  it('(c) example page: photo with detector + gallery, overlay screenshot; threads reported', async () => {
     const page = await openExample({ model: MODEL_URL, gallery: '/tmpdata/train.skg', detector: '/shared/models/yolox_nano.onnx', format: 'yolox', confidence: '0.25' });
     const env = await page.locator('#env').innerText();
     expect(env).toMatch(/threads: on/);
@@ -153,6 +140,20 @@ describe.skipIf(!run)('browser gallery (b) and example page (c)', () => {
     );
     expect(last.items.length).toBeGreaterThan(0);
     await page.close();
+
+    // The same photo through Node's Recognizer with the same settings: same boxes and labels.
+    const recognizer = new Recognizer({
+      detector: await Detector.create({ model: YOLOX, format: 'yolox', confidence: 0.25, classAgnostic: true, maxDetections: 300 }),
+      embedder: await Embedder.create({ model: MODEL_PATH, preset: 'imagenet' }),
+      gallery: ReferenceGallery.fromBytes(new Uint8Array(readFileSync(galleryFile))),
+      threshold: 0,
+    });
+    const node = await recognizer.recognize(photo);
+    await recognizer.dispose();
+    const nodeItems = node.items.map((i) => `${i.guess}@${Math.round(i.box.x)},${Math.round(i.box.y)},${Math.round(i.box.width)},${Math.round(i.box.height)}`);
+    const pageItems = last.items.map((i: any) => `${i.label}@${Math.round(i.box.x)},${Math.round(i.box.y)},${Math.round(i.box.width)},${Math.round(i.box.height)}`);
+    report.push(`    Node Recognizer on the same photo: ${nodeItems.join(' ')}; page: ${pageItems.join(' ')}`);
+    expect(pageItems).toEqual(nodeItems);
   });
 
   it('(c) example page without a detector names the whole photo as Node does', async () => {
@@ -170,10 +171,7 @@ describe.skipIf(!run)('browser gallery (b) and example page (c)', () => {
   });
 
   it('(c) example page: live camera (Chromium fake camera fed a grocery photo) with overlay and FPS', async () => {
-    const probe = await openHarness(h);
-    const withDetector = await probe.evaluate(() => typeof (window as any).skulens.Detector === 'function');
-    await probe.close();
-    const detectorParams: Record<string, string> = withDetector ? { detector: '/shared/models/yolox_nano.onnx', format: 'yolox', confidence: '0.25' } : {};
+    const detectorParams = { detector: '/shared/models/yolox_nano.onnx', format: 'yolox', confidence: '0.25' };
     const img = await loadImage(join(grocery, 'test/Fruit/Apple/Pink-Lady/Pink-Lady_022.jpg'));
     const y4m = join(h.tmp, 'camera.y4m');
     writeFileSync(y4m, rgbToY4m(img.data as Uint8Array, img.width - (img.width % 2), img.height - (img.height % 2)));
@@ -189,7 +187,7 @@ describe.skipIf(!run)('browser gallery (b) and example page (c)', () => {
       await page.screenshot({ path: join(SHOTS, 'example-camera.png'), fullPage: true });
       await page.click('#camera'); // stop
       expect(state.error).toBeFalsy();
-      report.push(`    camera: ${state.frames} frames, ${state.fps.toFixed(1)} FPS (${withDetector ? 'detector + embedder' : 'embedder only, no Detector in the browser entry yet'}, wasm), last frame: ${state.last.items.map((i: any) => i.label).join(', ')}`);
+      report.push(`    camera: ${state.frames} frames, ${state.fps.toFixed(1)} FPS (Recognizer: yolox_nano + embedder + gallery, wasm), last frame: ${state.last.items.map((i: any) => i.label).join(', ')}`);
       expect(state.fps).toBeGreaterThan(0);
     } finally {
       await browser.close();
