@@ -5,6 +5,10 @@
  * rows, and the detector's own share of the time must stay small next to the model.
  */
 import { SkulensError } from '../errors.js';
+import { fromHalfBits } from '../float16.js';
+
+/** Output values: float32, or float16 bit patterns (Node has no Float16Array). */
+export type OutputData = Float32Array | Uint16Array;
 
 export type DetectorFormat = 'yolov5' | 'yolov8' | 'end2end' | 'yolox';
 export const DETECTOR_FORMATS: readonly DetectorFormat[] = ['yolov5', 'yolov8', 'end2end', 'yolox'];
@@ -144,8 +148,25 @@ export function resolveLayout(
   }
 }
 
+let halfTable: Float32Array | undefined;
+
+/**
+ * Read output values by index. Float16 outputs are not converted up front: a YOLOv5
+ * output holds 2.1 M values but the decoder reads little more than the 25,200
+ * objectness scores, so each value read goes through a 65,536-entry lookup table.
+ */
+function reader(data: OutputData): (i: number) => number {
+  if (data instanceof Float32Array) return (i) => data[i]!;
+  if (!halfTable) {
+    halfTable = new Float32Array(65536);
+    for (let h = 0; h < 65536; h++) halfTable[h] = fromHalfBits(h);
+  }
+  const table = halfTable;
+  return (i) => table[data[i]!]!;
+}
+
 /** Decode any layout into `out` (reset first). */
-export function decodeOutput(data: Float32Array, layout: OutputLayout, inputWidth: number, inputHeight: number, opts: DecodeOptions, out: Candidates): void {
+export function decodeOutput(data: OutputData, layout: OutputLayout, inputWidth: number, inputHeight: number, opts: DecodeOptions, out: Candidates): void {
   switch (layout.format) {
     case 'yolov5':
       return decodeRows(data, layout, opts, out, undefined);
@@ -193,20 +214,21 @@ function yoloxGrid(strides: readonly number[], width: number, height: number): G
  * Row layouts [1,N,5+C]: cx, cy, w, h, objectness, C class scores; score = obj × best
  * class. YOLOX rows hold raw grid values: centre offsets in cells and log sizes in strides.
  */
-function decodeRows(data: Float32Array, layout: OutputLayout, opts: DecodeOptions, out: Candidates, grid: Grid | undefined): void {
+function decodeRows(data: OutputData, layout: OutputLayout, opts: DecodeOptions, out: Candidates, grid: Grid | undefined): void {
+  const at = reader(data);
   const n = layout.candidates;
   const width = layout.dims[2];
   const classes = layout.classes;
   const { confidence, classMask } = opts;
   out.reset(n);
   for (let i = 0, row = 0; i < n; i++, row += width) {
-    const obj = data[row + 4]!;
+    const obj = at(row + 4);
     if (obj < confidence) continue; // obj × cls ≤ obj: most rows stop here
     let best = -1;
     let bestScore = -Infinity;
     for (let c = 0; c < classes; c++) {
       if (classMask && !classMask[c]) continue;
-      const s = data[row + 5 + c]!;
+      const s = at(row + 5 + c);
       if (s > bestScore) {
         bestScore = s;
         best = c;
@@ -214,10 +236,10 @@ function decodeRows(data: Float32Array, layout: OutputLayout, opts: DecodeOption
     }
     const score = obj * bestScore;
     if (best < 0 || !(score >= confidence)) continue;
-    let cx = data[row]!;
-    let cy = data[row + 1]!;
-    let w = data[row + 2]!;
-    let h = data[row + 3]!;
+    let cx = at(row);
+    let cy = at(row + 1);
+    let w = at(row + 2);
+    let h = at(row + 3);
     if (grid) {
       const s = grid.stride[i]!;
       cx = (cx + grid.gx[i]!) * s;
@@ -234,7 +256,8 @@ let bestScore = new Float32Array(0);
 let bestClass = new Int32Array(0);
 
 /** [1,4+C,N]: rows are channels, so scan class by class (contiguous) keeping each column's best. */
-function decodeYolov8(data: Float32Array, layout: OutputLayout, opts: DecodeOptions, out: Candidates): void {
+function decodeYolov8(data: OutputData, layout: OutputLayout, opts: DecodeOptions, out: Candidates): void {
+  const at = reader(data);
   const n = layout.candidates;
   const classes = layout.classes;
   const { confidence, classMask } = opts;
@@ -248,8 +271,9 @@ function decodeYolov8(data: Float32Array, layout: OutputLayout, opts: DecodeOpti
     if (classMask && !classMask[c]) continue;
     const base = (4 + c) * n;
     for (let j = 0; j < n; j++) {
-      const s = data[base + j]!;
-      if (s > bestScore[j]!) {
+      const s = at(base + j);
+      // Most scores are far below the threshold: test that first, the best-so-far rarely.
+      if (s >= confidence && s > bestScore[j]!) {
         bestScore[j] = s;
         bestClass[j] = c;
       }
@@ -259,26 +283,27 @@ function decodeYolov8(data: Float32Array, layout: OutputLayout, opts: DecodeOpti
   for (let j = 0; j < n; j++) {
     const score = bestScore[j]!;
     if (!(score >= confidence)) continue;
-    out.pushCenter(data[j]!, data[n + j]!, data[2 * n + j]!, data[3 * n + j]!, score, bestClass[j]!);
+    out.pushCenter(at(j), at(n + j), at(2 * n + j), at(3 * n + j), score, bestClass[j]!);
   }
 }
 
 /** [1,K,6]: x1, y1, x2, y2, score, class — already NMS-ed by the model. */
-function decodeEnd2end(data: Float32Array, layout: OutputLayout, opts: DecodeOptions, out: Candidates): void {
+function decodeEnd2end(data: OutputData, layout: OutputLayout, opts: DecodeOptions, out: Candidates): void {
+  const at = reader(data);
   const k = layout.candidates;
   const width = layout.dims[2];
   const { confidence, classMask } = opts;
   out.reset(k);
   for (let i = 0, row = 0; i < k; i++, row += width) {
-    const score = data[row + 4]!;
+    const score = at(row + 4);
     if (!(score >= confidence)) continue;
-    const cls = Math.round(data[row + 5]!);
+    const cls = Math.round(at(row + 5));
     if (classMask && !classMask[cls]) continue;
     const j = out.count++;
-    out.x1[j] = data[row]!;
-    out.y1[j] = data[row + 1]!;
-    out.x2[j] = data[row + 2]!;
-    out.y2[j] = data[row + 3]!;
+    out.x1[j] = at(row);
+    out.y1[j] = at(row + 1);
+    out.x2[j] = at(row + 2);
+    out.y2[j] = at(row + 3);
     out.score[j] = score;
     out.cls[j] = cls;
   }

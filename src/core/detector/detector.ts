@@ -4,7 +4,6 @@
  */
 import type { InferenceSession, Tensor } from 'onnxruntime-common';
 import { SkulensError, messageOf } from '../errors.js';
-import { halfArrayToFloat32 } from '../float16.js';
 import { describeInput, isRawImage, validateRawImage, type ImageInput, type RawImage, type Rect } from '../image.js';
 import { describeOutputs, fitSpecToInput, formatShape, inspectImageInput, loadModel, makeInputTensor, outputShape, type ImageInputInfo, type ModelSource } from '../model.js';
 import { readOnnxMetadata } from '../onnx-metadata.js';
@@ -95,7 +94,6 @@ export class Detector {
   private readonly layout: OutputLayout;
   private readonly classMask: Uint8Array | undefined;
   private readonly candidates = new Candidates();
-  private halfScratch = new Float32Array(0);
 
   private constructor(init: {
     session: InferenceSession;
@@ -229,13 +227,11 @@ export class Detector {
     if (output.dims.length !== 3 || output.dims.some((d, i) => d !== expected[i])) {
       throw new SkulensError('E_MODEL_SHAPE', `The detector's output ${this.outputName} is ${formatShape(output.dims)} on this run, but it was ${formatShape(expected)} when the model was loaded.`);
     }
-    let data: Float32Array;
-    if (output.type === 'float16') {
-      const bits = output.data as Uint16Array;
-      if (this.halfScratch.length < bits.length) this.halfScratch = new Float32Array(bits.length);
-      data = halfArrayToFloat32(bits, this.halfScratch);
-    } else if (output.type === 'float32') data = output.data as Float32Array;
-    else throw new SkulensError('E_MODEL_SHAPE', `The detector's output ${this.outputName} has type ${output.type}; expected float32 or float16.`);
+    // float16 outputs stay as bits: the decoder converts only the values it reads.
+    if (output.type !== 'float32' && output.type !== 'float16') {
+      throw new SkulensError('E_MODEL_SHAPE', `The detector's output ${this.outputName} has type ${output.type}; expected float32 or float16.`);
+    }
+    const data = output.data as Float32Array | Uint16Array;
 
     const c = this.candidates;
     decodeOutput(data, this.layout, this.spec.width, this.spec.height, this.classMask ? { confidence: this.confidence, classMask: this.classMask } : { confidence: this.confidence }, c);
