@@ -13,7 +13,6 @@ export class HnswIndex implements VectorIndex {
   readonly dim: number;
   private readonly index: InstanceType<typeof HierarchicalNSW>;
   private readonly l2: boolean;
-  private readonly ef: number;
   private live = new Set<number>();
   /** Slots held by deleted points; reused by later adds (allowReplaceDeleted). */
   private deleted = 0;
@@ -21,7 +20,6 @@ export class HnswIndex implements VectorIndex {
   constructor(options: AnnIndexOptions) {
     this.dim = options.dim;
     this.l2 = options.metric === 'l2';
-    this.ef = options.ef;
     this.index = new HierarchicalNSW(this.l2 ? 'l2' : 'ip', options.dim);
     this.index.initIndex({
       maxElements: Math.max(16, options.capacity),
@@ -59,6 +57,11 @@ export class HnswIndex implements VectorIndex {
     // hnswlib searches with max(ef, k) candidates.
     const { neighbors, distances } = this.index.searchKnn(Array.from(query), kk);
     return neighbors.map((id, i) => ({ id, score: this.l2 ? 1 - distances[i]! / 2 : 1 - distances[i]! }));
+  }
+
+  /** Change the search candidate list (recall/speed trade-off) without rebuilding. */
+  setEf(ef: number): void {
+    this.index.setEf(ef);
   }
 
   dispose(): void {

@@ -25,6 +25,9 @@ export interface GalleryMeta {
   index?: IndexChoice;
   hnsw?: Partial<HnswParams>;
   embedder?: GalleryEmbedderInfo;
+  threshold?: number;
+  /** Fields added by later versions (e.g. an adaptation head) are kept as they are. */
+  [key: string]: unknown;
 }
 
 export interface GalleryData {

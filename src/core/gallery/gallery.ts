@@ -32,24 +32,36 @@ export interface ReferenceGalleryOptions {
   dim?: number;
   /** `cosine` (default) compares directions; `l2` compares positions (see docs/gallery.md). */
   metric?: Metric;
-  /** Keep at most K k-means centroids per class; `'all'` (default) keeps every reference. */
+  /** Keep at most K k-means centroids per class, or `'all'` references (default DEFAULT_CLUSTERS = 1: the class mean). */
   clustersPerClass?: number | 'all';
-  /** `auto` (default): exact below AUTO_HNSW_MIN_SIZE stored vectors, HNSW above (where the platform has it). */
+  /**
+   * `auto` (default): the exact index, switching to HNSW (where the platform has it) once
+   * the gallery holds ≥ AUTO_HNSW_MIN_SIZE vectors AND has answered (or is asked in one
+   * batch) AUTO_HNSW_AFTER_QUERIES queries, i.e. once building the graph pays for itself.
+   */
   index?: IndexChoice;
   hnsw?: Partial<HnswParams>;
   /** The embedder the vectors come from (set automatically by `addImages`). */
   embedder?: GalleryEmbedderInfo;
   /** Seed for k-means++ and the HNSW level generator (default 42): same inputs, same gallery. */
   seed?: number;
+  /** Default `threshold` for classify (stored in the file), e.g. calibrated for this gallery's embedder. */
+  threshold?: number;
 }
 
 export interface ClassifyOptions {
   /** Neighbours that vote (default DEFAULT_K). */
   k?: number;
-  /** Best similarity below this → `unknown: true` (default DEFAULT_THRESHOLD). */
+  /** Best similarity below this → `unknown: true` (default: the gallery's threshold, else DEFAULT_THRESHOLD). */
   threshold?: number;
   /** Length of the ranked `labels` list (default 5). */
   top?: number;
+  /**
+   * Softness of the vote (default DEFAULT_TEMPERATURE): a neighbour's weight is
+   * exp((score - best) / temperature), so near-ties share the vote and clearly worse
+   * neighbours barely count. Large values approach a plain majority vote.
+   */
+  temperature?: number;
 }
 
 export interface Neighbor {
@@ -61,7 +73,7 @@ export interface LabelScore {
   label: string;
   /** Best similarity of this label's references to the query. */
   score: number;
-  /** Share (0–1) of the similarity-weighted vote among the k nearest neighbours. */
+  /** Share (0–1) of the weighted vote among the k nearest neighbours. */
   votes: number;
 }
 
@@ -96,12 +108,24 @@ export interface ClassInfo {
  * Defaults chosen from bench/gallery-accuracy.ts on the Grocery Store dataset with
  * MobileNetV2 (see docs/gallery.md for the table).
  */
-export const DEFAULT_K = 5;
-export const DEFAULT_THRESHOLD = 0;
-export const DEFAULT_CLUSTERS: number | 'all' = 'all';
+export const DEFAULT_K = 10;
+export const DEFAULT_TEMPERATURE = 0.02;
+/** A floor, not a calibration: for unit vectors, "more than 60° from every reference". Calibrate per embedder (docs/gallery.md). */
+export const DEFAULT_THRESHOLD = 0.5;
+export const DEFAULT_CLUSTERS: number | 'all' = 1;
 export const DEFAULT_HNSW: HnswParams = { M: 16, efConstruction: 100, ef: 64 };
-/** `index: 'auto'` switches to HNSW from this many stored vectors (measured crossover, bench/search.ts). */
-export const AUTO_HNSW_MIN_SIZE = 5000;
+/**
+ * `index: 'auto'`: below this many stored vectors the exact index is used whatever the
+ * load (the per-query crossover measured by bench/search.ts is a few hundred 1280-d
+ * vectors; below ~1,000 an exact query costs < 3 ms anyway).
+ */
+export const AUTO_HNSW_MIN_SIZE = 1000;
+/**
+ * `index: 'auto'`: building HNSW costs about as much as this many exact queries, at any
+ * size (bench/search.ts: ~1 ms per inserted vector vs ~3 µs per vector scanned), so the
+ * exact index answers until the gallery has served (or is asked in one batch) this many.
+ */
+export const AUTO_HNSW_AFTER_QUERIES = 300;
 
 interface ClassEntry {
   label: string;
@@ -121,6 +145,8 @@ export class ReferenceGallery {
   readonly indexChoice: IndexChoice;
   readonly hnsw: HnswParams;
   readonly seed: number;
+  /** Default threshold for classify. */
+  readonly threshold: number;
   private _dim: number | undefined;
   private _embedder: GalleryEmbedderInfo | undefined;
   private classes = new Map<string, ClassEntry>();
@@ -128,9 +154,14 @@ export class ReferenceGallery {
   private labelOfId = new Map<number, string>();
   private nextId = 0;
   private index: VectorIndex | undefined;
+  /** Metadata fields from a file that this version does not interpret, written back unchanged. */
+  private extraMeta: Record<string, unknown> = {};
+  /** Queries answered so far (the auto index switches to HNSW when that pays). */
+  private queries = 0;
 
   constructor(options: ReferenceGalleryOptions = {}) {
-    const { dim, metric = 'cosine', clustersPerClass = DEFAULT_CLUSTERS, index = 'auto', hnsw = {}, embedder, seed = DEFAULT_KMEANS_SEED } = options;
+    const { dim, metric = 'cosine', clustersPerClass = DEFAULT_CLUSTERS, index = 'auto', hnsw = {}, embedder, seed = DEFAULT_KMEANS_SEED, threshold = DEFAULT_THRESHOLD } = options;
+    if (typeof threshold !== 'number' || Number.isNaN(threshold)) throw new SkulensError('E_INPUT', `threshold must be a number, got ${String(threshold)}.`);
     if (metric !== 'cosine' && metric !== 'l2') throw new SkulensError('E_INPUT', `metric must be "cosine" or "l2", got "${String(metric)}".`);
     if (clustersPerClass !== 'all' && !(Number.isInteger(clustersPerClass) && clustersPerClass >= 1)) {
       throw new SkulensError('E_INPUT', `clustersPerClass must be a positive integer or "all", got ${String(clustersPerClass)}.`);
@@ -146,6 +177,7 @@ export class ReferenceGallery {
     this.indexChoice = index;
     this.hnsw = params;
     this.seed = seed;
+    this.threshold = threshold;
     this._dim = dim;
     this._embedder = embedder ? { ...embedder } : undefined;
   }
@@ -162,9 +194,7 @@ export class ReferenceGallery {
 
   /** Stored (searched) vectors across all classes. */
   get size(): number {
-    let n = 0;
-    for (const c of this.classes.values()) n += c.ids.length;
-    return n;
+    return this.totalStored();
   }
 
   get embedder(): GalleryEmbedderInfo | undefined {
@@ -180,7 +210,7 @@ export class ReferenceGallery {
   classInfo(): ClassInfo[] {
     return this.labels.map((label) => {
       const c = this.classes.get(label)!;
-      return { label, references: c.refs, vectors: c.ids.length };
+      return { label, references: c.refs, vectors: c.vectors.length / this.dim };
     });
   }
 
@@ -281,18 +311,20 @@ export class ReferenceGallery {
 
   /** Name one query vector by similarity-weighted voting of its k nearest references. */
   classify(vector: Float32Array | readonly number[], options: ClassifyOptions = {}): Classification {
-    const { k = DEFAULT_K, threshold = DEFAULT_THRESHOLD, top = 5 } = options;
+    const { k = DEFAULT_K, threshold = this.threshold, top = 5, temperature = DEFAULT_TEMPERATURE } = options;
+    if (!(temperature > 0)) throw new SkulensError('E_INPUT', `temperature must be a positive number, got ${String(temperature)}.`);
     if (!(Number.isInteger(k) && k >= 1)) throw new SkulensError('E_INPUT', `k must be a positive integer, got ${String(k)}.`);
     if (!(Number.isInteger(top) && top >= 1)) throw new SkulensError('E_INPUT', `top must be a positive integer, got ${String(top)}.`);
     if (typeof threshold !== 'number' || Number.isNaN(threshold)) throw new SkulensError('E_INPUT', `threshold must be a number, got ${String(threshold)}.`);
     // Fetch enough neighbours to rank `top` distinct labels, not only the k voters.
     const neighbors = this.nearest(vector, Math.max(k, top * Math.min(this.maxStoredPerClass(), 8)));
-    return voteNeighbors(neighbors, { k, threshold, top });
+    return voteNeighbors(neighbors, { k, threshold, top, temperature });
   }
 
   /** The n stored vectors most similar to a query, best first (scores as in docs/gallery.md). */
   nearest(vector: Float32Array | readonly number[], n: number): Neighbor[] {
     const query = this.prepareQuery(vector);
+    this.queries++;
     return this.ensureIndex()
       .search(query, n)
       .map((h) => ({ label: this.labelOfId.get(h.id)!, score: h.score }));
@@ -301,8 +333,10 @@ export class ReferenceGallery {
   /** `classify` for many queries (an array of vectors, or n × dim values back to back). */
   classifyBatch(vectors: Float32Array | readonly (Float32Array | readonly number[])[], options: ClassifyOptions = {}): Classification[] {
     const dim = this.dim;
+    if (vectors instanceof Float32Array && (dim === 0 || vectors.length % dim !== 0)) throw dimError(vectors.length, dim, 'a batch of');
+    // A big batch is known up front: let the auto index switch before it rather than midway.
+    if (this.classes.size > 0) this.ensureIndex(vectors instanceof Float32Array ? vectors.length / dim : vectors.length);
     if (vectors instanceof Float32Array) {
-      if (dim === 0 || vectors.length % dim !== 0) throw dimError(vectors.length, dim, 'a batch of');
       const out: Classification[] = [];
       for (let i = 0; i < vectors.length; i += dim) out.push(this.classify(vectors.subarray(i, i + dim), options));
       return out;
@@ -315,7 +349,7 @@ export class ReferenceGallery {
    * after loading a big gallery.
    */
   buildIndex(): void {
-    this.ensureIndex();
+    this.ensureIndex(Infinity);
   }
 
   /** Release the index's native memory (HNSW). The gallery stays usable: it rebuilds on demand. */
@@ -368,10 +402,12 @@ export class ReferenceGallery {
       metric: this.metric,
       dim: this.dim,
       meta: {
+        ...this.extraMeta,
         clustersPerClass: this.clustersPerClass,
         seed: this.seed,
         index: this.indexChoice,
         hnsw: this.hnsw,
+        threshold: this.threshold,
         ...(this._embedder ? { embedder: this._embedder } : {}),
       },
       classes: this.labels.map((label) => {
@@ -391,7 +427,10 @@ export class ReferenceGallery {
       hnsw: { ...meta.hnsw, ...options.hnsw },
       ...(meta.embedder ? { embedder: meta.embedder } : {}),
       ...(meta.seed !== undefined ? { seed: meta.seed } : {}),
+      ...(typeof meta.threshold === 'number' ? { threshold: meta.threshold } : {}),
     });
+    const { clustersPerClass: _c, seed: _s, index: _i, hnsw: _h, embedder: _e, threshold: _t, ...extra } = meta;
+    g.extraMeta = extra;
     for (const c of data.classes) {
       // Stored vectors are already normalised and reduced: take them as they are.
       g.classes.set(c.label, { label: c.label, refs: c.refs, vectors: c.vectors, ids: [] });
@@ -433,20 +472,20 @@ export class ReferenceGallery {
     return m;
   }
 
-  private wantedIndex(): 'exact' | 'hnsw' {
+  private wantedIndex(upcoming: number): 'exact' | 'hnsw' {
     const canHnsw = getPlatformSafe()?.createAnnIndex !== undefined;
     if (this.indexChoice === 'hnsw') {
       if (!canHnsw) throw new SkulensError('E_PLATFORM', 'index: "hnsw" needs the Node platform (hnswlib-node); use "exact" or "auto" here.');
       return 'hnsw';
     }
-    if (this.indexChoice === 'exact' || !canHnsw) return 'exact';
-    let n = 0;
-    for (const c of this.classes.values()) n += c.vectors.length / this.dim;
-    return n >= AUTO_HNSW_MIN_SIZE ? 'hnsw' : 'exact';
+    if (this.indexChoice === 'exact' || !canHnsw || this.totalStored() < AUTO_HNSW_MIN_SIZE) return 'exact';
+    if (this.index?.kind === 'hnsw') return 'hnsw';
+    return this.queries + upcoming >= AUTO_HNSW_AFTER_QUERIES ? 'hnsw' : 'exact';
   }
 
-  private ensureIndex(): VectorIndex {
-    const kind = this.wantedIndex();
+  /** The index to search, (re)built when missing or when `auto` decides to switch. */
+  private ensureIndex(upcoming = 0): VectorIndex {
+    const kind = this.wantedIndex(upcoming);
     if (this.index && this.index.kind === kind) return this.index;
     this.index?.dispose?.();
     this.index = undefined;
@@ -491,30 +530,31 @@ export class ReferenceGallery {
 
 /**
  * Similarity-weighted kNN voting over neighbours sorted best first: each of the k
- * nearest votes for its label with its similarity (negative similarities do not vote).
- * Labels rank by vote, then by their best similarity; labels beyond the k voters (from
- * the rest of the list) rank after them by best similarity.
+ * nearest votes for its label with weight exp((score - best) / temperature). Labels
+ * rank by vote, then by their best similarity; labels seen only beyond the k voters
+ * rank after them by best similarity.
  */
 export function voteNeighbors(neighbors: readonly Neighbor[], options: Required<ClassifyOptions>): Classification {
-  const { k, threshold, top } = options;
+  const { k, threshold, top, temperature } = options;
   if (neighbors.length === 0) throw new SkulensError('E_EMPTY', 'No neighbours to vote: the gallery is empty.');
+  const bestScore = neighbors[0]!.score;
   const best = new Map<string, number>();
   for (const n of neighbors) if (!best.has(n.label)) best.set(n.label, n.score);
   const weight = new Map<string, number>();
   let total = 0;
   for (const n of neighbors.slice(0, k)) {
-    const w = Math.max(n.score, 0);
+    const w = Math.exp((n.score - bestScore) / temperature);
     weight.set(n.label, (weight.get(n.label) ?? 0) + w);
     total += w;
   }
   const ranked: LabelScore[] = [...best.entries()]
-    .map(([label, score]) => ({ label, score, votes: total > 0 ? (weight.get(label) ?? 0) / total : 0 }))
+    .map(([label, score]) => ({ label, score, votes: (weight.get(label) ?? 0) / total }))
     .sort((a, b) => b.votes - a.votes || b.score - a.score || (a.label < b.label ? -1 : 1));
   const winner = ranked[0]!;
   return {
     label: winner.label,
     score: winner.score,
-    unknown: neighbors[0]!.score < threshold,
+    unknown: bestScore < threshold,
     neighbors: neighbors.slice(0, k),
     labels: ranked.slice(0, top),
   };

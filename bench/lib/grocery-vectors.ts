@@ -1,0 +1,76 @@
+/**
+ * Grocery Store train/test embeddings for the gallery benchmarks, computed once with
+ * the MobileNetV2 embedder (imagenet preset) and cached in the OS temp folder keyed by
+ * the embedder's fingerprint, so re-runs of the benches skip the slow embedding pass.
+ */
+import { existsSync } from 'node:fs';
+import { readFile, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import '../../src/node/platform.js';
+import { Embedder } from '../../src/core/embedder.js';
+import { readLabelledSet } from '../../src/node/dataset.js';
+
+export const SHARED = resolve(process.env.SKULENS_SHARED ?? join(import.meta.dirname, '..', '..', '..', 'shared'));
+export const GROCERY = join(SHARED, 'data', 'grocery-store');
+export const EMBED_MODEL = join(SHARED, 'models', 'mobilenetv2-12-int8-embed.onnx');
+
+export interface LabelledVectors {
+  dim: number;
+  labels: string[];
+  /** n × dim, row-major. */
+  vectors: Float32Array;
+}
+
+export interface GroceryVectors {
+  fingerprint: string;
+  train: LabelledVectors;
+  test: LabelledVectors;
+}
+
+export async function groceryVectors(log: (msg: string) => void = (m) => process.stderr.write(m + '\n')): Promise<GroceryVectors> {
+  const embedder = await Embedder.create({ model: EMBED_MODEL, preset: 'imagenet', batchSize: 32 });
+  const cache = join(tmpdir(), `skulens-grocery-${embedder.fingerprint}.json`);
+  const bin = cache.replace(/\.json$/, '.bin');
+  if (existsSync(cache) && existsSync(bin)) {
+    const meta = JSON.parse(await readFile(cache, 'utf8')) as { dim: number; train: string[]; test: string[] };
+    const buf = await readFile(bin);
+    const all = new Float32Array(buf.buffer, buf.byteOffset, buf.byteLength / 4).slice();
+    const cut = meta.train.length * meta.dim;
+    await embedder.dispose();
+    log(`grocery vectors: cached ${cache}`);
+    return {
+      fingerprint: embedder.fingerprint,
+      train: { dim: meta.dim, labels: meta.train, vectors: all.subarray(0, cut) },
+      test: { dim: meta.dim, labels: meta.test, vectors: all.subarray(cut) },
+    };
+  }
+  const embedSet = async (name: string): Promise<LabelledVectors> => {
+    const { items } = await readLabelledSet(join(GROCERY, `${name}.csv`));
+    const t0 = performance.now();
+    const { vectors, failures } = await embedder.embedSettled(
+      items.map((i) => i.path),
+      { onProgress: (p) => p.done % 320 === 0 && log(`  ${name}: ${p.done}/${p.total}`) },
+    );
+    if (failures.length) throw new Error(`${failures.length} ${name} images failed: ${failures[0]!.error.message}`);
+    log(`embedded ${items.length} ${name} images in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+    const out = new Float32Array(items.length * embedder.dim);
+    vectors.forEach((v, i) => out.set(v!, i * embedder.dim));
+    return { dim: embedder.dim, labels: items.map((i) => i.label), vectors: out };
+  };
+  const train = await embedSet('train');
+  const test = await embedSet('test');
+  await embedder.dispose();
+  const all = new Float32Array(train.vectors.length + test.vectors.length);
+  all.set(train.vectors);
+  all.set(test.vectors, train.vectors.length);
+  await writeFile(bin, new Uint8Array(all.buffer));
+  await writeFile(cache, JSON.stringify({ dim: train.dim, train: train.labels, test: test.labels }));
+  return { fingerprint: embedder.fingerprint, train, test };
+}
+
+// Run directly to warm the cache.
+if (process.argv[1] && resolve(process.argv[1]) === resolve(import.meta.filename)) {
+  const g = await groceryVectors();
+  console.log(`train ${g.train.labels.length}, test ${g.test.labels.length}, dim ${g.train.dim}, fingerprint ${g.fingerprint}`);
+}

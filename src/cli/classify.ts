@@ -1,0 +1,50 @@
+/** `skulens classify <image...> --gallery <file> [--top K] [--json]` */
+import type { Command } from 'commander';
+import { SkulensError } from '../core/errors.js';
+import { DEFAULT_K, DEFAULT_THRESHOLD } from '../core/gallery/gallery.js';
+import { expandImageArgs } from '../node/dataset.js';
+import { action, out, parsePositiveInt } from './common.js';
+import { embedItems, openGallery, parseThreshold } from './gallery.js';
+
+export function registerClassify(program: Command): void {
+  program
+    .command('classify')
+    .description('name images with a reference gallery (kNN vote; "unknown" below the threshold)')
+    .argument('<images...>', 'image files, folders or path,label CSV manifests')
+    .requiredOption('--gallery <file>', 'gallery file (from "skulens gallery build")')
+    .option('--top <K>', 'labels to list per image', parsePositiveInt('--top'), 1)
+    .option('--k <n>', `neighbours that vote (default ${DEFAULT_K})`, parsePositiveInt('--k'))
+    .option('--threshold <s>', `best similarity below this answers "unknown" (default: the gallery's, else ${DEFAULT_THRESHOLD})`, parseThreshold)
+    .option('--embedder <model.onnx>', "use this model file instead of the path stored in the gallery (must be the same model: fingerprint checked)")
+    .option('--batch-size <n>', 'images per inference run', parsePositiveInt('--batch-size'), 16)
+    .option('--json', 'print one JSON line per image: { path, label, score, unknown, labels }')
+    .action(
+      action(async (inputs: string[], opts: { gallery: string; top: number; k?: number; threshold?: number; embedder?: string; batchSize: number; json?: boolean }) => {
+        const items = await expandImageArgs(inputs);
+        if (items.length === 0) throw new SkulensError('E_EMPTY', 'No images found in the given inputs.');
+        const { gallery, embedder } = await openGallery(opts.gallery, opts.embedder, opts.batchSize);
+        try {
+          const vectors = await embedItems(embedder, items, 'classifying');
+          const lines: string[] = [];
+          const ok = vectors.flatMap((v, i) => (v ? [{ v, path: items[i]!.path }] : []));
+          const answers = gallery.classifyBatch(
+            ok.map((o) => o.v),
+            { top: opts.top, ...(opts.k ? { k: opts.k } : {}), ...(opts.threshold !== undefined ? { threshold: opts.threshold } : {}) },
+          );
+          ok.forEach(({ path }, i) => {
+            const r = answers[i]!;
+            if (opts.json) {
+              lines.push(JSON.stringify({ path, label: r.unknown ? null : r.label, guess: r.label, score: r.score, unknown: r.unknown, labels: r.labels.slice(0, opts.top) }));
+            } else {
+              const ranked = r.labels.slice(0, opts.top).map((l) => `${l.label} ${l.score.toFixed(3)}`);
+              lines.push(`${path}\t${r.unknown ? `unknown (nearest: ${r.label} ${r.score.toFixed(3)})` : ranked.join('\t')}`);
+            }
+          });
+          if (lines.length) await out(lines.join('\n') + '\n');
+          if (lines.length === 0) throw new SkulensError('E_IMAGE_DECODE', `None of the ${items.length} images could be read.`);
+        } finally {
+          await embedder.dispose();
+        }
+      }),
+    );
+}

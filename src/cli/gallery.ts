@@ -1,0 +1,181 @@
+/**
+ * `skulens gallery build <refs> -o <file> --embedder <model.onnx>` and
+ * `skulens gallery info <file>`, plus the helpers `classify` and `eval` share: opening a
+ * gallery together with the embedder it remembers, and embedding a list of images with
+ * a progress bar, skipping (and reporting) the ones that cannot be read.
+ */
+import { InvalidArgumentError, type Command } from 'commander';
+import { resolve } from 'node:path';
+import { Embedder, type EmbedderOptions } from '../core/embedder.js';
+import { SkulensError, messageOf } from '../core/errors.js';
+import { DEFAULT_CLUSTERS, DEFAULT_THRESHOLD, ReferenceGallery } from '../core/gallery/gallery.js';
+import type { Metric } from '../core/gallery/vector-index.js';
+import { readLabelledSet, type DatasetItem } from '../node/dataset.js';
+import { action, out, parsePositiveInt, warnSkipped } from './common.js';
+import { createProgress } from './progress.js';
+
+/** Images embedded per call: keeps memory flat and the progress bar moving on big sets. */
+const CHUNK = 256;
+
+export function registerGallery(program: Command): void {
+  const gallery = program.command('gallery').description('build and inspect reference galleries');
+
+  gallery
+    .command('build')
+    .description('embed reference images (class folders or a path,label CSV) into a gallery file')
+    .argument('<refs>', 'folder with one sub-folder per label, or a CSV manifest with a path,label header')
+    .requiredOption('-o, --output <file>', 'gallery file to write (atomically)')
+    .requiredOption('--embedder <model.onnx>', 'ONNX embedding model')
+    .option('--preset <name>', 'preprocessing preset: imagenet, nvidia-retail, clip')
+    .option('--clusters <K>', `k-means centroids kept per class, or "all" (default ${DEFAULT_CLUSTERS})`, parseClusters)
+    .option('--metric <metric>', 'cosine or l2', parseMetric, 'cosine' as Metric)
+    .option('--batch-size <n>', 'images per inference run', parsePositiveInt('--batch-size'), 16)
+    .option('--threshold <s>', `default "unknown" threshold stored in the gallery (default ${DEFAULT_THRESHOLD}; calibrate with "skulens eval")`, parseThreshold)
+    .option('--float16', 'store vectors as float16 (half the file size)')
+    .option('--adapt', 'learn a few-shot adaptation from the references (not available yet)')
+    .action(
+      action(async (refs: string, opts: { output: string; embedder: string; preset?: string; clusters?: number | 'all'; metric: Metric; batchSize: number; threshold?: number; float16?: boolean; adapt?: boolean }) => {
+        if (opts.adapt) {
+          // Hook for few-shot adaptation (issue 6): it will transform the reference vectors
+          // below, before they are added, and record its parameters in the gallery.
+          throw new SkulensError('E_INPUT', '--adapt is not available in this version yet; build without it.');
+        }
+        const { items, emptyClasses } = await readLabelledSet(refs);
+        for (const label of emptyClasses) process.stderr.write(`skulens: class "${label}" has no images: skipped\n`);
+        if (items.length === 0) throw new SkulensError('E_EMPTY', `No reference images found in "${refs}".`);
+        const embedder = await Embedder.create({ model: resolve(opts.embedder), preset: opts.preset, batchSize: opts.batchSize });
+        try {
+          const g = new ReferenceGallery({
+            metric: opts.metric,
+            clustersPerClass: opts.clusters ?? DEFAULT_CLUSTERS,
+            ...(opts.threshold !== undefined ? { threshold: opts.threshold } : {}),
+          });
+          g.useEmbedder(embedder, opts.preset);
+          const vectors = await embedItems(embedder, items, 'embedding references');
+          // Group by label, then add each class once (one k-means run per class).
+          const byLabel = new Map<string, Float32Array[]>();
+          items.forEach((item, i) => {
+            const v = vectors[i];
+            if (!v) return;
+            if (!byLabel.has(item.label)) byLabel.set(item.label, []);
+            byLabel.get(item.label)!.push(v);
+          });
+          const labels = [...new Set(items.map((i) => i.label))];
+          for (const label of labels) {
+            const vs = byLabel.get(label);
+            if (vs) g.add(label, vs);
+            else process.stderr.write(`skulens: class "${label}" has no usable images: skipped\n`);
+          }
+          if (g.size === 0) throw new SkulensError('E_IMAGE_DECODE', `None of the ${items.length} reference images could be embedded.`);
+          await g.save(opts.output, { float16: opts.float16 === true });
+          const added = vectors.filter(Boolean).length;
+          process.stderr.write(
+            `skulens: wrote ${opts.output}: ${g.labels.length} labels, ${added} references → ${g.size} vectors (${g.dim}-d, ${g.metric}, clusters ${g.clustersPerClass})\n`,
+          );
+        } finally {
+          await embedder.dispose();
+        }
+      }),
+    );
+
+  gallery
+    .command('info')
+    .description('describe a gallery file: embedder, metric, labels and counts')
+    .argument('<file>', 'gallery file')
+    .option('--json', 'print one JSON object')
+    .action(
+      action(async (file: string, opts: { json?: boolean }) => {
+        const g = await ReferenceGallery.load(file);
+        const classes = g.classInfo();
+        const info = {
+          file,
+          labels: classes.length,
+          references: classes.reduce((s, c) => s + c.references, 0),
+          vectors: g.size,
+          dim: g.dim,
+          metric: g.metric,
+          clustersPerClass: g.clustersPerClass,
+          threshold: g.threshold,
+          index: g.indexChoice,
+          hnsw: g.hnsw,
+          embedder: g.embedder ?? null,
+          classes,
+        };
+        if (opts.json) return out(JSON.stringify(info) + '\n');
+        const e = g.embedder;
+        const lines = [
+          `${file}`,
+          `  ${info.labels} labels, ${info.references} references → ${info.vectors} vectors, ${info.dim}-d, ${info.metric}, clusters per class: ${info.clustersPerClass}, threshold ${info.threshold}`,
+          `  index: ${info.index} (HNSW M=${g.hnsw.M} efConstruction=${g.hnsw.efConstruction} ef=${g.hnsw.ef})`,
+          e ? `  embedder: ${e.path ?? '(no path)'}${e.preset ? ` preset ${e.preset}` : ''}, output ${e.output ?? '?'}, fingerprint ${e.fingerprint}` : '  embedder: not recorded',
+          `  label                                    references  vectors`,
+          ...classes.map((c) => `  ${c.label.padEnd(40)} ${String(c.references).padStart(10)}  ${String(c.vectors).padStart(7)}`),
+        ];
+        await out(lines.join('\n') + '\n');
+      }),
+    );
+}
+
+/**
+ * Load a gallery and re-create the embedder it was built with (from its stored path and
+ * preprocessing, or from `override`). A different model or spec stops with E_FINGERPRINT.
+ */
+export async function openGallery(file: string, override?: string, batchSize = 16): Promise<{ gallery: ReferenceGallery; embedder: Embedder }> {
+  const gallery = await ReferenceGallery.load(file);
+  const info = gallery.embedder;
+  if (!info) {
+    throw new SkulensError('E_FINGERPRINT', `Gallery "${file}" does not record its embedder, so images cannot be compared with it safely. Rebuild it with "skulens gallery build".`);
+  }
+  const model = override ?? info.path;
+  if (!model) throw new SkulensError('E_INPUT', `Gallery "${file}" does not record its model path: pass --embedder <model.onnx>.`);
+  let embedder: Embedder;
+  try {
+    embedder = await Embedder.create({ ...(info.spec as Partial<EmbedderOptions>), model: resolve(model), ...(info.output ? { output: info.output } : {}), batchSize });
+  } catch (err) {
+    const hint = override ? '' : ` (the path stored in the gallery; pass --embedder to use the model from elsewhere)`;
+    if (err instanceof SkulensError) throw new SkulensError(err.code, `${err.message}${hint}`, { cause: err, input: model });
+    throw new SkulensError('E_MODEL_LOAD', `Cannot open the gallery's embedder "${model}"${hint}: ${messageOf(err)}`, { cause: err, input: model });
+  }
+  try {
+    gallery.useEmbedder(embedder);
+  } catch (err) {
+    await embedder.dispose();
+    throw err;
+  }
+  return { gallery, embedder };
+}
+
+/** Embed items in chunks with a progress bar; failures are reported on stderr and come back as null. */
+export async function embedItems(embedder: Embedder, items: readonly DatasetItem[], label: string): Promise<(Float32Array | null)[]> {
+  const progress = createProgress(label, items.length);
+  const vectors: (Float32Array | null)[] = [];
+  for (let start = 0; start < items.length; start += CHUNK) {
+    const chunk = items.slice(start, start + CHUNK);
+    const r = await embedder.embedSettled(
+      chunk.map((i) => i.path),
+      { onProgress: (p) => progress.update(start + p.done) },
+    );
+    for (const f of r.failures) warnSkipped(chunk[f.index]!.path, f.error.message);
+    vectors.push(...r.vectors);
+  }
+  progress.done();
+  return vectors;
+}
+
+function parseClusters(value: string): number | 'all' {
+  if (value === 'all') return 'all';
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError('expected a positive integer or "all".');
+  return n;
+}
+
+function parseMetric(value: string): Metric {
+  if (value !== 'cosine' && value !== 'l2') throw new InvalidArgumentError('expected cosine or l2.');
+  return value;
+}
+
+export function parseThreshold(value: string): number {
+  const n = Number(value);
+  if (value.trim() === '' || !Number.isFinite(n)) throw new InvalidArgumentError('expected a number.');
+  return n;
+}
