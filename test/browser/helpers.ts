@@ -20,6 +20,10 @@ export const HAVE_CHROMIUM = existsSync(CHROMIUM);
 if (!HAVE_CHROMIUM) {
   console.warn(`\n*** skulens browser tests: no chromium at ${CHROMIUM} (apt-get install -y chromium, or set CHROMIUM_PATH) — SKIPPED. ***\n`);
 }
+// In CI a skipped browser suite would pass silently: there, a missing browser or data set fails.
+if (process.env.CI && (!HAVE_CHROMIUM || !HAVE_SHARED)) {
+  throw new Error(`browser tests cannot run in CI: ${!HAVE_CHROMIUM ? `no chromium at ${CHROMIUM}` : `no shared models/photos at ${SHARED}`}`);
+}
 
 export const CHROMIUM_ARGS = [
   '--headless',
