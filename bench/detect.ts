@@ -160,7 +160,7 @@ async function fruitSurvey(): Promise<void> {
     return w > 0 && h > 0 ? (w * h) / (a.width * a.height + b.width * b.height - w * h) : 0;
   };
   console.log('\nGrocery survey (test photos; strongest box of the COCO class per model):');
-  console.log('| fruit | photos | yolox_nano ≥ 0.5 | yolov8n_int8 ≥ 0.5 | yolov5n_fp16 ≥ 0.5 | all three ≥ 0.5 and strongest boxes agree (IoU ≥ 0.5) | each strongest box matches some box ≥ 0.5 of the other two |');
+  console.log(`| fruit | photos | ${real.map((r) => `${r.model.replace('.onnx', '')} ≥ 0.5`).join(' | ')} | all three ≥ 0.5 and strongest boxes agree (IoU ≥ 0.5) | each strongest box matches some box ≥ 0.5 of the other two |`);
   console.log('|---|---:|---:|---:|---:|---:|---:|');
   for (const [name, dir, cls] of sets) {
     const files = readdirSync(join(grocery, dir)).filter((f) => f.endsWith('.jpg')).sort();
