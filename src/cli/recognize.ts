@@ -1,0 +1,107 @@
+/** `skulens recognize <image...> --detector <model.onnx> --gallery <file> [--json] [--annotate <out.jpg>]` */
+import type { Command } from 'commander';
+import { SkulensError } from '../core/errors.js';
+import { DEFAULT_K, DEFAULT_THRESHOLD } from '../core/gallery/gallery.js';
+import { Recognizer, type RecognizeTimings } from '../core/recognizer.js';
+import { annotate } from '../node/annotate.js';
+import { expandImageArgs } from '../node/dataset.js';
+import { action, out, parsePositiveInt, warnSkipped } from './common.js';
+import { addDetectorOptions, annotationPaths, createDetectorFromFlags, round, roundBox, type DetectorFlags } from './detect.js';
+import { openGallery, parseThreshold } from './gallery.js';
+import { createProgress } from './progress.js';
+
+type Flags = DetectorFlags & {
+  gallery: string;
+  embedder?: string;
+  batchSize: number;
+  k?: number;
+  threshold?: number;
+  json?: boolean;
+  annotate?: string;
+};
+
+const STAGES = ['decode', 'detect', 'embed', 'search', 'total'] as const;
+
+export function registerRecognize(program: Command): void {
+  addDetectorOptions(
+    program
+      .command('recognize')
+      .description('detect products, name each box with a reference gallery and count facings per label')
+      .argument('<images...>', 'image files, folders or path,label CSV manifests'),
+  )
+    .requiredOption('--gallery <file>', 'gallery file (from "skulens gallery build")')
+    .option('--embedder <model.onnx>', 'use this model file instead of the path stored in the gallery (fingerprint checked)')
+    .option('--batch-size <n>', 'crops per embedder run', parsePositiveInt('--batch-size'), 32)
+    .option('--k <n>', `neighbours that vote (default ${DEFAULT_K})`, parsePositiveInt('--k'))
+    .option('--threshold <s>', `best similarity below this answers "unknown" (default ${DEFAULT_THRESHOLD})`, parseThreshold)
+    .option('--json', 'print [{ image, width, height, items: [{ box, score, label, guess, similarity, unknown }], counts, unknown, timings }]')
+    .option('--annotate <out.jpg>', 'draw the named boxes: one image → that file; several → <out>-<image name>.jpg each; a folder → <folder>/<image name>.jpg')
+    .action(
+      action(async (inputs: string[], opts: Flags) => {
+        const items = await expandImageArgs(inputs);
+        if (items.length === 0) throw new SkulensError('E_EMPTY', 'No images found in the given inputs.');
+        const paths = items.map((i) => i.path);
+        const targets = opts.annotate ? await annotationPaths(opts.annotate, paths) : [];
+        const { gallery, embedder } = await openGallery(opts.gallery, opts.embedder, opts.batchSize);
+        let recognizer: Recognizer;
+        try {
+          const detector = await createDetectorFromFlags(opts);
+          recognizer = new Recognizer({ detector, embedder, gallery, ...(opts.k ? { k: opts.k } : {}), ...(opts.threshold !== undefined ? { threshold: opts.threshold } : {}) });
+        } catch (err) {
+          await embedder.dispose();
+          throw err;
+        }
+
+        const progress = createProgress('recognizing', paths.length);
+        const results: unknown[] = [];
+        const timings: RecognizeTimings[] = [];
+        let boxes = 0;
+        try {
+          for (const [i, path] of paths.entries()) {
+            let r;
+            try {
+              r = await recognizer.recognize(path);
+            } catch (err) {
+              if (!(err instanceof SkulensError) || err.code !== 'E_IMAGE_DECODE') throw err;
+              warnSkipped(path, err.message);
+              continue;
+            }
+            timings.push(r.timings);
+            boxes += r.items.length;
+            const t = Object.fromEntries(STAGES.map((s) => [s, round(r.timings[s])]));
+            if (opts.json) {
+              const items = r.items.map((it) => ({ box: roundBox(it.box), score: round(it.score, 4), label: it.label, guess: it.guess, similarity: round(it.similarity, 4), unknown: it.unknown }));
+              results.push({ image: path, width: r.width, height: r.height, items, counts: r.counts, unknown: r.unknown, timings: t });
+            } else {
+              const counts = Object.entries(r.counts)
+                .sort((a, b) => b[1] - a[1])
+                .map(([label, n]) => `${label}×${n}`);
+              if (r.unknown) counts.push(`unknown×${r.unknown}`);
+              await out(
+                `${path}\t${r.width}x${r.height}\t${r.items.length} items\t${counts.join(', ') || '-'}\n` +
+                  `  timings ms: ${STAGES.map((s) => `${s} ${t[s]}`).join(', ')}\n`,
+              );
+            }
+            if (opts.annotate) {
+              const drawn = r.items.map((it) => ({ box: it.box, label: it.guess, score: it.similarity, unknown: it.unknown }));
+              await annotate(path, drawn, { file: targets[i]! });
+              process.stderr.write(`skulens: wrote ${targets[i]}\n`);
+            }
+            progress.update(i + 1);
+          }
+        } finally {
+          progress.done();
+          await recognizer.dispose();
+        }
+        if (timings.length === 0) throw new SkulensError('E_IMAGE_DECODE', `None of the ${paths.length} images could be read.`);
+        if (opts.json) await out(JSON.stringify(results, null, 1) + '\n');
+        else {
+          const median = (s: (typeof STAGES)[number]) => {
+            const v = timings.map((t) => t[s]).sort((a, b) => a - b);
+            return round(v[v.length >> 1]!);
+          };
+          await out(`${timings.length} images, ${boxes} boxes; median ms per image: ${STAGES.map((s) => `${s} ${median(s)}`).join(', ')}\n`);
+        }
+      }),
+    );
+}
