@@ -206,8 +206,9 @@ export class Detector {
     const t1 = performance.now();
     const data = new Float32Array(imageSize(this.spec));
     const placement = writeImageToTensor(raw, this.spec, data, 0);
+    const input = makeInputTensor(this.spec, data, 1); // float16 models: conversion counts as preprocessing
     const t2 = performance.now();
-    const tensor = await runSession(this.session, this.inputName, this.outputName, makeInputTensor(this.spec, data, 1));
+    const tensor = await runSession(this.session, this.inputName, this.outputName, input);
     const t3 = performance.now();
     try {
       const detections = this.postprocess(tensor, placement, raw.width, raw.height);
