@@ -1,0 +1,89 @@
+/**
+ * Open-set calibration from the references alone. Each class's references are split
+ * into folds; a gallery built (and adapted) without one fold answers that fold's
+ * references, which play the part of unseen queries of known classes. From those
+ * answers come
+ *  - a per-label offset: the mean similarity a held-out reference of that label gets to
+ *    its own label. Compact classes (one packaging, one view) score higher than diffuse
+ *    ones (loose fruit), so "similarity minus the label's usual similarity" ranks
+ *    unknown queries below known ones better than the raw similarity does;
+ *  - the threshold on that calibrated score that rejects a chosen share of the held-out
+ *    references that were answered correctly.
+ */
+import { Rng } from './rng.js';
+
+export interface CalibrateOptions {
+  /** Folds of references held out in turn (default 4; at least 2). */
+  folds?: number;
+  /** Share of held-out, correctly answered references to fall below the threshold (default DEFAULT_REJECT_RATE). */
+  rejectRate?: number;
+  /** Seed for the split of references into folds (default: the gallery's seed). */
+  seed?: number;
+}
+
+/** Chosen on val.csv with bench/accuracy.ts (docs/accuracy.md): queries sit further from the references than held-out references do. */
+export const DEFAULT_REJECT_RATE = 0.02;
+export const DEFAULT_FOLDS = 4;
+
+export interface HeldOutAnswer {
+  /** True label of the held-out reference. */
+  label: string;
+  /** Label the fold gallery answered. */
+  answer: string;
+  /** Best similarity of the answered label. */
+  score: number;
+  /** Best similarity of the true label, when it was among the ranked labels. */
+  ownScore: number | undefined;
+}
+
+export interface CalibrationResult {
+  offsets: Record<string, number>;
+  threshold: number;
+  /** Top-1 of the held-out references (a rough, optimistic accuracy estimate). */
+  heldOutTop1: number;
+  heldOut: number;
+}
+
+/** For each class with n references: a fold number per reference (classes with one reference are never held out: -1). */
+export function assignFolds(counts: readonly number[], folds: number, seed: number): Int32Array[] {
+  const rng = new Rng(seed);
+  return counts.map((n) => {
+    const f = new Int32Array(n).fill(-1);
+    if (n < 2) return f;
+    const order = rng.shuffle(Array.from({ length: n }, (_, i) => i));
+    // Never hold out every reference of a class: with n < folds some folds skip it.
+    order.forEach((idx, pos) => (f[idx] = pos % Math.min(folds, n)));
+    return f;
+  });
+}
+
+export function calibrationFromAnswers(answers: readonly HeldOutAnswer[], labels: readonly string[], rejectRate: number): CalibrationResult {
+  const sum = new Map<string, [number, number]>();
+  for (const a of answers) {
+    if (a.ownScore === undefined) continue;
+    const s = sum.get(a.label) ?? [0, 0];
+    s[0] += a.ownScore;
+    s[1]++;
+    sum.set(a.label, s);
+  }
+  let all = 0;
+  let cnt = 0;
+  for (const [s, n] of sum.values()) {
+    all += s;
+    cnt += n;
+  }
+  const fallback = cnt > 0 ? all / cnt : 0;
+  const offsets: Record<string, number> = {};
+  for (const l of labels) {
+    const s = sum.get(l);
+    offsets[l] = round6(s ? s[0] / s[1] : fallback);
+  }
+  const correct = answers.filter((a) => a.answer === a.label).map((a) => a.score - offsets[a.answer]!);
+  correct.sort((x, y) => x - y);
+  const threshold = correct.length ? correct[Math.min(correct.length - 1, Math.floor(rejectRate * correct.length))]! : -Infinity;
+  return { offsets, threshold: round6(threshold), heldOutTop1: answers.length ? correct.length / answers.length : 0, heldOut: answers.length };
+}
+
+function round6(x: number): number {
+  return Number.isFinite(x) ? Math.round(x * 1e6) / 1e6 : x;
+}
