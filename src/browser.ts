@@ -22,6 +22,7 @@ export { fetchBinary } from './browser/platform.js';
 // Galleries: the exact flat index always (no HNSW in the browser; see docs/browser.md).
 export { ReferenceGallery, voteNeighbors, DEFAULT_K, DEFAULT_THRESHOLD, DEFAULT_CLUSTERS, DEFAULT_HNSW, AUTO_HNSW_MIN_SIZE } from './core/gallery/gallery.js';
 export type { ReferenceGalleryOptions, ClassifyOptions, Classification, LabelScore, Neighbor, ClassInfo, GalleryEmbedderInfo, IndexChoice, AddImagesResult } from './core/gallery/gallery.js';
+export type { AdaptOptions, AdaptationInfo, CalibrateOptions, CalibrationInfo } from './core/gallery/gallery.js';
 export type { Metric, HnswParams, VectorIndex, SearchHit } from './core/gallery/vector-index.js';
 export { ExactIndex } from './core/gallery/exact-index.js';
 export { FORMAT_VERSION as GALLERY_FORMAT_VERSION } from './core/gallery/format.js';

@@ -15,6 +15,7 @@ export { loadImage, DEFAULT_MAX_PIXELS } from './node/image-loader.js';
 export type { LoadImageOptions, NodeImageInput } from './node/image-loader.js';
 export { ReferenceGallery, voteNeighbors, DEFAULT_K, DEFAULT_THRESHOLD, DEFAULT_CLUSTERS, DEFAULT_HNSW, AUTO_HNSW_MIN_SIZE } from './core/gallery/gallery.js';
 export type { ReferenceGalleryOptions, ClassifyOptions, Classification, LabelScore, Neighbor, ClassInfo, GalleryEmbedderInfo, IndexChoice, AddImagesResult } from './core/gallery/gallery.js';
+export type { AdaptOptions, AdaptationInfo, CalibrateOptions, CalibrationInfo } from './core/gallery/gallery.js';
 export type { Metric, HnswParams, VectorIndex, SearchHit } from './core/gallery/vector-index.js';
 export { ExactIndex } from './core/gallery/exact-index.js';
 export { FORMAT_VERSION as GALLERY_FORMAT_VERSION } from './core/gallery/format.js';

@@ -32,14 +32,10 @@ export function registerGallery(program: Command): void {
     .option('--batch-size <n>', 'images per inference run', parsePositiveInt('--batch-size'), 16)
     .option('--threshold <s>', `default "unknown" threshold stored in the gallery (default ${DEFAULT_THRESHOLD}; calibrate with "skulens eval")`, parseThreshold)
     .option('--float16', 'store vectors as float16 (half the file size)')
-    .option('--adapt', 'learn a few-shot adaptation from the references (not available yet)')
+    .option('--adapt', 'learn a projection from the references that separates look-alike classes (docs/accuracy.md); stored in the gallery')
+    .option('--calibrate', 'pick the "unknown" threshold from held-out references (docs/accuracy.md); ignored when --threshold is given')
     .action(
-      action(async (refs: string, opts: { output: string; embedder: string; preset?: string; clusters?: number | 'all'; metric: Metric; batchSize: number; threshold?: number; float16?: boolean; adapt?: boolean }) => {
-        if (opts.adapt) {
-          // Hook for few-shot adaptation (issue 6): it will transform the reference vectors
-          // below, before they are added, and record its parameters in the gallery.
-          throw new SkulensError('E_INPUT', '--adapt is not available in this version yet; build without it.');
-        }
+      action(async (refs: string, opts: { output: string; embedder: string; preset?: string; clusters?: number | 'all'; metric: Metric; batchSize: number; threshold?: number; float16?: boolean; adapt?: boolean; calibrate?: boolean }) => {
         const { items, emptyClasses } = await readLabelledSet(refs);
         for (const label of emptyClasses) process.stderr.write(`skulens: class "${label}" has no images: skipped\n`);
         if (items.length === 0) throw new SkulensError('E_EMPTY', `No reference images found in "${refs}".`);
@@ -67,6 +63,20 @@ export function registerGallery(program: Command): void {
             else process.stderr.write(`skulens: class "${label}" has no usable images: skipped\n`);
           }
           if (g.size === 0) throw new SkulensError('E_IMAGE_DECODE', `None of the ${items.length} reference images could be embedded.`);
+          if (opts.adapt) {
+            const a = g.adapt();
+            process.stderr.write(
+              a.method === 'lda'
+                ? `skulens: adapted: ${a.inDim}-d → ${a.outDim}-d from ${a.references} references in ${(a.fitMs / 1000).toFixed(1)} s\n`
+                : `skulens: not adapted: ${a.reason}\n`,
+            );
+          }
+          if (opts.calibrate && opts.threshold === undefined) {
+            const c = g.calibrate();
+            process.stderr.write(`skulens: calibrated threshold ${c.threshold.toFixed(4)} from ${c.heldOut} held-out references (${c.folds} folds, ${(c.ms / 1000).toFixed(1)} s)\n`);
+          } else if (opts.adapt && opts.threshold !== undefined) {
+            g.setThreshold(opts.threshold);
+          }
           await g.save(opts.output, { float16: opts.float16 === true });
           const added = vectors.filter(Boolean).length;
           process.stderr.write(
@@ -96,6 +106,8 @@ export function registerGallery(program: Command): void {
           metric: g.metric,
           clustersPerClass: g.clustersPerClass,
           threshold: g.threshold,
+          adaptation: g.adaptationInfo ?? null,
+          calibration: g.calibrationInfo ? { rejectRate: g.calibrationInfo.rejectRate, folds: g.calibrationInfo.folds, stale: g.calibrationInfo.stale === true } : null,
           index: g.indexChoice,
           hnsw: g.hnsw,
           embedder: g.embedder ?? null,
@@ -106,6 +118,8 @@ export function registerGallery(program: Command): void {
         const lines = [
           `${file}`,
           `  ${info.labels} labels, ${info.references} references → ${info.vectors} vectors, ${info.dim}-d, ${info.metric}, clusters per class: ${info.clustersPerClass}, threshold ${info.threshold}`,
+          ...(info.adaptation ? [`  adaptation: ${info.adaptation.method === 'lda' ? `LDA ${info.adaptation.inDim}-d → ${info.adaptation.outDim}-d (power ${info.adaptation.power}, shrinkage ${info.adaptation.shrinkage})` : `none (${info.adaptation.reason ?? 'identity'})`}`] : []),
+          ...(info.calibration ? [`  calibrated: threshold on similarity minus per-label offset (${info.calibration.folds} folds, reject rate ${info.calibration.rejectRate})${info.calibration.stale ? ' — STALE: classes changed since, re-calibrate' : ''}`] : []),
           `  index: ${info.index} (HNSW M=${g.hnsw.M} efConstruction=${g.hnsw.efConstruction} ef=${g.hnsw.ef})`,
           e ? `  embedder: ${e.path ?? '(no path)'}${e.preset ? ` preset ${e.preset}` : ''}, output ${e.output ?? '?'}, fingerprint ${e.fingerprint}` : '  embedder: not recorded',
           `  label                                    references  vectors`,

@@ -13,7 +13,8 @@ import type { HnswParams, Metric } from './vector-index.js';
 
 /** "\x89SKG\r\n\x1a\n": a non-ASCII first byte and CR/LF/EOF bytes catch text-mode mangling (as PNG does). */
 export const MAGIC = new Uint8Array([0x89, 0x53, 0x4b, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
-export const FORMAT_VERSION = 1;
+/** Newest version this code reads. Version 2 adds the `adaptation` / `calibration` metadata (docs/gallery-format.md); files without them are still written as version 1, readable by older skulens. */
+export const FORMAT_VERSION = 2;
 export const HEADER_SIZE = 40;
 const CHECKSUM_SIZE = 4;
 const METRICS: Metric[] = ['cosine', 'l2'];
@@ -62,7 +63,7 @@ export function encodeGallery(data: GalleryData, options: EncodeOptions = {}): U
   const bytes = new Uint8Array(total);
   const view = new DataView(bytes.buffer);
   bytes.set(MAGIC, 0);
-  view.setUint16(8, FORMAT_VERSION, true);
+  view.setUint16(8, data.meta.adaptation !== undefined || data.meta.calibration !== undefined ? 2 : 1, true);
   view.setUint8(10, METRICS.indexOf(data.metric));
   view.setUint8(11, half ? 1 : 0);
   view.setUint32(12, dim, true);

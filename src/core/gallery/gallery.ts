@@ -9,6 +9,9 @@ import { getPlatform } from '../platform.js';
 import { DEFAULT_KMEANS_SEED, normalizeInPlace, reduceVectors } from './cluster.js';
 import { ExactIndex } from './exact-index.js';
 import { decodeGallery, encodeGallery, type EncodeOptions, type GalleryData } from './format.js';
+import { applyAdaptation, fitAdaptation, type Adaptation, type AdaptOptions } from '../adapt/lda.js';
+import { adaptationFromRecord, adaptationToRecord, type CalibrationRecord } from '../adapt/serialize.js';
+import { assignFolds, calibrationFromAnswers, DEFAULT_FOLDS, DEFAULT_REJECT_RATE, type CalibrateOptions, type HeldOutAnswer } from '../adapt/calibrate.js';
 import type { HnswParams, Metric, VectorIndex } from './vector-index.js';
 
 export type IndexChoice = 'auto' | 'exact' | 'hnsw';
@@ -82,7 +85,12 @@ export interface Classification {
   label: string;
   /** Best similarity of the winning label's references to the query. */
   score: number;
-  /** True when the nearest reference is less similar than the threshold: treat the query as not in the gallery. */
+  /**
+   * The number compared with the threshold: the best similarity, or on a calibrated
+   * gallery the winning label's similarity minus that label's offset (see calibrate()).
+   */
+  unknownScore: number;
+  /** True when `unknownScore` is below the threshold: treat the query as not in the gallery. */
   unknown: boolean;
   /** The k nearest references, best first. */
   neighbors: Neighbor[];
@@ -94,6 +102,37 @@ export interface AddImagesResult {
   added: number;
   failures: EmbedFailure[];
 }
+
+/** What adapt() learned (see docs/accuracy.md). */
+export interface AdaptationInfo {
+  /** `lda`, or `identity` when the references cannot support an adaptation (see `reason`). */
+  method: 'lda' | 'identity';
+  inDim: number;
+  outDim: number;
+  /** References the projection was fitted on. */
+  references: number;
+  options: AdaptOptions;
+  power?: number;
+  shrinkage?: number;
+  reason?: string;
+  /** Time of the last fit in this session (0 after a load). */
+  fitMs: number;
+}
+
+/** What calibrate() found. */
+export interface CalibrationInfo {
+  threshold: number;
+  /** Held-out references answered. */
+  heldOut: number;
+  /** Their top-1 (optimistic: references resemble each other more than queries resemble them). */
+  heldOutTop1: number;
+  folds: number;
+  rejectRate: number;
+  ms: number;
+}
+
+export type { AdaptOptions } from '../adapt/lda.js';
+export type { CalibrateOptions } from '../adapt/calibrate.js';
 
 /** Per-class summary, for `gallery info`. */
 export interface ClassInfo {
@@ -113,7 +152,7 @@ export const DEFAULT_TEMPERATURE = 0.02;
 /** A floor, not a calibration: for unit vectors, "more than 60° from every reference". Calibrate per embedder (docs/gallery.md). */
 export const DEFAULT_THRESHOLD = 0.5;
 export const DEFAULT_CLUSTERS: number | 'all' = 1;
-export const DEFAULT_HNSW: HnswParams = { M: 16, efConstruction: 100, ef: 64 };
+export const DEFAULT_HNSW: HnswParams = { M: 32, efConstruction: 100, ef: 128 };
 /**
  * `index: 'auto'`: below this many stored vectors the exact index is used whatever the
  * load (the per-query crossover measured by bench/search.ts is a few hundred 1280-d
@@ -133,7 +172,7 @@ interface ClassEntry {
   refs: number;
   /** Stored vectors (centroids when clustered), row-major. */
   vectors: Float32Array;
-  /** Every reference added in this session, kept only while clustering needs it for re-clustering. */
+  /** Every reference added in this session, kept only while clustering needs it for re-clustering (and always on an adapted gallery, whose stored vectors live in the adapted space). */
   raw?: Float32Array;
   /** Index ids of the stored vectors. */
   ids: number[];
@@ -145,8 +184,16 @@ export class ReferenceGallery {
   readonly indexChoice: IndexChoice;
   readonly hnsw: HnswParams;
   readonly seed: number;
-  /** Default threshold for classify. */
-  readonly threshold: number;
+  private _threshold: number;
+  /** Set by adapt(): the options to (re-)fit with whenever the classes change. */
+  private adaptOptions: AdaptOptions | undefined;
+  private adaptation: Adaptation | null = null;
+  private adaptReason: string | undefined;
+  /** Work owed before the next search/save: re-fit the adaptation, or only re-project (after a load). */
+  private adaptPending: 'none' | 'refit' | 'reproject' = 'none';
+  private adaptMs = 0;
+  /** From calibrate(): per-label offsets subtracted from the winner's similarity before the threshold test. */
+  private calibration: (CalibrationRecord & { map: Map<string, number>; mean: number }) | undefined;
   private _dim: number | undefined;
   private _embedder: GalleryEmbedderInfo | undefined;
   private classes = new Map<string, ClassEntry>();
@@ -177,9 +224,21 @@ export class ReferenceGallery {
     this.indexChoice = index;
     this.hnsw = params;
     this.seed = seed;
-    this.threshold = threshold;
+    this._threshold = threshold;
     this._dim = dim;
     this._embedder = embedder ? { ...embedder } : undefined;
+  }
+
+  /** Default threshold for classify (set by calibrate() on a calibrated gallery). */
+  get threshold(): number {
+    return this._threshold;
+  }
+
+  /** Change the default threshold (it is saved with the gallery). On a calibrated gallery it applies to the calibrated score. */
+  setThreshold(value: number): this {
+    if (typeof value !== 'number' || Number.isNaN(value)) throw new SkulensError('E_INPUT', `threshold must be a number, got ${String(value)}.`);
+    this._threshold = value;
+    return this;
   }
 
   /** Vector dimension (0 until known). */
@@ -208,9 +267,10 @@ export class ReferenceGallery {
 
   /** Per-class counts: references given and vectors stored. */
   classInfo(): ClassInfo[] {
+    this.refreshAdaptation();
     return this.labels.map((label) => {
       const c = this.classes.get(label)!;
-      return { label, references: c.refs, vectors: c.vectors.length / this.dim };
+      return { label, references: c.refs, vectors: c.vectors.length / this.searchDim };
     });
   }
 
@@ -242,6 +302,14 @@ export class ReferenceGallery {
     const refs = (old?.refs ?? 0) + n;
     // Everything this class has seen (after a load, the stored centroids stand in for the references).
     const raw = old ? concat(old.raw ?? old.vectors, flat) : flat;
+    if (this.adaptOptions) {
+      // Adapted: keep the references; the projection is re-fitted before the next search or save.
+      if (old) this.dropFromIndex(old);
+      this.classes.set(label, { label, refs, vectors: new Float32Array(0), raw, ids: [] });
+      this.classesChanged();
+      return this;
+    }
+    this.classesChanged();
     let stored = raw;
     if (this.clustersPerClass !== 'all') stored = reduceVectors(raw, dim, this.clustersPerClass, this.metric, this.seed);
     if (old) this.dropFromIndex(old);
@@ -306,6 +374,7 @@ export class ReferenceGallery {
     if (!entry) return false;
     this.dropFromIndex(entry);
     this.classes.delete(label);
+    this.classesChanged();
     return true;
   }
 
@@ -318,7 +387,7 @@ export class ReferenceGallery {
     if (typeof threshold !== 'number' || Number.isNaN(threshold)) throw new SkulensError('E_INPUT', `threshold must be a number, got ${String(threshold)}.`);
     // Fetch enough neighbours to rank `top` distinct labels, not only the k voters.
     const neighbors = this.nearest(vector, Math.max(k, top * Math.min(this.maxStoredPerClass(), 8)));
-    return voteNeighbors(neighbors, { k, threshold, top, temperature });
+    return voteNeighbors(neighbors, { k, threshold, top, temperature }, this.calibration ? (label) => this.calibration!.map.get(label) ?? this.calibration!.mean : undefined);
   }
 
   /** The n stored vectors most similar to a query, best first (scores as in docs/gallery.md). */
@@ -395,9 +464,198 @@ export class ReferenceGallery {
     }
   }
 
+  /**
+   * Few-shot adaptation (docs/accuracy.md): learn a projection from the labelled
+   * references (regularised LDA: within-class whitening, keep the directions that
+   * separate the class means) and search in that space from now on. Queries are
+   * projected the same way; the projection is stored in the file and re-fitted when
+   * classes are added or removed. Needs at least 3 classes and a class with two
+   * references; otherwise the gallery keeps the embeddings as they are (identity) and
+   * says why in `adaptationInfo.reason`. Deterministic: the same references give the
+   * same projection. Resets the default threshold to -1 (never unknown) and drops any
+   * calibration: run calibrate() afterwards for open-set use.
+   */
+  adapt(options: AdaptOptions = {}): AdaptationInfo {
+    if (this.classes.size === 0) throw new SkulensError('E_EMPTY', 'The gallery is empty: add references before adapting it.');
+    for (const [k, v] of Object.entries(options)) {
+      if (v !== undefined && (typeof v !== 'number' || !Number.isFinite(v))) throw new SkulensError('E_INPUT', `adapt(): ${k} must be a finite number, got ${String(v)}.`);
+    }
+    if (options.power !== undefined && !(options.power > 0 && options.power <= 4)) throw new SkulensError('E_INPUT', `adapt(): power must be in (0, 4], got ${options.power}.`);
+    if (options.shrinkage !== undefined && !(options.shrinkage >= 0 && options.shrinkage <= 1)) throw new SkulensError('E_INPUT', `adapt(): shrinkage must be in [0, 1], got ${options.shrinkage}.`);
+    if (options.dims !== undefined && !(Number.isInteger(options.dims) && options.dims >= 2)) throw new SkulensError('E_INPUT', `adapt(): dims must be an integer >= 2, got ${options.dims}.`);
+    for (const e of this.classes.values()) {
+      // The references (after a load of a clustered gallery, its centroids stand in for them).
+      if (!e.raw) e.raw = e.vectors;
+    }
+    this.adaptOptions = { ...options };
+    this.adaptPending = 'refit';
+    this.classesChanged();
+    // Similarities in the adapted space are on another scale: a threshold chosen for the raw
+    // embeddings means nothing there. Nothing is "unknown" until calibrate() (or an explicit threshold).
+    this._threshold = -1;
+    this.calibration = undefined;
+    this.refreshAdaptation();
+    return this.adaptationInfo!;
+  }
+
+  /** The current adaptation (undefined when adapt() was never called). */
+  get adaptationInfo(): AdaptationInfo | undefined {
+    if (!this.adaptOptions) return undefined;
+    this.refreshAdaptation();
+    const a = this.adaptation;
+    let refs = 0;
+    for (const e of this.classes.values()) refs += (e.raw?.length ?? 0) / this.dim;
+    return {
+      method: a ? 'lda' : 'identity',
+      inDim: this.dim,
+      outDim: a ? a.outDim : this.dim,
+      references: refs,
+      options: { ...this.adaptOptions },
+      ...(a ? { power: a.power, shrinkage: a.shrinkage } : {}),
+      ...(this.adaptReason ? { reason: this.adaptReason } : {}),
+      fitMs: this.adaptMs,
+    };
+  }
+
+  /**
+   * Open-set calibration from the references alone: hold out each fold of every class's
+   * references in turn, answer them with a gallery built (and adapted) from the rest,
+   * and set (1) per-label offsets — the usual similarity of a label's own held-out
+   * references — and (2) the threshold on "winner's similarity minus its offset" that
+   * rejects `rejectRate` of the correctly answered held-out references. The threshold
+   * becomes this gallery's default (stored in the file). Re-run after changing classes.
+   */
+  calibrate(options: CalibrateOptions = {}): CalibrationInfo {
+    const t0 = now();
+    const folds = options.folds ?? DEFAULT_FOLDS;
+    const rejectRate = options.rejectRate ?? DEFAULT_REJECT_RATE;
+    if (!(Number.isInteger(folds) && folds >= 2)) throw new SkulensError('E_INPUT', `calibrate(): folds must be an integer >= 2, got ${String(folds)}.`);
+    if (!(rejectRate >= 0 && rejectRate < 1)) throw new SkulensError('E_INPUT', `calibrate(): rejectRate must be in [0, 1), got ${String(rejectRate)}.`);
+    const labels = this.labels;
+    if (labels.length < 2) throw new SkulensError('E_INPUT', `calibrate() needs at least 2 labels (this gallery has ${labels.length}).`);
+    this.refreshAdaptation();
+    const dim = this.dim;
+    const raws = labels.map((l) => {
+      const e = this.classes.get(l)!;
+      const r = e.raw ?? (this.clustersPerClass === 'all' ? e.vectors : undefined);
+      if (!r) {
+        throw new SkulensError(
+          'E_INPUT',
+          `calibrate() needs the reference vectors, but this gallery keeps only ${String(this.clustersPerClass)} centroid(s) per class since it was loaded. Calibrate while building (skulens gallery build --calibrate), or keep the references (clustersPerClass "all", or adapt()).`,
+        );
+      }
+      return r;
+    });
+    const assign = assignFolds(
+      raws.map((r) => r.length / dim),
+      folds,
+      options.seed ?? this.seed,
+    );
+    if (assign.every((a) => a.every((f) => f < 0))) throw new SkulensError('E_INPUT', 'calibrate() needs a class with at least two references to hold one out.');
+    const answers: HeldOutAnswer[] = [];
+    for (let f = 0; f < folds; f++) {
+      const g = new ReferenceGallery({ dim, metric: this.metric, clustersPerClass: this.clustersPerClass, index: 'exact', seed: this.seed });
+      const held: { label: string; v: Float32Array }[] = [];
+      labels.forEach((label, c) => {
+        const r = raws[c]!;
+        const keep: Float32Array[] = [];
+        assign[c]!.forEach((fold, i) => {
+          const v = r.subarray(i * dim, (i + 1) * dim);
+          if (fold === f) held.push({ label, v });
+          else keep.push(v);
+        });
+        if (keep.length) g.add(label, keep);
+      });
+      if (held.length === 0) continue;
+      if (this.adaptOptions) g.adapt(this.adaptOptions);
+      for (const h of held) {
+        const r = g.classify(h.v, { threshold: -Infinity });
+        let own: number | undefined;
+        for (const n of g.nearest(h.v, g.size)) {
+          if (n.label === h.label) {
+            own = n.score;
+            break;
+          }
+        }
+        answers.push({ label: h.label, answer: r.label, score: r.score, ownScore: own });
+      }
+      g.dispose();
+    }
+    const result = calibrationFromAnswers(answers, labels, rejectRate);
+    this.setCalibration({ offsets: result.offsets, rejectRate, folds });
+    this._threshold = result.threshold;
+    return { threshold: result.threshold, heldOut: result.heldOut, heldOutTop1: result.heldOutTop1, folds, rejectRate, ms: now() - t0 };
+  }
+
+  /** The calibration in use (undefined before calibrate()). */
+  get calibrationInfo(): (CalibrationRecord & { threshold: number }) | undefined {
+    return this.calibration ? { ...calibrationRecord(this.calibration), threshold: this.threshold } : undefined;
+  }
+
   // ---- internals ----
 
+  /** Dimension of the searched vectors: the adapted space, or the embedder's. */
+  private get searchDim(): number {
+    return this.adaptation?.outDim ?? this.dim;
+  }
+
+  private setCalibration(rec: CalibrationRecord): void {
+    if (typeof rec !== 'object' || rec === null || typeof rec.offsets !== 'object' || rec.offsets === null) {
+      throw new SkulensError('E_GALLERY_FORMAT', 'the calibration block is invalid');
+    }
+    const map = new Map<string, number>();
+    for (const [l, v] of Object.entries(rec.offsets)) if (typeof v === 'number' && Number.isFinite(v)) map.set(l, v);
+    const vals = [...map.values()];
+    this.calibration = { ...rec, offsets: { ...rec.offsets }, map, mean: vals.length ? vals.reduce((a, b) => a + b, 0) / vals.length : 0 };
+  }
+
+  /** Classes were added or removed: an adaptation must be re-fitted, a calibration is out of date. */
+  private classesChanged(): void {
+    if (this.adaptOptions) this.adaptPending = 'refit';
+    if (this.calibration) this.calibration.stale = true;
+  }
+
+  /** Re-fit or re-project the adapted vectors when owed (lazily, so building class by class fits once). */
+  private refreshAdaptation(): void {
+    if (!this.adaptOptions || this.adaptPending === 'none') return;
+    const pending = this.adaptPending;
+    this.adaptPending = 'none';
+    const dim = this.dim;
+    const labels = this.labels;
+    if (pending === 'refit') {
+      const t0 = now();
+      let n = 0;
+      for (const l of labels) n += this.classes.get(l)!.raw!.length / dim;
+      const all = new Float32Array(n * dim);
+      const y = new Int32Array(n);
+      let o = 0;
+      labels.forEach((l, c) => {
+        const r = this.classes.get(l)!.raw!;
+        all.set(r, o * dim);
+        y.fill(c, o, o + r.length / dim);
+        o += r.length / dim;
+      });
+      const fit = n > 0 ? fitAdaptation(all, y, dim, this.adaptOptions) : { adaptation: null, reason: 'no references' };
+      this.adaptation = fit.adaptation;
+      this.adaptReason = fit.reason;
+      this.adaptMs = now() - t0;
+    }
+    this.index?.dispose?.();
+    this.index = undefined;
+    this.labelOfId.clear();
+    this.nextId = 0;
+    const sdim = this.searchDim;
+    for (const l of labels) {
+      const e = this.classes.get(l)!;
+      const v = this.adaptation ? applyAdaptation(this.adaptation, e.raw!) : e.raw!;
+      e.vectors = this.clustersPerClass === 'all' || v.length / sdim <= this.clustersPerClass ? v : reduceVectors(v, sdim, this.clustersPerClass, this.metric, this.seed);
+      e.ids = [];
+    }
+  }
+
   private toData(): GalleryData {
+    this.refreshAdaptation();
+    const adapted = this.adaptOptions !== undefined;
     return {
       metric: this.metric,
       dim: this.dim,
@@ -409,10 +667,13 @@ export class ReferenceGallery {
         hnsw: this.hnsw,
         threshold: this.threshold,
         ...(this._embedder ? { embedder: this._embedder } : {}),
+        // Format version 2 (docs/gallery-format.md): an adapted gallery stores its references in the embedder's space plus the fitted projection.
+        ...(adapted ? { adaptation: adaptationToRecord(this.adaptOptions!, this.adaptation, this.adaptReason) } : {}),
+        ...(this.calibration ? { calibration: calibrationRecord(this.calibration) } : {}),
       },
       classes: this.labels.map((label) => {
         const c = this.classes.get(label)!;
-        return { label, refs: c.refs, vectors: c.vectors };
+        return { label, refs: c.refs, vectors: adapted ? c.raw! : c.vectors };
       }),
     };
   }
@@ -429,12 +690,25 @@ export class ReferenceGallery {
       ...(meta.seed !== undefined ? { seed: meta.seed } : {}),
       ...(typeof meta.threshold === 'number' ? { threshold: meta.threshold } : {}),
     });
-    const { clustersPerClass: _c, seed: _s, index: _i, hnsw: _h, embedder: _e, threshold: _t, ...extra } = meta;
+    const { clustersPerClass: _c, seed: _s, index: _i, hnsw: _h, embedder: _e, threshold: _t, adaptation, calibration, ...extra } = meta;
     g.extraMeta = extra;
-    for (const c of data.classes) {
-      // Stored vectors are already normalised and reduced: take them as they are.
-      g.classes.set(c.label, { label: c.label, refs: c.refs, vectors: c.vectors, ids: [] });
+    if (adaptation !== undefined) {
+      let rec: ReturnType<typeof adaptationFromRecord>;
+      try {
+        rec = adaptationFromRecord(adaptation, data.dim);
+      } catch (err) {
+        throw new SkulensError('E_GALLERY_FORMAT', `the adaptation block is invalid: ${(err as Error).message}`);
+      }
+      g.adaptOptions = rec.options;
+      g.adaptation = rec.fit;
+      g.adaptReason = rec.reason;
+      g.adaptPending = 'reproject';
     }
+    for (const c of data.classes) {
+      // Stored vectors are already normalised and reduced: take them as they are (an adapted gallery stores its references, projected on first use).
+      g.classes.set(c.label, adaptation !== undefined ? { label: c.label, refs: c.refs, vectors: new Float32Array(0), raw: c.vectors, ids: [] } : { label: c.label, refs: c.refs, vectors: c.vectors, ids: [] });
+    }
+    if (calibration !== undefined) g.setCalibration(calibration as CalibrationRecord);
     return g;
   }
 
@@ -463,12 +737,14 @@ export class ReferenceGallery {
     const q = Float32Array.from(vector);
     for (let i = 0; i < q.length; i++) if (!Number.isFinite(q[i]!)) throw new SkulensError('E_INPUT', `The query has a non-finite value at ${i}.`);
     if (this.metric === 'cosine') normalizeInPlace(q);
-    return q;
+    this.refreshAdaptation();
+    return this.adaptation ? applyAdaptation(this.adaptation, q) : q;
   }
 
   private maxStoredPerClass(): number {
+    this.refreshAdaptation();
     let m = 1;
-    for (const c of this.classes.values()) m = Math.max(m, c.vectors.length / this.dim);
+    for (const c of this.classes.values()) m = Math.max(m, c.vectors.length / this.searchDim);
     return m;
   }
 
@@ -485,6 +761,7 @@ export class ReferenceGallery {
 
   /** The index to search, (re)built when missing or when `auto` decides to switch. */
   private ensureIndex(upcoming = 0): VectorIndex {
+    this.refreshAdaptation();
     const kind = this.wantedIndex(upcoming);
     if (this.index && this.index.kind === kind) return this.index;
     this.index?.dispose?.();
@@ -494,22 +771,23 @@ export class ReferenceGallery {
     const capacity = Math.max(16, Math.ceil(this.totalStored() * 1.25));
     this.index =
       kind === 'exact'
-        ? new ExactIndex(this.dim, this.metric, capacity)
-        : getPlatform().createAnnIndex!({ metric: this.metric, dim: this.dim, capacity, seed: this.seed, ...this.hnsw });
+        ? new ExactIndex(this.searchDim, this.metric, capacity)
+        : getPlatform().createAnnIndex!({ metric: this.metric, dim: this.searchDim, capacity, seed: this.seed, ...this.hnsw });
     for (const label of this.labels) this.addToIndex(this.classes.get(label)!);
     return this.index;
   }
 
   private totalStored(): number {
+    this.refreshAdaptation();
     let n = 0;
-    for (const c of this.classes.values()) n += c.vectors.length / this.dim;
+    for (const c of this.classes.values()) n += c.vectors.length / this.searchDim;
     return n;
   }
 
   /** Put a class's stored vectors into the index (when one exists; else it is built at the first query). */
   private addToIndex(entry: ClassEntry): void {
     entry.ids = [];
-    const dim = this.dim;
+    const dim = this.searchDim;
     const n = entry.vectors.length / dim;
     for (let i = 0; i < n; i++) {
       const id = this.nextId++;
@@ -534,7 +812,7 @@ export class ReferenceGallery {
  * rank by vote, then by their best similarity; labels seen only beyond the k voters
  * rank after them by best similarity.
  */
-export function voteNeighbors(neighbors: readonly Neighbor[], options: Required<ClassifyOptions>): Classification {
+export function voteNeighbors(neighbors: readonly Neighbor[], options: Required<ClassifyOptions>, offsetOf?: (label: string) => number): Classification {
   const { k, threshold, top, temperature } = options;
   if (neighbors.length === 0) throw new SkulensError('E_EMPTY', 'No neighbours to vote: the gallery is empty.');
   const bestScore = neighbors[0]!.score;
@@ -551,10 +829,12 @@ export function voteNeighbors(neighbors: readonly Neighbor[], options: Required<
     .map(([label, score]) => ({ label, score, votes: (weight.get(label) ?? 0) / total }))
     .sort((a, b) => b.votes - a.votes || b.score - a.score || (a.label < b.label ? -1 : 1));
   const winner = ranked[0]!;
+  const unknownScore = offsetOf ? winner.score - offsetOf(winner.label) : bestScore;
   return {
     label: winner.label,
     score: winner.score,
-    unknown: bestScore < threshold,
+    unknownScore,
+    unknown: unknownScore < threshold,
     neighbors: neighbors.slice(0, k),
     labels: ranked.slice(0, top),
   };
@@ -582,4 +862,12 @@ function concat(a: Float32Array, b: Float32Array): Float32Array {
 
 function dimError(got: number, dim: number, what: string): SkulensError {
   return new SkulensError('E_DIM_MISMATCH', `${what} vector has ${got} values but the gallery holds ${dim}-d vectors: was it made by the gallery's embedder?`);
+}
+
+function calibrationRecord(c: CalibrationRecord): CalibrationRecord {
+  return { offsets: { ...c.offsets }, rejectRate: c.rejectRate, folds: c.folds, ...(c.stale ? { stale: true } : {}) };
+}
+
+function now(): number {
+  return typeof performance !== 'undefined' ? performance.now() : Date.now();
 }
