@@ -100,11 +100,14 @@ export function fitAdaptation(vectors: ArrayLike<number>, labels: ArrayLike<numb
     const o = i * dim;
     for (let k = 0; k < dim; k++) X[o + k] = X[o + k]! - means[mo + k]!;
   }
+  // Total scatter around the mean, to judge the within-class scatter against (rounding noise is not signal).
+  let totalTrace = 0;
+  for (let i = 0; i < n; i++) for (let k = 0; k < dim; k++) totalTrace += (X[i * dim + k]! + means[y[i]! * dim + k]! - mean2[k]!) ** 2;
   const S = gram(mat(n, dim, X));
   const Sd = S.data;
   let trace = 0;
   for (let k = 0; k < dim; k++) trace += Sd[k * dim + k]!;
-  if (!(trace > 0)) return { adaptation: null, reason: 'the references of each class are identical: nothing to learn; using the embeddings as they are' };
+  if (!(trace > 1e-9 * totalTrace)) return { adaptation: null, reason: 'the references of each class are identical: nothing to learn; using the embeddings as they are' };
   const ridge = (shrinkage * trace) / dim / n;
   const keep = (1 - shrinkage) / n;
   for (let t = 0; t < Sd.length; t++) Sd[t] = Sd[t]! * keep;
