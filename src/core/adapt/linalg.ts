@@ -116,7 +116,9 @@ export function mul(a: Mat, b: Mat): Mat {
 
 /**
  * Xᵀ·X (cols×cols, symmetric) for X (rows×cols). Computed on the transpose so each entry
- * is a dot product of contiguous rows, four at a time, upper triangle mirrored.
+ * is a dot product of contiguous rows; a 4×2 register block (8 accumulators) reads each
+ * value once per 8 multiply-adds. Upper triangle computed, mirrored. Every entry is summed
+ * in the same order whatever the blocking, so results are reproducible bit for bit.
  */
 export function gram(x: Mat): Mat {
   const xt = transpose(x);
@@ -130,28 +132,55 @@ export function gram(x: Mat): Mat {
     const a1 = a0 + n;
     const a2 = a1 + n;
     const a3 = a2 + n;
-    for (let j = i; j < d; j++) {
-      const bo = j * n;
-      let s0 = 0;
-      let s1 = 0;
-      let s2 = 0;
-      let s3 = 0;
+    let j = i;
+    for (; j + 1 < d; j += 2) {
+      const b0 = j * n;
+      const b1 = b0 + n;
+      let s00 = 0;
+      let s01 = 0;
+      let s10 = 0;
+      let s11 = 0;
+      let s20 = 0;
+      let s21 = 0;
+      let s30 = 0;
+      let s31 = 0;
       for (let t = 0; t < n; t++) {
-        const bv = T[bo + t]!;
-        s0 += T[a0 + t]! * bv;
-        s1 += T[a1 + t]! * bv;
-        s2 += T[a2 + t]! * bv;
-        s3 += T[a3 + t]! * bv;
+        const u = T[b0 + t]!;
+        const v = T[b1 + t]!;
+        const p0 = T[a0 + t]!;
+        const p1 = T[a1 + t]!;
+        const p2 = T[a2 + t]!;
+        const p3 = T[a3 + t]!;
+        s00 += p0 * u;
+        s01 += p0 * v;
+        s10 += p1 * u;
+        s11 += p1 * v;
+        s20 += p2 * u;
+        s21 += p2 * v;
+        s30 += p3 * u;
+        s31 += p3 * v;
       }
-      out[i * d + j] = s0;
-      out[(i + 1) * d + j] = s1;
-      out[(i + 2) * d + j] = s2;
-      out[(i + 3) * d + j] = s3;
+      out[i * d + j] = s00;
+      out[i * d + j + 1] = s01;
+      out[(i + 1) * d + j] = s10;
+      out[(i + 1) * d + j + 1] = s11;
+      out[(i + 2) * d + j] = s20;
+      out[(i + 2) * d + j + 1] = s21;
+      out[(i + 3) * d + j] = s30;
+      out[(i + 3) * d + j + 1] = s31;
     }
+    for (; j < d; j++) for (let r = 0; r < 4; r++) out[(i + r) * d + j] = seqDot(T, (i + r) * n, T, j * n, n);
   }
-  for (; i < d; i++) for (let j = i; j < d; j++) out[i * d + j] = dot(T, i * n, T, j * n, n);
+  for (; i < d; i++) for (let j = i; j < d; j++) out[i * d + j] = seqDot(T, i * n, T, j * n, n);
   for (let r = 0; r < d; r++) for (let c = 0; c < r; c++) out[r * d + c] = out[c * d + r]!;
   return mat(d, d, out);
+}
+
+/** Dot product summed strictly left to right (matches the blocked kernels above). */
+function seqDot(a: Float64Array, ao: number, b: Float64Array, bo: number, n: number): number {
+  let s = 0;
+  for (let k = 0; k < n; k++) s += a[ao + k]! * b[bo + k]!;
+  return s;
 }
 
 /**
