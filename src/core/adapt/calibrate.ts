@@ -22,7 +22,7 @@ export interface CalibrateOptions {
 }
 
 /** Chosen on val.csv with bench/accuracy.ts (docs/accuracy.md): queries sit further from the references than held-out references do. */
-export const DEFAULT_REJECT_RATE = 0.02;
+export const DEFAULT_REJECT_RATE = 0.005;
 export const DEFAULT_FOLDS = 4;
 
 export interface HeldOutAnswer {
