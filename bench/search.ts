@@ -26,7 +26,7 @@ const quick = argv.includes('--quick');
 const sizes = (flag('sizes') ?? (quick ? '1000,10000' : '1000,10000,100000')).split(',').map(Number);
 const M = Number(flag('M') ?? DEFAULT_HNSW.M);
 const efc = Number(flag('efc') ?? DEFAULT_HNSW.efConstruction);
-const efs = [16, 32, DEFAULT_HNSW.ef, 128].filter((v, i, a) => a.indexOf(v) === i).sort((a, b) => a - b);
+const efs = [16, 32, 64, DEFAULT_HNSW.ef, 256].filter((v, i, a) => a.indexOf(v) === i).sort((a, b) => a - b);
 const Q = Number(flag('queries') ?? (quick ? 100 : 200));
 const DIM = 1280;
 const K = 10;

@@ -155,13 +155,13 @@ export const DEFAULT_CLUSTERS: number | 'all' = 1;
 export const DEFAULT_HNSW: HnswParams = { M: 32, efConstruction: 100, ef: 128 };
 /**
  * `index: 'auto'`: below this many stored vectors the exact index is used whatever the
- * load (the per-query crossover measured by bench/search.ts is a few hundred 1280-d
- * vectors; below ~1,000 an exact query costs < 3 ms anyway).
+ * load (the per-query crossover measured by bench/search.ts is ~170 1280-d vectors, but
+ * below ~1,000 an exact query costs < 3 ms anyway and needs no graph).
  */
 export const AUTO_HNSW_MIN_SIZE = 1000;
 /**
- * `index: 'auto'`: building HNSW costs about as much as this many exact queries, at any
- * size (bench/search.ts: ~1 ms per inserted vector vs ~3 µs per vector scanned), so the
+ * `index: 'auto'`: building HNSW costs as much as ~170–1,600 exact queries, at any size
+ * (bench/search.ts: 0.3–3 ms per inserted vector vs ~1.8 µs per vector scanned), so the
  * exact index answers until the gallery has served (or is asked in one batch) this many.
  */
 export const AUTO_HNSW_AFTER_QUERIES = 300;
