@@ -1,0 +1,91 @@
+/**
+ * `skulens gallery build --adapt --calibrate` end to end on a 12-class Grocery Store
+ * subset: the file records the adaptation and the calibration, `info` shows them, and
+ * `eval` / `classify` use the calibrated threshold unless one is given.
+ */
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { readManifest } from '../src/node/dataset.js';
+import { HAVE_SHARED, REPO_ROOT, grocery, models } from './helpers/shared.js';
+
+const tsx = join(REPO_ROOT, 'node_modules', '.bin', 'tsx');
+const cli = join(REPO_ROOT, 'src', 'cli.ts');
+const dir = mkdtempSync(join(tmpdir(), 'skulens-adapt-cli-'));
+
+function run(...args: string[]) {
+  const r = spawnSync(tsx, [cli, ...args], { encoding: 'utf8', timeout: 600_000 });
+  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+function writeCsv(path: string, rows: { path: string; label: string }[]): void {
+  const q = (s: string) => (/[",\n]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s);
+  writeFileSync(path, ['path,label', ...rows.map((r) => `${q(r.path)},${q(r.label)}`)].join('\n') + '\n');
+}
+
+describe.skipIf(!HAVE_SHARED)('gallery build --adapt --calibrate', () => {
+  const adapted = join(dir, 'adapted.skg');
+  const plain = join(dir, 'plain.skg');
+  let buildErr = '';
+  let queries: { path: string; label: string }[] = [];
+
+  beforeAll(async () => {
+    const all = await readManifest(join(grocery, 'train.csv'));
+    const names = [...new Set(all.map((r) => r.label))].sort();
+    const classes = names.filter((_, i) => i % 6 === 1).slice(0, 12);
+    const pick = (rows: { path: string; label: string }[], per: number) => classes.flatMap((c) => rows.filter((r) => r.label === c).slice(0, per));
+    writeCsv(join(dir, 'train.csv'), pick(all, 10));
+    queries = pick(await readManifest(join(grocery, 'test.csv')), 8);
+    writeCsv(join(dir, 'test.csv'), queries);
+    const a = run('gallery', 'build', join(dir, 'train.csv'), '-o', adapted, '--embedder', models.mobilenetEmbed, '--preset', 'imagenet', '--adapt', '--calibrate');
+    if (a.code !== 0) throw new Error(`gallery build --adapt failed: ${a.stderr}`);
+    buildErr = a.stderr;
+    const p = run('gallery', 'build', join(dir, 'train.csv'), '-o', plain, '--embedder', models.mobilenetEmbed, '--preset', 'imagenet');
+    if (p.code !== 0) throw new Error(`gallery build failed: ${p.stderr}`);
+  }, 600_000);
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('reports the adaptation and the calibration while building and in gallery info', () => {
+    expect(buildErr).toMatch(/adapted: 1280-d → 11-d from 120 references/);
+    expect(buildErr).toMatch(/calibrated threshold -?\d\.\d{4} from 120 held-out references/);
+    const r = run('gallery', 'info', adapted, '--json');
+    expect(r.code).toBe(0);
+    const info = JSON.parse(r.stdout);
+    expect(info.adaptation).toMatchObject({ method: 'lda', inDim: 1280, outDim: 11, references: 120 });
+    expect(info.calibration).toMatchObject({ folds: 4, stale: false });
+    expect(Number.isFinite(info.threshold)).toBe(true);
+    const bytes = readFileSync(adapted);
+    expect(bytes.readUInt16LE(8)).toBe(2);
+    expect(readFileSync(plain).readUInt16LE(8)).toBe(1);
+    const text = run('gallery', 'info', adapted);
+    expect(text.stdout).toMatch(/adaptation: LDA 1280-d → 11-d/);
+  });
+
+  it('eval: adapted top-1 (no threshold) is at least the plain gallery\'s; the calibrated threshold is the default', () => {
+    const evalJson = (file: string, ...extra: string[]) => {
+      const r = run('eval', join(dir, 'test.csv'), '--gallery', file, '--json', ...extra);
+      expect(r.code, r.stderr).toBe(0);
+      return JSON.parse(r.stdout) as { n: number; top1: number; unknown: number; threshold: number };
+    };
+    const p = evalJson(plain);
+    const open = evalJson(adapted);
+    const closed = evalJson(adapted, '--threshold', '-2');
+    expect(closed.n).toBe(96);
+    expect(closed.unknown).toBe(0);
+    expect(closed.top1).toBeGreaterThanOrEqual(p.top1);
+    expect(open.threshold).toBeGreaterThan(-1);
+    expect(open.top1).toBeLessThanOrEqual(closed.top1);
+    expect(open.top1).toBeGreaterThan(closed.top1 - 0.15);
+  });
+
+  it('classify --json answers with the calibrated rule', () => {
+    const img = queries[0]!;
+    const r = run('classify', img.path, '--gallery', adapted, '--json');
+    expect(r.code, r.stderr).toBe(0);
+    const line = JSON.parse(r.stdout.trim().split('\n')[0]!);
+    expect(typeof line.unknown).toBe('boolean');
+    expect(Number.isFinite(line.score)).toBe(true);
+  });
+});
