@@ -1,4 +1,5 @@
 /** Shared CLI plumbing: one-line errors with their code, and exit codes. */
+import { InvalidArgumentError } from 'commander';
 import { SkulensError, messageOf } from '../core/errors.js';
 
 /** Wrap a command action: any error becomes one line on stderr and exit code 1. */
@@ -20,10 +21,11 @@ export function warnSkipped(input: string, reason: string): void {
   process.stderr.write(`skulens: skipped ${input}: ${reason}\n`);
 }
 
+/** A commander argument parser: its errors print as commander's own one-line usage errors. */
 export function parsePositiveInt(name: string) {
   return (value: string): number => {
     const n = Number(value);
-    if (!Number.isInteger(n) || n < 1) throw new SkulensError('E_INPUT', `${name} must be a positive integer, got "${value}".`);
+    if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError(`${name} must be a positive integer, got "${value}".`);
     return n;
   };
 }
