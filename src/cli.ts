@@ -1,5 +1,6 @@
 #!/usr/bin/env node
 /** The `skulens` command line. Each verb lives in src/cli/<verb>.ts. */
+import { createRequire } from 'node:module';
 import { Command } from 'commander';
 import './node/platform.js';
 import { registerEmbed } from './cli/embed.js';
@@ -9,8 +10,10 @@ import { registerEval } from './cli/eval.js';
 import { registerDetect } from './cli/detect.js';
 import { registerRecognize } from './cli/recognize.js';
 
+// ../package.json from both src/cli.ts and dist/cli.js.
+const { version } = createRequire(import.meta.url)('../package.json') as { version: string };
 const program = new Command();
-program.name('skulens').description('Few-shot retail product (SKU) recognition').version(process.env.SKULENS_VERSION ?? '0.1.0');
+program.name('skulens').description('Few-shot retail product (SKU) recognition').version(version);
 registerEmbed(program);
 registerGallery(program);
 registerClassify(program);

@@ -1,0 +1,36 @@
+/**
+ * The platform-free public API, re-exported by both entries (src/index.ts for Node,
+ * src/browser.ts for browsers) after they register their platform. Internals (index
+ * implementations, decoders, NMS, the tensor writer) stay importable only from their
+ * modules, so the published surface stays small.
+ */
+export { SkulensError, isSkulensError } from './errors.js';
+export type { SkulensErrorCode } from './errors.js';
+export type { RawImage, Rect, ImageInput } from './image.js';
+export { PRESETS, resolveSpec } from './preprocess.js';
+export type { PreprocessSpec, PresetName, ResizeMode, ChannelOrder, TensorLayout, InputDType } from './preprocess.js';
+export { Embedder, EmbedError, PREPROCESS_METADATA_KEY } from './embedder.js';
+export type { EmbedderOptions, EmbedInput, EmbedOptions, EmbedProgress, EmbedFailure, EmbedSettledResult } from './embedder.js';
+export { ReferenceGallery, DEFAULT_K, DEFAULT_THRESHOLD, DEFAULT_CLUSTERS, DEFAULT_HNSW } from './gallery/gallery.js';
+export type {
+  ReferenceGalleryOptions,
+  ClassifyOptions,
+  Classification,
+  LabelScore,
+  Neighbor,
+  ClassInfo,
+  GalleryEmbedderInfo,
+  IndexChoice,
+  AddImagesResult,
+  AdaptOptions,
+  AdaptationInfo,
+  CalibrateOptions,
+  CalibrationInfo,
+} from './gallery/gallery.js';
+export type { Metric, HnswParams } from './gallery/vector-index.js';
+export { FORMAT_VERSION as GALLERY_FORMAT_VERSION } from './gallery/format.js';
+export type { EncodeOptions as GalleryEncodeOptions } from './gallery/format.js';
+export { Detector, DETECTOR_FORMATS } from './detector/index.js';
+export type { DetectorOptions, Detection, DetectResult, DetectTimings, DetectorFormat, FormatSource } from './detector/index.js';
+export { Recognizer } from './recognizer.js';
+export type { RecognizerOptions, RecognizedItem, Recognition, RecognizeTimings } from './recognizer.js';
