@@ -4,7 +4,6 @@
  * ways a user can get it wrong (another model, empty class folders, bad images, odd
  * labels, damaged files).
  */
-import { spawnSync } from 'node:child_process';
 import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -13,22 +12,12 @@ import { Embedder } from '../src/core/embedder.js';
 import { ReferenceGallery } from '../src/core/gallery/gallery.js';
 import '../src/node/platform.js';
 import { readManifest } from '../src/node/dataset.js';
+import { runCliSync, writeCsv } from './helpers/cli.js';
 import { HAVE_SHARED, REPO_ROOT, grocery, models } from './helpers/shared.js';
 
-const tsx = join(REPO_ROOT, 'node_modules', '.bin', 'tsx');
-const cli = join(REPO_ROOT, 'src', 'cli.ts');
 const dir = mkdtempSync(join(tmpdir(), 'skulens-gallery-cli-'));
 
-function run(...args: string[]) {
-  const r = spawnSync(tsx, [cli, ...args], { encoding: 'utf8', timeout: 600_000 });
-  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
-}
-
-/** A path,label CSV with RFC 4180 quoting. */
-function writeCsv(path: string, rows: { path: string; label: string }[]): void {
-  const q = (s: string) => (/[",\n]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s);
-  writeFileSync(path, ['path,label', ...rows.map((r) => `${q(r.path)},${q(r.label)}`)].join('\n') + '\n');
-}
+const run = runCliSync;
 
 describe.skipIf(!HAVE_SHARED)('gallery CLI on real photos', () => {
   let classes: string[];
