@@ -4,19 +4,16 @@ import { SkulensError } from '../core/errors.js';
 import { DEFAULT_K, DEFAULT_THRESHOLD } from '../core/gallery/gallery.js';
 import { expandImageArgs } from '../node/dataset.js';
 import { action, out, parsePositiveInt } from './common.js';
-import { embedItems, openGallery, parseThreshold } from './gallery.js';
+import { addGalleryQueryOptions, embedItems, openGallery } from './gallery.js';
 
 export function registerClassify(program: Command): void {
-  program
-    .command('classify')
-    .description('name images with a reference gallery (kNN vote; "unknown" below the threshold)')
-    .argument('<images...>', 'image files, folders or path,label CSV manifests')
-    .requiredOption('--gallery <file>', 'gallery file (from "skulens gallery build")')
+  addGalleryQueryOptions(
+    program
+      .command('classify')
+      .description('name images with a reference gallery (kNN vote; "unknown" below the threshold)')
+      .argument('<images...>', 'image files, folders or path,label CSV manifests'),
+  )
     .option('--top <K>', 'labels to list per image', parsePositiveInt('--top'), 1)
-    .option('--k <n>', `neighbours that vote (default ${DEFAULT_K})`, parsePositiveInt('--k'))
-    .option('--threshold <s>', `best similarity below this answers "unknown" (default: the gallery's, else ${DEFAULT_THRESHOLD})`, parseThreshold)
-    .option('--embedder <model.onnx>', "use this model file instead of the path stored in the gallery (must be the same model: fingerprint checked)")
-    .option('--batch-size <n>', 'images per inference run', parsePositiveInt('--batch-size'), 16)
     .option('--json', 'print one JSON line per image: { path, label, score, unknown, labels }')
     .action(
       action(async (inputs: string[], opts: { gallery: string; top: number; k?: number; threshold?: number; embedder?: string; batchSize: number; json?: boolean }) => {

@@ -7,7 +7,7 @@ import { SkulensError } from '../core/errors.js';
 import { DEFAULT_K, DEFAULT_THRESHOLD, type Classification } from '../core/gallery/gallery.js';
 import { readLabelledSet } from '../node/dataset.js';
 import { action, out, parsePositiveInt } from './common.js';
-import { embedItems, openGallery, parseThreshold } from './gallery.js';
+import { addGalleryQueryOptions, embedItems, openGallery } from './gallery.js';
 
 export interface EvalReport {
   /** Queries evaluated (images that could be read). */
@@ -41,15 +41,12 @@ interface Quantiles {
 }
 
 export function registerEval(program: Command): void {
-  program
-    .command('eval')
-    .description('measure top-1 / top-5 accuracy of a gallery on labelled queries')
-    .argument('<queries>', 'folder with one sub-folder per label, or a CSV manifest with a path,label header')
-    .requiredOption('--gallery <file>', 'gallery file (from "skulens gallery build")')
-    .option('--k <n>', `neighbours that vote (default ${DEFAULT_K})`, parsePositiveInt('--k'))
-    .option('--threshold <s>', `best similarity below this answers "unknown" (default: the gallery's, else ${DEFAULT_THRESHOLD})`, parseThreshold)
-    .option('--embedder <model.onnx>', 'use this model file instead of the path stored in the gallery (fingerprint checked)')
-    .option('--batch-size <n>', 'images per inference run', parsePositiveInt('--batch-size'), 16)
+  addGalleryQueryOptions(
+    program
+      .command('eval')
+      .description('measure top-1 / top-5 accuracy of a gallery on labelled queries')
+      .argument('<queries>', 'folder with one sub-folder per label, or a CSV manifest with a path,label header'),
+  )
     .option('--json', 'print one JSON object: n, top1, top5, perClass, unknown, ...')
     .action(
       action(async (queries: string, opts: { gallery: string; k?: number; threshold?: number; embedder?: string; batchSize: number; json?: boolean }) => {

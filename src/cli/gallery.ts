@@ -8,7 +8,7 @@ import { InvalidArgumentError, type Command } from 'commander';
 import { resolve } from 'node:path';
 import { Embedder, type EmbedderOptions } from '../core/embedder.js';
 import { SkulensError, messageOf } from '../core/errors.js';
-import { DEFAULT_CLUSTERS, DEFAULT_THRESHOLD, ReferenceGallery } from '../core/gallery/gallery.js';
+import { DEFAULT_CLUSTERS, DEFAULT_K, DEFAULT_THRESHOLD, ReferenceGallery } from '../core/gallery/gallery.js';
 import type { Metric } from '../core/gallery/vector-index.js';
 import { readLabelledSet, type DatasetItem } from '../node/dataset.js';
 import { action, out, parsePositiveInt, warnSkipped } from './common.js';
@@ -186,6 +186,16 @@ function parseClusters(value: string): number | 'all' {
 function parseMetric(value: string): Metric {
   if (value !== 'cosine' && value !== 'l2') throw new InvalidArgumentError('expected cosine or l2.');
   return value;
+}
+
+/** Options shared by the verbs that query a gallery with embedded images (classify, eval). */
+export function addGalleryQueryOptions(command: Command): Command {
+  return command
+    .requiredOption('--gallery <file>', 'gallery file (from "skulens gallery build")')
+    .option('--k <n>', `neighbours that vote (default ${DEFAULT_K})`, parsePositiveInt('--k'))
+    .option('--threshold <s>', `best similarity below this answers "unknown" (default: the gallery's, else ${DEFAULT_THRESHOLD})`, parseThreshold)
+    .option('--embedder <model.onnx>', 'use this model file instead of the path stored in the gallery (must be the same model: fingerprint checked)')
+    .option('--batch-size <n>', 'images per inference run', parsePositiveInt('--batch-size'), 16);
 }
 
 export function parseThreshold(value: string): number {

@@ -29,26 +29,24 @@ export interface OutputLayout {
 /** Candidate boxes as parallel typed arrays (x1, y1, x2, y2 in model-input pixels). */
 export class Candidates {
   count = 0;
-  x1: Float32Array;
-  y1: Float32Array;
-  x2: Float32Array;
-  y2: Float32Array;
-  score: Float32Array;
-  cls: Int32Array;
+  x1!: Float32Array;
+  y1!: Float32Array;
+  x2!: Float32Array;
+  y2!: Float32Array;
+  score!: Float32Array;
+  cls!: Int32Array;
 
   constructor(capacity = 1024) {
-    this.x1 = new Float32Array(capacity);
-    this.y1 = new Float32Array(capacity);
-    this.x2 = new Float32Array(capacity);
-    this.y2 = new Float32Array(capacity);
-    this.score = new Float32Array(capacity);
-    this.cls = new Int32Array(capacity);
+    this.allocate(capacity);
   }
 
   /** Empty the set, making sure `capacity` candidates fit without reallocating. */
   reset(capacity: number): void {
     this.count = 0;
-    if (this.score.length >= capacity) return;
+    if (this.score.length < capacity) this.allocate(capacity);
+  }
+
+  private allocate(capacity: number): void {
     this.x1 = new Float32Array(capacity);
     this.y1 = new Float32Array(capacity);
     this.x2 = new Float32Array(capacity);
