@@ -1,7 +1,6 @@
 /** `skulens classify <image...> --gallery <file> [--top K] [--json]` */
 import type { Command } from 'commander';
 import { SkulensError } from '../core/errors.js';
-import { DEFAULT_K, DEFAULT_THRESHOLD } from '../core/gallery/gallery.js';
 import { expandImageArgs } from '../node/dataset.js';
 import { action, out, parsePositiveInt } from './common.js';
 import { addGalleryQueryOptions, embedItems, openGallery } from './gallery.js';

@@ -4,9 +4,9 @@
  */
 import type { Command } from 'commander';
 import { SkulensError } from '../core/errors.js';
-import { DEFAULT_K, DEFAULT_THRESHOLD, type Classification } from '../core/gallery/gallery.js';
+import { DEFAULT_K, type Classification } from '../core/gallery/gallery.js';
 import { readLabelledSet } from '../node/dataset.js';
-import { action, out, parsePositiveInt } from './common.js';
+import { action, out } from './common.js';
 import { addGalleryQueryOptions, embedItems, openGallery } from './gallery.js';
 
 export interface EvalReport {
