@@ -21,10 +21,28 @@ export interface Rect {
 }
 
 /**
- * What an image argument may be. In Node: a file path, encoded bytes (JPEG, PNG, WebP,
- * ...) or raw pixels. The browser entry widens this with DOM image sources.
+ * Browser image objects, described by shape so that Node builds need no DOM typings:
+ * HTMLImageElement, HTMLCanvasElement, HTMLVideoElement, OffscreenCanvas, ImageBitmap,
+ * ImageData and VideoFrame all have a width and a height.
  */
-export type ImageInput = string | Uint8Array | ArrayBuffer | RawImage;
+export interface DrawableImage {
+  readonly width: number;
+  readonly height: number;
+}
+
+/** A Blob or File, by shape. */
+export interface BlobLike {
+  readonly size: number;
+  readonly type: string;
+  arrayBuffer(): Promise<ArrayBuffer>;
+}
+
+/**
+ * What an image argument may be. Everywhere: a path (Node) or URL (browser), encoded
+ * bytes (JPEG, PNG, WebP, ...) or raw pixels. In the browser also the DOM image objects
+ * and Blobs; the Node decoder refuses those with E_IMAGE_DECODE.
+ */
+export type ImageInput = string | URL | Uint8Array | ArrayBuffer | RawImage | DrawableImage | BlobLike;
 
 export function isRawImage(value: unknown): value is RawImage {
   if (typeof value !== 'object' || value === null) return false;

@@ -6,7 +6,7 @@
  */
 export { SkulensError, isSkulensError } from './errors.js';
 export type { SkulensErrorCode } from './errors.js';
-export type { RawImage, Rect, ImageInput } from './image.js';
+export type { RawImage, Rect, ImageInput, DrawableImage, BlobLike } from './image.js';
 export { PRESETS, resolveSpec } from './preprocess.js';
 export type { PreprocessSpec, PresetName, ResizeMode, ChannelOrder, TensorLayout, InputDType } from './preprocess.js';
 export { Embedder, EmbedError, PREPROCESS_METADATA_KEY } from './embedder.js';

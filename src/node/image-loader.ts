@@ -3,6 +3,7 @@
  * (grayscale, CMYK, 16-bit) converted to 8-bit sRGB, alpha flattened onto white, and a
  * pixel limit against decompression bombs checked from the header before decoding.
  */
+import { fileURLToPath } from 'node:url';
 import sharp from 'sharp';
 import { SkulensError, messageOf } from '../core/errors.js';
 import { describeInput, isRawImage, validateRawImage, type RawImage } from '../core/image.js';
@@ -15,13 +16,14 @@ export interface LoadImageOptions {
 export const DEFAULT_MAX_PIXELS = 64_000_000;
 
 /** Node image input: file path, encoded bytes, or raw pixels. */
-export type NodeImageInput = string | Uint8Array | ArrayBuffer | RawImage;
+export type NodeImageInput = string | URL | Uint8Array | ArrayBuffer | RawImage;
 
 export async function loadImage(input: NodeImageInput, options: LoadImageOptions = {}): Promise<RawImage> {
   const name = describeInput(input);
   if (isRawImage(input)) return validateRawImage(input, name);
   let source: string | Buffer;
   if (typeof input === 'string') source = input;
+  else if (input instanceof URL) source = fileURLToPath(input); // file: URLs only
   else if (input instanceof Uint8Array) source = Buffer.from(input.buffer, input.byteOffset, input.byteLength);
   else if (input instanceof ArrayBuffer) source = Buffer.from(input);
   else throw new SkulensError('E_IMAGE_DECODE', `Cannot load image ${name}: expected a file path, encoded bytes or raw pixels { data, width, height, channels }.`, { input: name });
