@@ -2,6 +2,7 @@
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import sharp from 'sharp';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { loadImage, SkulensError } from '../src/index.js';
@@ -119,6 +120,14 @@ describe('loadImage: bad and unusual inputs', () => {
     const jpeg = await sharp(photo.data, photo.info).jpeg().withMetadata({ orientation: 6 }).toBuffer();
     const img = await loadImage(jpeg);
     expect([img.width, img.height]).toEqual([48, 64]);
+  });
+
+  it('a file: URL decodes; a browser-only image object is refused in Node', async () => {
+    const png = await sharp({ create: { width: 3, height: 2, channels: 3, background: '#00ff00' } }).png().toBuffer();
+    writeFileSync(file('url.png'), png);
+    const img = await loadImage(pathToFileURL(file('url.png')));
+    expect([img.width, img.height]).toEqual([3, 2]);
+    await expect(loadImage({ width: 3, height: 2 } as never)).rejects.toMatchObject({ code: 'E_IMAGE_DECODE' });
   });
 
   it('raw pixels are validated', async () => {
