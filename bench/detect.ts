@@ -5,7 +5,7 @@
  * same run (interleaved rounds, so machine load hits both alike). Also the all-pairs
  * NMS the grid replaces, and post-processing of the real models' outputs on a shelf.
  *
- *   npm run bench:detect [-- --rounds 20] [--no-spin] [--fruit]
+ *   npm run bench:detect [-- --rounds 20] [--spin] [--fruit]
  *
  * --fruit adds the grocery survey quoted in docs/detector.md: on every test photo of
  * bananas, oranges and Granny Smith apples, how often each model finds the fruit with
@@ -80,9 +80,9 @@ const real = [
   { name: 'yolov5n_fp16 (640, f16 in/out)', model: 'yolov5n_fp16.onnx', format: 'auto' as const },
   { name: 'yolox_nano (416, raw grid)', model: 'yolox_nano.onnx', format: 'yolox' as const },
 ];
-// --no-spin: onnxruntime's intra-op threads stop spinning after each run (they otherwise
-// keep cores busy for a while, which slows whatever runs right after inference).
-const sessionOptions = argv.includes('--no-spin') ? { extra: { session: { intra_op: { allow_spinning: '0' } } } } : undefined;
+// skulens turns onnxruntime's thread spinning off by default (spinning threads hold the
+// cores that post-processing needs right after inference); --spin turns it back on to compare.
+const sessionOptions = argv.includes('--spin') ? { extra: { session: { intra_op: { allow_spinning: '1' } } } } : undefined;
 const detectors = await Promise.all(
   real.map((r) => Detector.create({ model: join(MODELS, r.model), format: r.format, worker: false, classAgnostic: true, ...(sessionOptions ? { sessionOptions } : {}) })),
 );
