@@ -96,6 +96,18 @@ describe.skipIf(!HAVE_SHARED)('Embedder on real photos (MobileNetV2 int8)', () =
     expect(err.vectors[2]).toBeInstanceOf(Float32Array);
   });
 
+  it('inference runs off the main thread: timers keep firing during a long embed', async () => {
+    const images = Array.from({ length: 48 }, () => ({ data: new Uint8Array(224 * 224 * 3).fill(128), width: 224, height: 224, channels: 3 as const }));
+    let ticks = 0;
+    const timer = setInterval(() => ticks++, 2);
+    const t0 = performance.now();
+    await embed.embed(images);
+    const elapsed = performance.now() - t0;
+    clearInterval(timer);
+    // A blocked event loop would tick about once per batch; a free one every few ms.
+    expect(ticks).toBeGreaterThan(Math.min(20, elapsed / 20));
+  });
+
   it('fingerprints identify model + preprocessing', async () => {
     const again = await Embedder.create({ model: models.mobilenetEmbed, preset: 'imagenet' });
     const other = await Embedder.create({ model: models.mobilenetEmbed, preset: 'nvidia-retail' });
