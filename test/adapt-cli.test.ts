@@ -3,27 +3,17 @@
  * subset: the file records the adaptation and the calibration, `info` shows them, and
  * `eval` / `classify` use the calibrated threshold unless one is given.
  */
-import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readManifest } from '../src/node/dataset.js';
-import { HAVE_SHARED, REPO_ROOT, grocery, models } from './helpers/shared.js';
+import { runCliSync, writeCsv } from './helpers/cli.js';
+import { HAVE_SHARED, grocery, models } from './helpers/shared.js';
 
-const tsx = join(REPO_ROOT, 'node_modules', '.bin', 'tsx');
-const cli = join(REPO_ROOT, 'src', 'cli.ts');
 const dir = mkdtempSync(join(tmpdir(), 'skulens-adapt-cli-'));
 
-function run(...args: string[]) {
-  const r = spawnSync(tsx, [cli, ...args], { encoding: 'utf8', timeout: 600_000 });
-  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
-}
-
-function writeCsv(path: string, rows: { path: string; label: string }[]): void {
-  const q = (s: string) => (/[",\n]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s);
-  writeFileSync(path, ['path,label', ...rows.map((r) => `${q(r.path)},${q(r.label)}`)].join('\n') + '\n');
-}
+const run = runCliSync;
 
 describe.skipIf(!HAVE_SHARED)('gallery build --adapt --calibrate', () => {
   const adapted = join(dir, 'adapted.skg');
