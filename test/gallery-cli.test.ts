@@ -13,7 +13,7 @@ import { ReferenceGallery } from '../src/core/gallery/gallery.js';
 import '../src/node/platform.js';
 import { readManifest } from '../src/node/dataset.js';
 import { runCliSync, writeCsv } from './helpers/cli.js';
-import { HAVE_SHARED, REPO_ROOT, grocery, models } from './helpers/shared.js';
+import { HAVE_SHARED, grocery, models } from './helpers/shared.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'skulens-gallery-cli-'));
 
