@@ -30,7 +30,7 @@ export function registerGallery(program: Command): void {
     .option('--clusters <K>', `k-means centroids kept per class, or "all" (default ${DEFAULT_CLUSTERS})`, parseClusters)
     .option('--metric <metric>', 'cosine or l2', parseMetric, 'cosine' as Metric)
     .option('--batch-size <n>', 'images per inference run', parsePositiveInt('--batch-size'), 16)
-    .option('--threshold <s>', `default "unknown" threshold stored in the gallery (default ${DEFAULT_THRESHOLD}; calibrate with "skulens eval")`, parseThreshold)
+    .option('--threshold <s>', `default "unknown" threshold stored in the gallery (default ${DEFAULT_THRESHOLD}; or pick one with --calibrate)`, parseThreshold)
     .option('--float16', 'store vectors as float16 (half the file size)')
     .option('--adapt', 'learn a projection from the references that separates look-alike classes (docs/accuracy.md); stored in the gallery')
     .option('--calibrate', 'pick the "unknown" threshold from held-out references (docs/accuracy.md); ignored when --threshold is given')
