@@ -11,7 +11,7 @@ import { statSync, unlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import '../src/node/platform.js';
-import { normalizeInPlace } from '../src/core/gallery/cluster.js';
+import { normalizeInPlace } from '../src/core/vector.js';
 import { ExactIndex } from '../src/core/gallery/exact-index.js';
 import { DEFAULT_HNSW, ReferenceGallery } from '../src/core/gallery/gallery.js';
 import { HnswIndex } from '../src/node/hnsw-index.js';

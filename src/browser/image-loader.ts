@@ -10,7 +10,7 @@
  * - Already-decoded sources (ImageData, RawImage) are used as they are, with no copy.
  */
 import { SkulensError, messageOf } from '../core/errors.js';
-import { isRawImage, validateRawImage, type RawImage } from '../core/image.js';
+import { describeInput, isRawImage, validateRawImage, type RawImage } from '../core/image.js';
 
 /** Refuse images with more pixels than this by default (64 MP), like the Node loader. */
 export const DEFAULT_MAX_PIXELS = 64_000_000;
@@ -142,21 +142,9 @@ async function fetchBlob(url: string, name: string, init?: RequestInit): Promise
   return response.blob();
 }
 
-export function describeBrowserInput(input: unknown): string {
-  if (typeof input === 'string') return input.startsWith('data:') ? `<data URL, ${input.length} chars>` : input;
-  if (typeof URL !== 'undefined' && input instanceof URL) return input.href;
-  if (typeof File !== 'undefined' && input instanceof File) return input.name || '<File>';
-  if (typeof Blob !== 'undefined' && input instanceof Blob) return `<Blob ${input.type || 'untyped'}, ${input.size} bytes>`;
-  if (input instanceof Uint8Array || input instanceof ArrayBuffer) return `<${input.byteLength} encoded bytes>`;
-  if (typeof HTMLImageElement !== 'undefined' && input instanceof HTMLImageElement) return input.currentSrc || input.src || '<img>';
-  if (isRawImage(input)) return `<raw ${input.width}x${input.height}x${input.channels}>`;
-  const ctor = (input as { constructor?: { name?: string } } | null)?.constructor?.name;
-  return `<${ctor ?? typeof input}>`;
-}
-
 /** Decode any accepted browser image input into 8-bit pixels. */
 export async function loadImage(input: BrowserImageInput, options: LoadImageOptions = {}): Promise<RawImage> {
-  const name = describeBrowserInput(input);
+  const name = describeInput(input);
   const maxPixels = options.maxPixels ?? DEFAULT_MAX_PIXELS;
   if (input === null || input === undefined) throw new SkulensError('E_IMAGE_DECODE', `Cannot load image: got ${input}.`);
 

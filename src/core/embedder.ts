@@ -6,7 +6,7 @@
 import type { InferenceSession, Tensor } from 'onnxruntime-common';
 import { SkulensError, messageOf } from './errors.js';
 import { halfArrayToFloat32 } from './float16.js';
-import { describeInput, isRawImage, validateRawImage, type ImageInput, type RawImage, type Rect } from './image.js';
+import { decodeImage, describeInput, isRawImage, type ImageInput, type RawImage, type Rect } from './image.js';
 import {
   describeOutputs,
   fitSpecToInput,
@@ -21,6 +21,7 @@ import {
 import { readOnnxMetadata } from './onnx-metadata.js';
 import { getPlatform } from './platform.js';
 import { imageSize, resolveSpec, writeImageToTensor, type PreprocessSpec } from './preprocess.js';
+import { normalizeInPlace } from './vector.js';
 
 /** The ONNX metadata key under which a model may declare its own preprocessing (JSON). */
 export const PREPROCESS_METADATA_KEY = 'skulens.preprocess';
@@ -269,12 +270,11 @@ export class Embedder {
   }
 
   private async decodeBatch(inputs: readonly EmbedInput[], start: number, end: number): Promise<Decoded[]> {
-    const platform = getPlatform();
     return Promise.all(
       inputs.slice(start, end).map(async (entry): Promise<Decoded> => {
         const { image, crop } = unwrap(entry);
         try {
-          const raw = isRawImage(image) ? validateRawImage(image) : await platform.loadImage(image);
+          const raw = await decodeImage(image);
           return crop ? { ok: true, image: raw, crop } : { ok: true, image: raw };
         } catch (err) {
           return { ok: false, error: asDecodeError(err, entry) };
@@ -321,7 +321,7 @@ export class Embedder {
       const d = dims[1]!;
       for (let n = 0; n < count; n++) vectors.push(data.slice(n * d, (n + 1) * d));
     }
-    if (this.normalize) vectors.forEach(l2normalize);
+    if (this.normalize) for (const v of vectors) normalizeInPlace(v);
     return vectors;
   }
 }
@@ -335,17 +335,6 @@ function asDecodeError(err: unknown, entry: EmbedInput): SkulensError {
   if (err instanceof SkulensError) return err;
   const name = describeInput(unwrap(entry).image);
   return new SkulensError('E_IMAGE_DECODE', `Cannot use image ${name}: ${messageOf(err)}`, { cause: err, input: name });
-}
-
-/** Scale a vector to unit length in place (a zero vector stays zero). */
-export function l2normalize(v: Float32Array): Float32Array {
-  let s = 0;
-  for (let i = 0; i < v.length; i++) s += v[i]! * v[i]!;
-  if (s > 0) {
-    const inv = 1 / Math.sqrt(s);
-    for (let i = 0; i < v.length; i++) v[i]! *= inv;
-  }
-  return v;
 }
 
 function pickOutput(session: InferenceSession, requested: string | undefined): { name: string; pooled: boolean; dim: number | undefined } {

@@ -2,7 +2,8 @@
  * Platform-free image types. Decoding lives in the platform entries (sharp in Node,
  * canvas in the browser); everything downstream works on `RawImage` pixels.
  */
-import { SkulensError } from './errors.js';
+import { SkulensError, messageOf } from './errors.js';
+import { getPlatform } from './platform.js';
 
 /** Decoded 8-bit pixels, row-major, interleaved channels (RGB or RGBA). */
 export interface RawImage {
@@ -55,12 +56,31 @@ export function isRawImage(value: unknown): value is RawImage {
   );
 }
 
-/** A short human name for an input, used in error messages and CLI output. */
+/** A short human name for an input, used in error messages and CLI output (every platform's inputs). */
 export function describeInput(input: unknown): string {
-  if (typeof input === 'string') return input;
+  if (typeof input === 'string') return input.startsWith('data:') ? `<data URL, ${input.length} chars>` : input;
+  if (typeof URL !== 'undefined' && input instanceof URL) return input.href;
+  if (typeof File !== 'undefined' && input instanceof File) return input.name || '<File>';
+  if (typeof Blob !== 'undefined' && input instanceof Blob) return `<Blob ${input.type || 'untyped'}, ${input.size} bytes>`;
   if (input instanceof Uint8Array || input instanceof ArrayBuffer) return `<${input.byteLength} encoded bytes>`;
+  if (typeof HTMLImageElement !== 'undefined' && input instanceof HTMLImageElement) return input.currentSrc || input.src || '<img>';
   if (isRawImage(input)) return `<raw ${input.width}x${input.height}x${input.channels}>`;
-  return `<${typeof input}>`;
+  const ctor = (input as { constructor?: { name?: string } } | null)?.constructor?.name;
+  return `<${ctor ?? typeof input}>`;
+}
+
+/**
+ * Decode any accepted input through the registered platform (raw pixels are only
+ * checked); failures become E_IMAGE_DECODE naming the input.
+ */
+export async function decodeImage(input: ImageInput): Promise<RawImage> {
+  try {
+    return isRawImage(input) ? validateRawImage(input) : await getPlatform().loadImage(input);
+  } catch (err) {
+    if (err instanceof SkulensError) throw err;
+    const name = describeInput(input);
+    throw new SkulensError('E_IMAGE_DECODE', `Cannot use image ${name}: ${messageOf(err)}`, { cause: err, input: name });
+  }
 }
 
 /** Check user-supplied raw pixels; returns them unchanged when they are consistent. */

@@ -4,11 +4,11 @@
  * detector input, which would lose detail); crops are embedded in the embedder's
  * batches and all of them are classified in one batch.
  */
-import { decodeImage, type Detector } from './detector/detector.js';
+import type { Detector } from './detector/detector.js';
 import type { Embedder } from './embedder.js';
 import { SkulensError } from './errors.js';
 import type { ReferenceGallery } from './gallery/gallery.js';
-import type { ImageInput, Rect } from './image.js';
+import { decodeImage, type ImageInput, type Rect } from './image.js';
 
 export interface RecognizerOptions {
   detector: Detector;

@@ -4,10 +4,9 @@
  */
 import type { InferenceSession, Tensor } from 'onnxruntime-common';
 import { SkulensError, messageOf } from '../errors.js';
-import { describeInput, isRawImage, validateRawImage, type ImageInput, type RawImage, type Rect } from '../image.js';
+import { decodeImage, type ImageInput, type Rect } from '../image.js';
 import { describeOutputs, fitSpecToInput, formatShape, inspectImageInput, loadModel, makeInputTensor, outputShape, type ImageInputInfo, type ModelSource } from '../model.js';
 import { readOnnxMetadata } from '../onnx-metadata.js';
-import { getPlatform } from '../platform.js';
 import { imageSize, resolveSpec, writeImageToTensor, type Placement, type PreprocessSpec } from '../preprocess.js';
 import { Candidates, DETECTOR_FORMATS, decodeOutput, resolveLayout, type DetectorFormat, type OutputLayout } from './decode.js';
 import { nms } from './nms.js';
@@ -266,17 +265,6 @@ export class Detector {
 
 function clamp(v: number, lo: number, hi: number): number {
   return v < lo ? lo : v > hi ? hi : v;
-}
-
-/** Decode any image input once (raw pixels are only checked). */
-export async function decodeImage(image: ImageInput): Promise<RawImage> {
-  try {
-    return isRawImage(image) ? validateRawImage(image) : await getPlatform().loadImage(image);
-  } catch (err) {
-    if (err instanceof SkulensError) throw err;
-    const name = describeInput(image);
-    throw new SkulensError('E_IMAGE_DECODE', `Cannot use image ${name}: ${messageOf(err)}`, { cause: err, input: name });
-  }
 }
 
 async function runSession(session: InferenceSession, inputName: string, outputName: string, tensor: Tensor): Promise<Tensor> {

@@ -3,6 +3,7 @@
  * same references always give the same centroids) from n reference vectors to K.
  */
 import { kmeans } from 'ml-kmeans';
+import { normalizeInPlace } from '../vector.js';
 import type { Metric } from './vector-index.js';
 
 export const DEFAULT_KMEANS_SEED = 42;
@@ -40,14 +41,4 @@ function mean(rows: number[][], dim: number): number[] {
   const m = new Array<number>(dim).fill(0);
   for (const r of rows) for (let i = 0; i < dim; i++) m[i]! += r[i]!;
   return m.map((x) => x / rows.length);
-}
-
-/** Scale to unit length in place; returns false for a zero (or non-finite) vector. */
-export function normalizeInPlace(v: Float32Array): boolean {
-  let s = 0;
-  for (let i = 0; i < v.length; i++) s += v[i]! * v[i]!;
-  if (!(s > 0) || !Number.isFinite(s)) return false;
-  const inv = 1 / Math.sqrt(s);
-  for (let i = 0; i < v.length; i++) v[i]! *= inv;
-  return true;
 }

@@ -6,7 +6,8 @@
 import type { Embedder, EmbedFailure, EmbedInput, EmbedProgress } from '../embedder.js';
 import { SkulensError } from '../errors.js';
 import { getPlatform } from '../platform.js';
-import { DEFAULT_KMEANS_SEED, normalizeInPlace, reduceVectors } from './cluster.js';
+import { DEFAULT_KMEANS_SEED, reduceVectors } from './cluster.js';
+import { normalizeInPlace } from '../vector.js';
 import { ExactIndex } from './exact-index.js';
 import { decodeGallery, encodeGallery, type EncodeOptions, type GalleryData } from './format.js';
 import { applyAdaptation, fitAdaptation, type Adaptation, type AdaptOptions } from '../adapt/lda.js';
