@@ -47,14 +47,15 @@ export function float32ToHalfArray(src: Float32Array, dst = new Uint16Array(src.
 }
 
 export function halfArrayToFloat32(src: Uint16Array, dst = new Float32Array(src.length)): Float32Array {
-  // A lookup table is faster than bit twiddling for the large detector outputs.
+  // A lookup table is faster than bit twiddling for large outputs.
   const table = halfTable();
   for (let i = 0; i < src.length; i++) dst[i] = table[src[i]!]!;
   return dst;
 }
 
 let table: Float32Array | undefined;
-function halfTable(): Float32Array {
+/** float16 bits → value for all 65,536 patterns, built on first use. */
+export function halfTable(): Float32Array {
   if (!table) {
     table = new Float32Array(65536);
     for (let h = 0; h < 65536; h++) table[h] = fromHalfBits(h);

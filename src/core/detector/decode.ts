@@ -5,7 +5,7 @@
  * rows, and the detector's own share of the time must stay small next to the model.
  */
 import { SkulensError } from '../errors.js';
-import { fromHalfBits } from '../float16.js';
+import { halfTable } from '../float16.js';
 
 /** Output values: float32, or float16 bit patterns (Node has no Float16Array). */
 export type OutputData = Float32Array | Uint16Array;
@@ -146,8 +146,6 @@ export function resolveLayout(
   }
 }
 
-let halfTable: Float32Array | undefined;
-
 /**
  * Read output values by index. Float16 outputs are not converted up front: a YOLOv5
  * output holds 2.1 M values but the decoder reads little more than the 25,200
@@ -155,11 +153,7 @@ let halfTable: Float32Array | undefined;
  */
 function reader(data: OutputData): (i: number) => number {
   if (data instanceof Float32Array) return (i) => data[i]!;
-  if (!halfTable) {
-    halfTable = new Float32Array(65536);
-    for (let h = 0; h < 65536; h++) halfTable[h] = fromHalfBits(h);
-  }
-  const table = halfTable;
+  const table = halfTable();
   return (i) => table[data[i]!]!;
 }
 
