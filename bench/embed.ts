@@ -12,13 +12,13 @@
  *
  * Options: --n 512 --batch 16 --rounds 5 --model path.onnx [--model another.onnx] --preset imagenet
  */
-import { readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import * as ort from 'onnxruntime-node';
 import { Embedder, loadImage, type RawImage } from '../src/index.js';
 import { imageSize, writeImageToTensor } from '../src/core/preprocess.js';
 import { DEFAULT_SESSION_OPTIONS } from '../src/core/model.js';
+import { readManifest } from '../src/node/dataset.js';
 
 const SHARED = resolve(process.env.SKULENS_SHARED ?? join(dirname(new URL(import.meta.url).pathname), '..', '..', 'shared'));
 const { values } = parseArgs({
@@ -36,10 +36,9 @@ const ROUNDS = Number(values.rounds);
 const modelPaths = values.model?.length ? values.model : [join(SHARED, 'models', 'mobilenetv2-12-int8-embed.onnx')];
 
 // An even spread over the test split (every k-th row), so every class is represented.
-const manifest = join(SHARED, 'data', 'grocery-store', 'test.csv');
-const rows = readFileSync(manifest, 'utf8').trim().split('\n').slice(1);
+const rows = await readManifest(join(SHARED, 'data', 'grocery-store', 'test.csv'));
 const step = rows.length / N;
-const files = Array.from({ length: N }, (_, i) => join(dirname(manifest), rows[Math.floor(i * step)]!.split(',')[0]!));
+const files = Array.from({ length: N }, (_, i) => rows[Math.floor(i * step)]!.path);
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 const time = async (fn: () => Promise<unknown>) => {
