@@ -1,6 +1,7 @@
 /** Shared CLI plumbing: one-line errors with their code, and exit codes. */
 import { InvalidArgumentError } from 'commander';
 import { SkulensError, messageOf } from '../core/errors.js';
+import { createProgress } from './progress.js';
 
 /** Wrap a command action: any error becomes one line on stderr and exit code 1. */
 export function action<A extends unknown[]>(fn: (...args: A) => Promise<void>): (...args: A) => Promise<void> {
@@ -36,4 +37,37 @@ export function out(text: string): Promise<void> {
     if (process.stdout.write(text)) resolve();
     else process.stdout.once('drain', () => resolve());
   });
+}
+
+/**
+ * Read each image with `read` and hand the result to `use`, with a progress bar. An image
+ * that cannot be decoded (E_IMAGE_DECODE from `read`) is reported and skipped; any other
+ * error stops the run. Returns how many images were read.
+ */
+export async function forEachImage<R>(
+  paths: readonly string[],
+  label: string,
+  read: (path: string) => Promise<R>,
+  use: (result: R, path: string, index: number) => Promise<void>,
+): Promise<number> {
+  const progress = createProgress(label, paths.length);
+  let ok = 0;
+  try {
+    for (const [i, path] of paths.entries()) {
+      let result: R;
+      try {
+        result = await read(path);
+      } catch (err) {
+        if (!(err instanceof SkulensError) || err.code !== 'E_IMAGE_DECODE') throw err;
+        warnSkipped(path, err.message);
+        continue;
+      }
+      ok++;
+      await use(result, path, i);
+      progress.update(i + 1);
+    }
+  } finally {
+    progress.done();
+  }
+  return ok;
 }

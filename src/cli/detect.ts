@@ -7,8 +7,7 @@ import { Detector, type DetectorOptions } from '../core/detector/detector.js';
 import { SkulensError, messageOf } from '../core/errors.js';
 import { expandImageArgs } from '../node/dataset.js';
 import { annotate } from '../node/annotate.js';
-import { action, out, parsePositiveInt, warnSkipped } from './common.js';
-import { createProgress } from './progress.js';
+import { action, forEachImage, out, parsePositiveInt } from './common.js';
 
 /** Detector flags shared by `detect` and `recognize`. */
 export function addDetectorOptions(cmd: Command): Command {
@@ -106,20 +105,10 @@ export function registerDetect(program: Command): void {
         const paths = items.map((i) => i.path);
         const targets = opts.annotate ? await annotationPaths(opts.annotate, paths) : [];
         const detector = await createDetectorFromFlags(opts);
-        const progress = createProgress('detecting', paths.length);
         const results: unknown[] = [];
         let ok = 0;
         try {
-          for (const [i, path] of paths.entries()) {
-            let r;
-            try {
-              r = await detector.detectDetailed(path);
-            } catch (err) {
-              if (!(err instanceof SkulensError) || err.code !== 'E_IMAGE_DECODE') throw err;
-              warnSkipped(path, err.message);
-              continue;
-            }
-            ok++;
+          ok = await forEachImage(paths, 'detecting', (path) => detector.detectDetailed(path), async (r, path, i) => {
             const detections = r.detections.map((d) => ({ box: roundBox(d.box), score: round(d.score, 4), classId: d.classId, label: d.label ?? null }));
             if (opts.json) results.push({ image: path, width: r.width, height: r.height, detections });
             else {
@@ -131,10 +120,8 @@ export function registerDetect(program: Command): void {
               await annotate(path, r.detections, { file: targets[i]! });
               process.stderr.write(`skulens: wrote ${targets[i]}\n`);
             }
-            progress.update(i + 1);
-          }
+          });
         } finally {
-          progress.done();
           await detector.dispose();
         }
         if (opts.json) await out(JSON.stringify(results, null, 1) + '\n');

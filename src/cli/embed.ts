@@ -2,12 +2,30 @@
 import type { Command } from 'commander';
 import { Embedder } from '../core/embedder.js';
 import { SkulensError } from '../core/errors.js';
-import { expandImageArgs } from '../node/dataset.js';
+import { expandImageArgs, type DatasetItem } from '../node/dataset.js';
 import { action, out, parsePositiveInt, warnSkipped } from './common.js';
 import { createProgress } from './progress.js';
 
 /** Inputs embedded per call, so output streams and memory stays flat on big folders. */
 const CHUNK = 256;
+
+/**
+ * Embed image files in chunks with a progress bar, reporting and skipping the ones that
+ * cannot be read; yields each chunk with its vectors (null where an image was skipped).
+ */
+export async function* embedInChunks<T extends DatasetItem>(embedder: Embedder, items: readonly T[], label: string): AsyncGenerator<{ chunk: T[]; vectors: (Float32Array | null)[] }> {
+  const progress = createProgress(label, items.length);
+  for (let start = 0; start < items.length; start += CHUNK) {
+    const chunk = items.slice(start, start + CHUNK);
+    const { vectors, failures } = await embedder.embedSettled(
+      chunk.map((i) => i.path),
+      { onProgress: (p) => progress.update(start + p.done) },
+    );
+    for (const f of failures) warnSkipped(chunk[f.index]!.path, f.error.message);
+    yield { chunk, vectors };
+  }
+  progress.done();
+}
 
 export function registerEmbed(program: Command): void {
   program
@@ -24,15 +42,8 @@ export function registerEmbed(program: Command): void {
         const items = await expandImageArgs(inputs);
         if (items.length === 0) throw new SkulensError('E_EMPTY', 'No images found in the given inputs.');
         const embedder = await Embedder.create({ model: opts.embedder, preset: opts.preset, output: opts.output, batchSize: opts.batchSize });
-        const progress = createProgress('embedding', items.length);
         let ok = 0;
-        for (let start = 0; start < items.length; start += CHUNK) {
-          const chunk = items.slice(start, start + CHUNK);
-          const { vectors, failures } = await embedder.embedSettled(
-            chunk.map((i) => i.path),
-            { onProgress: (p) => progress.update(start + p.done) },
-          );
-          for (const f of failures) warnSkipped(chunk[f.index]!.path, f.error.message);
+        for await (const { chunk, vectors } of embedInChunks(embedder, items, 'embedding')) {
           const lines: string[] = [];
           vectors.forEach((v, i) => {
             if (!v) return;
@@ -43,7 +54,6 @@ export function registerEmbed(program: Command): void {
           });
           if (lines.length) await out(lines.join('\n') + '\n');
         }
-        progress.done();
         await embedder.dispose();
         if (ok === 0) throw new SkulensError('E_IMAGE_DECODE', `None of the ${items.length} images could be embedded.`);
       }),

@@ -11,11 +11,8 @@ import { SkulensError, messageOf } from '../core/errors.js';
 import { DEFAULT_CLUSTERS, DEFAULT_K, DEFAULT_THRESHOLD, ReferenceGallery } from '../core/gallery/gallery.js';
 import type { Metric } from '../core/gallery/vector-index.js';
 import { readLabelledSet, type DatasetItem } from '../node/dataset.js';
-import { action, out, parsePositiveInt, warnSkipped } from './common.js';
-import { createProgress } from './progress.js';
-
-/** Images embedded per call: keeps memory flat and the progress bar moving on big sets. */
-const CHUNK = 256;
+import { action, out, parsePositiveInt } from './common.js';
+import { embedInChunks } from './embed.js';
 
 export function registerGallery(program: Command): void {
   const gallery = program.command('gallery').description('build and inspect reference galleries');
@@ -161,18 +158,8 @@ export async function openGallery(file: string, override?: string, batchSize = 1
 
 /** Embed items in chunks with a progress bar; failures are reported on stderr and come back as null. */
 export async function embedItems(embedder: Embedder, items: readonly DatasetItem[], label: string): Promise<(Float32Array | null)[]> {
-  const progress = createProgress(label, items.length);
   const vectors: (Float32Array | null)[] = [];
-  for (let start = 0; start < items.length; start += CHUNK) {
-    const chunk = items.slice(start, start + CHUNK);
-    const r = await embedder.embedSettled(
-      chunk.map((i) => i.path),
-      { onProgress: (p) => progress.update(start + p.done) },
-    );
-    for (const f of r.failures) warnSkipped(chunk[f.index]!.path, f.error.message);
-    vectors.push(...r.vectors);
-  }
-  progress.done();
+  for await (const chunk of embedInChunks(embedder, items, label)) vectors.push(...chunk.vectors);
   return vectors;
 }
 

@@ -5,10 +5,9 @@ import { DEFAULT_K, DEFAULT_THRESHOLD } from '../core/gallery/gallery.js';
 import { Recognizer, type RecognizeTimings } from '../core/recognizer.js';
 import { annotate } from '../node/annotate.js';
 import { expandImageArgs } from '../node/dataset.js';
-import { action, out, parsePositiveInt, warnSkipped } from './common.js';
+import { action, forEachImage, out, parsePositiveInt } from './common.js';
 import { addDetectorOptions, annotationPaths, createDetectorFromFlags, round, roundBox, type DetectorFlags } from './detect.js';
 import { openGallery, parseThreshold } from './gallery.js';
-import { createProgress } from './progress.js';
 
 type Flags = DetectorFlags & {
   gallery: string;
@@ -52,20 +51,11 @@ export function registerRecognize(program: Command): void {
           throw err;
         }
 
-        const progress = createProgress('recognizing', paths.length);
         const results: unknown[] = [];
         const timings: RecognizeTimings[] = [];
         let boxes = 0;
         try {
-          for (const [i, path] of paths.entries()) {
-            let r;
-            try {
-              r = await recognizer.recognize(path);
-            } catch (err) {
-              if (!(err instanceof SkulensError) || err.code !== 'E_IMAGE_DECODE') throw err;
-              warnSkipped(path, err.message);
-              continue;
-            }
+          await forEachImage(paths, 'recognizing', (path) => recognizer.recognize(path), async (r, path, i) => {
             timings.push(r.timings);
             boxes += r.items.length;
             const t = Object.fromEntries(STAGES.map((s) => [s, round(r.timings[s])]));
@@ -87,10 +77,8 @@ export function registerRecognize(program: Command): void {
               await annotate(path, drawn, { file: targets[i]! });
               process.stderr.write(`skulens: wrote ${targets[i]}\n`);
             }
-            progress.update(i + 1);
-          }
+          });
         } finally {
-          progress.done();
           await recognizer.dispose();
         }
         if (timings.length === 0) throw new SkulensError('E_IMAGE_DECODE', `None of the ${paths.length} images could be read.`);
