@@ -1,0 +1,75 @@
+"""Step 3 of the training pipeline: write the trained student as an ONNX file skulens can
+load with no preset — opset 13, dynamic batch, input "image" [N,3,S,S] float32, output
+"embedding" [N,dim], and the preprocessing it was trained with in the model's
+`skulens.preprocess` metadata.
+
+Run: /usr/bin/python3 training/export.py [--checkpoint training/cache/student.pt] [--out models/skulens-retail-160.onnx]
+"""
+import argparse
+import json
+import os
+
+import onnx
+import torch
+
+from model import RetailEmbedder
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+def load_student(checkpoint):
+    """The trained RetailEmbedder (eval mode) and the args train.py saved with it."""
+    ckpt = torch.load(checkpoint, map_location="cpu")
+    train_args = ckpt["args"]
+    model = RetailEmbedder(width=train_args["width"], dim=train_args["dim"])
+    model.load_state_dict(ckpt["model"])
+    model.eval()
+    return model, train_args
+
+
+def export_float(model, train_args, out):
+    """Export `model` to `out` as the float ONNX skulens loads (also used by quantize.py)."""
+    size = train_args["size"]
+    os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
+    tmp = out + ".tmp"
+    torch.onnx.export(
+        model,
+        torch.zeros(1, 3, size, size),
+        tmp,
+        opset_version=13,
+        input_names=["image"],
+        output_names=["embedding"],
+        dynamic_axes={"image": {0: "batch"}, "embedding": {0: "batch"}},
+        do_constant_folding=True,
+    )
+    graph = onnx.load(tmp)
+    # Exactly what train.py fed the network: the whole crop stretched to size x size, ImageNet statistics.
+    spec = {"width": size, "height": size, "resize": "stretch", "mean": [0.485, 0.456, 0.406], "std": [0.229, 0.224, 0.225]}
+    for key, value in {
+        "skulens.preprocess": json.dumps(spec),
+        "skulens.model": "skulens-retail-160",
+        "skulens.training": json.dumps({k: train_args[k] for k in ("epochs", "seed", "width", "dim", "size")}),
+        "license": "MIT (weights trained by the skulens project on the MIT-licensed Grocery Store Dataset)",
+    }.items():
+        entry = graph.metadata_props.add()
+        entry.key, entry.value = key, value
+    graph.producer_name = "skulens/training"
+    onnx.checker.check_model(graph)
+    onnx.save(graph, out)
+    os.remove(tmp)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--checkpoint", default=os.path.join(HERE, "cache", "student.pt"))
+    ap.add_argument("--out", default=os.path.join(HERE, "..", "models", "skulens-retail-160.onnx"))
+    args = ap.parse_args()
+
+    model, train_args = load_student(args.checkpoint)
+    export_float(model, train_args, args.out)
+    size = train_args["size"]
+    print(f"{args.out}: {os.path.getsize(args.out) / 1e6:.2f} MB, input [N,3,{size},{size}], output [N,{train_args['dim']}]")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# The whole training pipeline, end to end (see training/README.md): teacher signal,
+# two training stages, int8 export, then the figures that go into docs/models.md.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PY=/usr/bin/python3   # Debian's python3-torch; a pyenv/venv python would not see it
+
+start=$(date +%s)
+# Stage 1: 16 teacher views per image, 36 epochs from random weights.
+npx tsx training/teacher-views.ts --views 16 --seed 1
+(cd training && $PY train.py --views cache/views-16 --epochs 36 --seed 1 --out cache/stage1.pt)
+# Stage 2: 48 fresh views per image, 45 more epochs from stage 1 (a warm restart of the schedule).
+npx tsx training/teacher-views.ts --views 48 --seed 2
+(cd training && $PY train.py --init cache/stage1.pt --views cache/views-48 --epochs 45 --lr 2e-3 --seed 2 --out cache/student.pt)
+(cd training && $PY monitor.py --checkpoint cache/student.pt)
+(cd training && $PY quantize.py --checkpoint cache/student.pt)   # → models/skulens-retail-160.onnx
+echo "pipeline: $(( ($(date +%s) - start) / 60 )) min"
+npm run bench:models

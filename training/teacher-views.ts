@@ -1,0 +1,148 @@
+/**
+ * Step 1 of the training pipeline: the teacher's signal, computed once and cached.
+ *
+ * For every training image (grocery-store train + val rows and iconic images of the
+ * training classes only; classes whose id ≡ 3 mod 4 are held out), draw VIEWS random
+ * crop rectangles (random-resized-crop geometry, half of them mirrored; view 0 is always
+ * the whole image), and embed each with the MobileNetV2 teacher through skulens itself.
+ * train.py shows the student exactly the same rectangles, so the two see the same pixels.
+ *
+ * Writes to training/cache/views-<VIEWS>/ (or --out):
+ *   images.tsv      index, path (relative to the dataset), class name, class id, width, height
+ *   views.f32       per image × view: x, y, w, h (fractions of the image), mirrored (0/1)
+ *   teacher.f16     per image × view: the teacher's L2-normalised 1280-d vector, float16
+ *   meta.json       counts, seed, teacher fingerprint
+ *
+ * Run: npx tsx training/teacher-views.ts [--views 16] [--seed 1] [--out folder]
+ */
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { dirname, join, resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import { Embedder, loadImage, type RawImage } from '../src/index.js';
+import { parseCsv, readManifest } from '../src/node/dataset.js';
+import { Rng } from "../src/core/adapt/rng.js";
+
+const HERE = dirname(new URL(import.meta.url).pathname);
+const SHARED = resolve(process.env.SKULENS_SHARED ?? join(HERE, '..', '..', 'shared'));
+const DATA = join(SHARED, 'data', 'grocery-store');
+const TEACHER = join(SHARED, 'models', 'mobilenetv2-12-int8-embed.onnx');
+
+const { values } = parseArgs({
+  options: { views: { type: 'string', default: '16' }, seed: { type: 'string', default: '1' }, out: { type: 'string' } },
+});
+const VIEWS = Number(values.views);
+const SEED = Number(values.seed);
+const CACHE = values.out ?? join(HERE, 'cache', `views-${VIEWS}`);
+
+/** Training classes: every class whose id is not ≡ 3 (mod 4). */
+export async function readClasses(): Promise<{ name: string; id: number; iconic: string; heldOut: boolean }[]> {
+  const rows = parseCsv(await readFile(join(DATA, 'classes.csv'), 'utf8')).slice(1);
+  return rows
+    .filter((r) => r.length >= 5)
+    .map((r) => ({ name: r[0]!, id: Number(r[1]), iconic: r[4]!.replace(/^\//, ''), heldOut: Number(r[1]) % 4 === 3 }));
+}
+
+function mirror(image: RawImage): RawImage {
+  const { width, height, channels, data } = image;
+  const out = new Uint8Array(data.length);
+  for (let y = 0; y < height; y++) {
+    const row = y * width * channels;
+    for (let x = 0; x < width; x++) {
+      const src = row + x * channels;
+      const dst = row + (width - 1 - x) * channels;
+      for (let c = 0; c < channels; c++) out[dst + c] = data[src + c]!;
+    }
+  }
+  return { width, height, channels, data: out };
+}
+
+/** Random-resized-crop geometry: 30–100 % of the area, aspect 3:4 to 4:3. */
+function sampleView(rand: () => number, view: number): [number, number, number, number, number] {
+  if (view === 0) return [0, 0, 1, 1, 0];
+  const mirrored = view % 2 === 1 ? 1 : 0;
+  for (;;) {
+    const area = 0.3 + 0.7 * rand();
+    const aspect = Math.exp(Math.log(3 / 4) + rand() * Math.log(16 / 9));
+    const w = Math.sqrt(area * aspect);
+    const h = Math.sqrt(area / aspect);
+    if (w > 1 || h > 1) continue;
+    return [rand() * (1 - w), rand() * (1 - h), w, h, mirrored];
+  }
+}
+
+const classes = await readClasses();
+const byName = new Map(classes.map((c) => [c.name, c]));
+const training = classes.filter((c) => !c.heldOut);
+const rows = [...(await readManifest(join(DATA, 'train.csv'))), ...(await readManifest(join(DATA, 'val.csv')))];
+const items = rows
+  .filter((r) => !byName.get(r.label)!.heldOut)
+  .map((r) => ({ path: r.path, label: r.label }))
+  .concat(training.map((c) => ({ path: join(DATA, c.iconic), label: c.name })));
+console.log(`${items.length} images of ${training.length} training classes (${classes.length - training.length} held out), ${VIEWS} views each`);
+
+const teacher = await Embedder.create({ model: TEACHER, preset: 'imagenet', mode: 'stretch', batchSize: 32 });
+const rng = new Rng(SEED);
+const rand = () => rng.next();
+const views = new Float32Array(items.length * VIEWS * 5);
+const vectors = new Uint16Array(items.length * VIEWS * teacher.dim);
+const f32 = new Float32Array(1);
+const u32 = new Uint32Array(f32.buffer);
+const toHalf = (v: number): number => {
+  // Round-to-nearest float16 of a value in [-1, 1] (normalised vectors): no overflow path needed.
+  f32[0] = v;
+  const x = u32[0]!;
+  const sign = (x >>> 16) & 0x8000;
+  const exp = ((x >>> 23) & 0xff) - 127 + 15;
+  if (exp <= 0) return sign; // below float16's normal range: flush to zero
+  const mant = x & 0x7fffff;
+  let half = sign | (exp << 10) | (mant >>> 13);
+  if (mant & 0x1000) half++;
+  return half;
+};
+
+const sizes: string[] = [];
+const t0 = performance.now();
+const CHUNK = 32;
+for (let start = 0; start < items.length; start += CHUNK) {
+  const chunk = items.slice(start, start + CHUNK);
+  const inputs: { image: RawImage; crop: { x: number; y: number; width: number; height: number } }[] = [];
+  for (const [j, item] of chunk.entries()) {
+    const image = await loadImage(item.path);
+    const flipped = mirror(image);
+    sizes[start + j] = `${image.width}\t${image.height}`;
+    for (let v = 0; v < VIEWS; v++) {
+      const view = sampleView(rand, v);
+      // Whole pixels, and store what was actually cropped.
+      const x = Math.floor(view[0] * image.width);
+      const y = Math.floor(view[1] * image.height);
+      const width = Math.max(1, Math.min(image.width - x, Math.round(view[2] * image.width)));
+      const height = Math.max(1, Math.min(image.height - y, Math.round(view[3] * image.height)));
+      views.set([x / image.width, y / image.height, width / image.width, height / image.height, view[4]], ((start + j) * VIEWS + v) * 5);
+      inputs.push({ image: view[4] ? flipped : image, crop: { x, y, width, height } });
+    }
+  }
+  const out = await teacher.embed(inputs);
+  out.forEach((vec, k) => {
+    const base = (start * VIEWS + k) * teacher.dim;
+    for (let d = 0; d < teacher.dim; d++) vectors[base + d] = toHalf(vec[d]!);
+  });
+  if ((start / CHUNK) % 10 === 0) {
+    const done = Math.min(items.length, start + CHUNK);
+    console.log(`  ${done}/${items.length} images, ${((performance.now() - t0) / 1000).toFixed(0)} s`);
+  }
+}
+await teacher.dispose();
+
+await mkdir(CACHE, { recursive: true });
+const rel = (p: string) => (p.startsWith(DATA) ? p.slice(DATA.length + 1) : p);
+await writeFile(
+  join(CACHE, 'images.tsv'),
+  items.map((it, i) => `${i}\t${rel(it.path)}\t${it.label}\t${byName.get(it.label)!.id}\t${sizes[i]}`).join('\n') + '\n',
+);
+await writeFile(join(CACHE, 'views.f32'), Buffer.from(views.buffer));
+await writeFile(join(CACHE, 'teacher.f16'), Buffer.from(vectors.buffer));
+await writeFile(
+  join(CACHE, 'meta.json'),
+  JSON.stringify({ images: items.length, views: VIEWS, dim: teacher.dim, seed: SEED, teacher: teacher.fingerprint }, null, 2),
+);
+console.log(`done in ${((performance.now() - t0) / 1000).toFixed(0)} s → ${CACHE}`);
