@@ -52,6 +52,7 @@ export function defaultMounts() {
     '/dist/': join(REPO_ROOT, 'dist'),
     '/ort/': join(REPO_ROOT, 'node_modules', 'onnxruntime-web', 'dist'),
     '/test/': join(REPO_ROOT, 'test', 'browser'),
+    '/models/': join(REPO_ROOT, 'models'), // the built-in embedder, where dist/browser.js looks for it
     '/shared/': SHARED,
     '/': join(REPO_ROOT, 'examples', 'browser'),
   };

@@ -1,7 +1,7 @@
 /**
- * Grocery Store train/test embeddings for the gallery benchmarks, computed once with
- * the MobileNetV2 embedder (imagenet preset) and cached in the OS temp folder keyed by
- * the embedder's fingerprint, so re-runs of the benches skip the slow embedding pass.
+ * Grocery Store train/test embeddings for the gallery benchmarks, computed once per
+ * embedder (default: the MobileNetV2 teacher with the imagenet preset) and cached in the
+ * OS temp folder keyed by the embedder's fingerprint, so re-runs skip the embedding pass.
  */
 import { existsSync } from 'node:fs';
 import { readFile, writeFile } from 'node:fs/promises';
@@ -28,8 +28,11 @@ export interface GroceryVectors {
   test: LabelledVectors;
 }
 
-export async function groceryVectors(log: (msg: string) => void = (m) => process.stderr.write(m + '\n')): Promise<GroceryVectors> {
-  const embedder = await Embedder.create({ model: EMBED_MODEL, preset: 'imagenet', batchSize: 32 });
+export async function groceryVectors(
+  log: (msg: string) => void = (m) => process.stderr.write(m + '\n'),
+  model: { model?: string; preset?: string } = { model: EMBED_MODEL, preset: 'imagenet' },
+): Promise<GroceryVectors> {
+  const embedder = await Embedder.create({ ...model, batchSize: 32 });
   const cache = join(tmpdir(), `skulens-grocery-${embedder.fingerprint}.json`);
   const bin = cache.replace(/\.json$/, '.bin');
   if (existsSync(cache) && existsSync(bin)) {

@@ -68,11 +68,13 @@ async function load() {
 
     status('Loading embedder…');
     const m = await bytesFrom('embedderFile', 'model');
-    if (!m) throw new Error('Pick an embedder model (or pass ?model=URL).');
     const recorded = gallery.embedder;
     const preset = $('preset').value || params.get('preset') || recorded?.preset;
+    // No model picked: the one the gallery was built with when it is skulens' built-in
+    // embedder (models/ beside dist/), else the built-in one anyway (fingerprint checked below).
+    const model = m ? m.bytes : recorded?.path?.startsWith('skulens:') ? recorded.path : undefined;
     // The gallery remembers its embedder's preprocessing: use it unless a preset is chosen.
-    const embedderOptions = preset ? { model: m.bytes, preset } : { model: m.bytes, ...(recorded?.spec ?? {}) };
+    const embedderOptions = preset ? { model, preset } : { model, ...(recorded?.spec ?? {}) };
     if (recorded?.output) embedderOptions.output = recorded.output;
     const embedder = await Embedder.create({ ...embedderOptions, batchSize: 16 });
     gallery.useEmbedder(embedder); // throws E_FINGERPRINT when the model/preprocessing differ from the gallery's

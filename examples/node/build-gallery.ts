@@ -2,22 +2,24 @@
  * Build a reference gallery from a folder with one sub-folder of photos per product,
  * then name a photo with it.
  *
- *   npx tsx examples/node/build-gallery.ts <refs-folder> <embedder.onnx> <query.jpg> [gallery.skg]
+ *   npx tsx examples/node/build-gallery.ts <refs-folder> <query.jpg> [gallery.skg] [embedder.onnx]
  *
- * The same as `skulens gallery build <refs> -o gallery.skg --embedder model.onnx` followed
- * by `skulens classify query.jpg --gallery gallery.skg`, written with the API.
+ * The same as `skulens gallery build <refs> -o gallery.skg` followed by
+ * `skulens classify query.jpg --gallery gallery.skg`, written with the API. Without an
+ * embedder argument it uses the one built into skulens; a model file given is used with
+ * the ImageNet preset.
  */
 import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { Embedder, ReferenceGallery } from 'skulens';
 
-const [refs, model, query, out = 'gallery.skg'] = process.argv.slice(2);
-if (!refs || !model || !query) {
-  console.error('usage: build-gallery.ts <refs-folder> <embedder.onnx> <query.jpg> [gallery.skg]');
+const [refs, query, out = 'gallery.skg', model] = process.argv.slice(2);
+if (!refs || !query) {
+  console.error('usage: build-gallery.ts <refs-folder> <query.jpg> [gallery.skg] [embedder.onnx]');
   process.exit(1);
 }
 
-const embedder = await Embedder.create({ model, preset: 'imagenet' });
+const embedder = await Embedder.create(model ? { model, preset: 'imagenet' } : {});
 const gallery = new ReferenceGallery({ metric: 'cosine' });
 
 for (const label of readdirSync(refs, { withFileTypes: true }).filter((d) => d.isDirectory()).map((d) => d.name)) {

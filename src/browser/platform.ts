@@ -44,6 +44,11 @@ export const browserPlatform: Platform = {
   ort: browserOrt,
   loadImage: (input) => loadImage(input as BrowserImageInput),
   readBinary: (source) => fetchBinary(source),
+  // A static `new URL(..., import.meta.url)` so that bundlers (Vite, webpack 5, Parcel) copy the file as an asset.
+  builtinModelLocation: (file) => {
+    if (file !== 'skulens-retail-160.onnx') throw new SkulensError('E_MODEL_LOAD', `Unknown built-in model file ${file}.`);
+    return new URL('../models/skulens-retail-160.onnx', import.meta.url).href;
+  },
   sha256Hex,
 };
 

@@ -3,7 +3,7 @@ import type { Command } from 'commander';
 import { Embedder } from '../core/embedder.js';
 import { SkulensError } from '../core/errors.js';
 import { expandImageArgs, type DatasetItem } from '../node/dataset.js';
-import { action, out, parsePositiveInt, warnSkipped } from './common.js';
+import { EMBEDDER_HELP, action, embedderSource, out, parsePositiveInt, warnSkipped } from './common.js';
 import { createProgress } from './progress.js';
 
 /** Inputs embedded per call, so output streams and memory stays flat on big folders. */
@@ -32,16 +32,16 @@ export function registerEmbed(program: Command): void {
     .command('embed')
     .description('embed images with an ONNX model and print one vector per image')
     .argument('<inputs...>', 'image files, folders (class sub-folders give labels) or path,label CSV manifests')
-    .requiredOption('--embedder <model.onnx>', 'ONNX embedding model')
+    .option('--embedder <model.onnx>', EMBEDDER_HELP)
     .option('--preset <name>', 'preprocessing preset: imagenet, nvidia-retail, clip')
     .option('--output <name>', 'model output holding the embedding')
     .option('--batch-size <n>', 'images per inference run', parsePositiveInt('--batch-size'), 16)
     .option('--json', 'print JSON lines { path, label?, vector }')
     .action(
-      action(async (inputs: string[], opts: { embedder: string; preset?: string; output?: string; batchSize: number; json?: boolean }) => {
+      action(async (inputs: string[], opts: { embedder?: string; preset?: string; output?: string; batchSize: number; json?: boolean }) => {
         const items = await expandImageArgs(inputs);
         if (items.length === 0) throw new SkulensError('E_EMPTY', 'No images found in the given inputs.');
-        const embedder = await Embedder.create({ model: opts.embedder, preset: opts.preset, output: opts.output, batchSize: opts.batchSize });
+        const embedder = await Embedder.create({ model: embedderSource(opts.embedder), preset: opts.preset, output: opts.output, batchSize: opts.batchSize });
         let ok = 0;
         for await (const { chunk, vectors } of embedInChunks(embedder, items, 'embedding')) {
           const lines: string[] = [];

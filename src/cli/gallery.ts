@@ -5,13 +5,12 @@
  * a progress bar, skipping (and reporting) the ones that cannot be read.
  */
 import { InvalidArgumentError, type Command } from 'commander';
-import { resolve } from 'node:path';
 import { Embedder, type EmbedderOptions } from '../core/embedder.js';
 import { SkulensError, messageOf } from '../core/errors.js';
 import { DEFAULT_CLUSTERS, DEFAULT_K, DEFAULT_THRESHOLD, ReferenceGallery } from '../core/gallery/gallery.js';
 import type { Metric } from '../core/gallery/vector-index.js';
 import { readLabelledSet, type DatasetItem } from '../node/dataset.js';
-import { action, out, parsePositiveInt } from './common.js';
+import { EMBEDDER_HELP, action, embedderSource, out, parsePositiveInt } from './common.js';
 import { embedInChunks } from './embed.js';
 
 export function registerGallery(program: Command): void {
@@ -22,7 +21,7 @@ export function registerGallery(program: Command): void {
     .description('embed reference images (class folders or a path,label CSV) into a gallery file')
     .argument('<refs>', 'folder with one sub-folder per label, or a CSV manifest with a path,label header')
     .requiredOption('-o, --output <file>', 'gallery file to write (atomically)')
-    .requiredOption('--embedder <model.onnx>', 'ONNX embedding model')
+    .option('--embedder <model.onnx>', EMBEDDER_HELP)
     .option('--preset <name>', 'preprocessing preset: imagenet, nvidia-retail, clip')
     .option('--clusters <K>', `k-means centroids kept per class, or "all" (default ${DEFAULT_CLUSTERS})`, parseClusters)
     .option('--metric <metric>', 'cosine or l2', parseMetric, 'cosine' as Metric)
@@ -32,11 +31,11 @@ export function registerGallery(program: Command): void {
     .option('--adapt', 'learn a projection from the references that separates look-alike classes (docs/accuracy.md); stored in the gallery')
     .option('--calibrate', 'pick the "unknown" threshold from held-out references (docs/accuracy.md); ignored when --threshold is given')
     .action(
-      action(async (refs: string, opts: { output: string; embedder: string; preset?: string; clusters?: number | 'all'; metric: Metric; batchSize: number; threshold?: number; float16?: boolean; adapt?: boolean; calibrate?: boolean }) => {
+      action(async (refs: string, opts: { output: string; embedder?: string; preset?: string; clusters?: number | 'all'; metric: Metric; batchSize: number; threshold?: number; float16?: boolean; adapt?: boolean; calibrate?: boolean }) => {
         const { items, emptyClasses } = await readLabelledSet(refs);
         for (const label of emptyClasses) process.stderr.write(`skulens: class "${label}" has no images: skipped\n`);
         if (items.length === 0) throw new SkulensError('E_EMPTY', `No reference images found in "${refs}".`);
-        const embedder = await Embedder.create({ model: resolve(opts.embedder), preset: opts.preset, batchSize: opts.batchSize });
+        const embedder = await Embedder.create({ model: embedderSource(opts.embedder), preset: opts.preset, batchSize: opts.batchSize });
         try {
           const g = new ReferenceGallery({
             metric: opts.metric,
@@ -141,7 +140,7 @@ export async function openGallery(file: string, override?: string, batchSize = 1
   if (!model) throw new SkulensError('E_INPUT', `Gallery "${file}" does not record its model path: pass --embedder <model.onnx>.`);
   let embedder: Embedder;
   try {
-    embedder = await Embedder.create({ ...(info.spec as Partial<EmbedderOptions>), model: resolve(model), ...(info.output ? { output: info.output } : {}), batchSize });
+    embedder = await Embedder.create({ ...(info.spec as Partial<EmbedderOptions>), model: embedderSource(model), ...(info.output ? { output: info.output } : {}), batchSize });
   } catch (err) {
     const hint = override ? '' : ` (the path stored in the gallery; pass --embedder to use the model from elsewhere)`;
     if (err instanceof SkulensError) throw new SkulensError(err.code, `${err.message}${hint}`, { cause: err, input: model });

@@ -8,6 +8,7 @@ import { SkulensError, messageOf } from './errors.js';
 import { halfArrayToFloat32 } from './float16.js';
 import { decodeImage, describeInput, isRawImage, type ImageInput, type RawImage, type Rect } from './image.js';
 import {
+  DEFAULT_EMBEDDER,
   describeOutputs,
   fitSpecToInput,
   formatShape,
@@ -27,8 +28,11 @@ import { normalizeInPlace } from './vector.js';
 export const PREPROCESS_METADATA_KEY = 'skulens.preprocess';
 
 export interface EmbedderOptions extends Partial<PreprocessSpec> {
-  /** Path/URL of the .onnx file, or its bytes. */
-  model: ModelSource;
+  /**
+   * Path/URL of the .onnx file, or its bytes. Default: the embedder shipped with skulens
+   * (`DEFAULT_EMBEDDER`, 160 px, 256-d; see docs/models.md).
+   */
+  model?: ModelSource;
   /** Named preprocessing recipe: imagenet, nvidia-retail, clip (see docs/embedder.md). */
   preset?: string;
   /** Name of the output holding the embedding (default: one named like "embedding", else the only 2-D output). */
@@ -138,8 +142,8 @@ export class Embedder {
     this.modelPath = init.modelPath;
   }
 
-  static async create(options: EmbedderOptions): Promise<Embedder> {
-    const { model, preset, output, batchSize = 16, normalize = true, sessionOptions, worker, ...overrides } = options ?? ({} as EmbedderOptions);
+  static async create(options: EmbedderOptions = {}): Promise<Embedder> {
+    const { model = DEFAULT_EMBEDDER, preset, output, batchSize = 16, normalize = true, sessionOptions, worker, ...overrides } = options ?? ({} as EmbedderOptions);
     if (!Number.isInteger(batchSize) || batchSize < 1) throw new SkulensError('E_INPUT', `batchSize must be a positive integer, got ${batchSize}.`);
     const loaded = await loadModel(model, sessionOptions, { worker });
     const { session } = loaded;

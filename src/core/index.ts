@@ -10,6 +10,8 @@ export type { RawImage, Rect, ImageInput, DrawableImage, BlobLike } from './imag
 export { PRESETS, resolveSpec } from './preprocess.js';
 export type { PreprocessSpec, PresetName, ResizeMode, ChannelOrder, TensorLayout, InputDType } from './preprocess.js';
 export { Embedder, EmbedError, PREPROCESS_METADATA_KEY } from './embedder.js';
+export { DEFAULT_EMBEDDER } from './model.js';
+export type { ModelSource } from './model.js';
 export type { EmbedderOptions, EmbedInput, EmbedOptions, EmbedProgress, EmbedFailure, EmbedSettledResult } from './embedder.js';
 export { ReferenceGallery, DEFAULT_K, DEFAULT_THRESHOLD, DEFAULT_CLUSTERS, DEFAULT_HNSW } from './gallery/gallery.js';
 export type {

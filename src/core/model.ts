@@ -10,6 +10,24 @@ import { batchShape, type InputDType, type PreprocessSpec, type TensorLayout } f
 
 export type ModelSource = string | Uint8Array | ArrayBuffer;
 
+/**
+ * The embedder that ships inside the package (models/skulens-retail-160.onnx, see
+ * docs/models.md). Galleries record this id rather than a file path, so they keep
+ * working when the package is reinstalled or moved.
+ */
+export const DEFAULT_EMBEDDER = 'skulens:retail-160';
+
+/** Built-in model ids and their file names inside the package's models/ folder. */
+export const BUILTIN_MODELS: Readonly<Record<string, string>> = { [DEFAULT_EMBEDDER]: 'skulens-retail-160.onnx' };
+
+/** Where a model given as a string lives: a built-in id resolves through the platform. */
+function locate(model: string): string {
+  if (!model.startsWith('skulens:')) return model;
+  const file = BUILTIN_MODELS[model];
+  if (!file) throw new SkulensError('E_MODEL_LOAD', `Unknown built-in model "${model}". Built-in models: ${Object.keys(BUILTIN_MODELS).join(', ')}.`, { input: model });
+  return getPlatform().builtinModelLocation(file);
+}
+
 export interface LoadedModel {
   bytes: Uint8Array;
   session: InferenceSession;
@@ -49,8 +67,9 @@ export async function loadModel(model: ModelSource, sessionOptions?: InferenceSe
   const path = typeof model === 'string' ? model : undefined;
   if (typeof model === 'string') {
     try {
-      bytes = await platform.readBinary(model);
+      bytes = await platform.readBinary(locate(model));
     } catch (err) {
+      if (err instanceof SkulensError) throw err;
       throw new SkulensError('E_MODEL_LOAD', `Cannot read model "${model}": ${messageOf(err)}`, { cause: err, input: model });
     }
   } else {

@@ -22,6 +22,8 @@ export interface Platform {
   loadImage(input: unknown): Promise<RawImage>;
   /** Read a model (or other binary file) given by path or URL. */
   readBinary(source: string): Promise<Uint8Array>;
+  /** Path or URL of a model file shipped in the package's models/ folder. */
+  builtinModelLocation(file: string): string;
   /** Hex SHA-256 of bytes (model fingerprints must match across platforms). */
   sha256Hex(bytes: Uint8Array): Promise<string>;
   /**

@@ -9,6 +9,7 @@ import { loadImage, type NodeImageInput } from './image-loader.js';
 import { WorkerSession } from './worker-session.js';
 import { createHnswIndex } from './hnsw-index.js';
 import { writeFileAtomic } from './gallery-file.js';
+import { builtinModelLocation } from './builtin-models.js';
 
 export const nodePlatform: Platform = {
   name: 'node',
@@ -18,6 +19,7 @@ export const nodePlatform: Platform = {
     const buf = await readFile(source);
     return new Uint8Array(buf.buffer, buf.byteOffset, buf.byteLength);
   },
+  builtinModelLocation,
   async sha256Hex(bytes) {
     return createHash('sha256').update(bytes).digest('hex');
   },

@@ -201,3 +201,22 @@ describe.skipIf(!run)('browser embedding (a): same vectors as Node', () => {
     for (const v of Object.values(results)) expect(v).toBeGreaterThan(0);
   });
 });
+
+describe.skipIf(!run)('browser: the built-in embedder', () => {
+  let h: Harness;
+  afterAll(async () => h?.close());
+
+  it('loads from the package (models/ beside dist/) with no model argument and embeds like Node', async () => {
+    h = await startHarness();
+    const page = await openHarness(h);
+    const created = await page.evaluate(() => (window as any).harness.createEmbedder({}));
+    const node = await Embedder.create();
+    expect(created.fingerprint).toBe(node.fingerprint);
+    expect(created.dim).toBe(256);
+    const photos = PHOTOS.slice(0, 5);
+    const nodeVectors = await node.embed(photos.map((p) => join(grocery, p.path)));
+    await node.dispose();
+    const { vectors } = await page.evaluate((u) => (window as any).harness.embed(u), photos.map((p) => groceryUrl(p.path)));
+    vectors.forEach((v: Vec, i: number) => expect(cosine(v, nodeVectors[i]!)).toBeGreaterThanOrEqual(0.999));
+  });
+});

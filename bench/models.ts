@@ -1,0 +1,69 @@
+/**
+ * npm run bench:models — the built-in embedder next to its MobileNetV2 teacher on the
+ * Grocery Store protocol (gallery = train.csv rows, queries = test.csv rows):
+ *
+ *   unseen 20   the 20 classes whose id ≡ 3 (mod 4), held out of the built-in model's
+ *               training entirely: gallery = their train rows, queries = their test rows
+ *   all 81      every class (61 of them were seen when the built-in model was trained)
+ *
+ * Methods: the default gallery (`skulens gallery build`: one mean per class, k = 10
+ * softmax vote), plain 1-NN over every reference, and the default gallery after
+ * `adapt()` (`gallery build --adapt`). Prints a markdown table for docs/models.md.
+ *
+ * Options: --model path.onnx (instead of the built-in one) --teacher path.onnx
+ */
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { ReferenceGallery, DEFAULT_EMBEDDER } from '../src/index.js';
+import { parseCsv } from '../src/node/dataset.js';
+import { EMBED_MODEL, GROCERY, groceryVectors, type LabelledVectors } from './lib/grocery-vectors.js';
+
+const { values } = parseArgs({ options: { model: { type: 'string' }, teacher: { type: 'string', default: EMBED_MODEL } } });
+
+const classRows = parseCsv(await readFile(join(GROCERY, 'classes.csv'), 'utf8')).slice(1).filter((r) => r.length >= 2);
+const heldOut = new Set(classRows.filter((r) => Number(r[1]) % 4 === 3).map((r) => r[0]!));
+
+function subset(s: LabelledVectors, keep: (label: string) => boolean): LabelledVectors {
+  const idx = s.labels.flatMap((l, i) => (keep(l) ? [i] : []));
+  const vectors = new Float32Array(idx.length * s.dim);
+  idx.forEach((i, j) => vectors.set(s.vectors.subarray(i * s.dim, (i + 1) * s.dim), j * s.dim));
+  return { dim: s.dim, labels: idx.map((i) => s.labels[i]!), vectors };
+}
+
+function top1(refs: LabelledVectors, queries: LabelledVectors, method: 'gallery' | '1-NN' | 'adapted'): number {
+  const g = new ReferenceGallery({ index: 'exact', ...(method === '1-NN' ? { clustersPerClass: 'all' as const } : {}) });
+  const byLabel = new Map<string, Float32Array[]>();
+  refs.labels.forEach((l, i) => {
+    if (!byLabel.has(l)) byLabel.set(l, []);
+    byLabel.get(l)!.push(refs.vectors.subarray(i * refs.dim, (i + 1) * refs.dim));
+  });
+  for (const [label, vs] of [...byLabel].sort(([a], [b]) => (a < b ? -1 : 1))) g.add(label, vs);
+  if (method === 'adapted') g.adapt();
+  const answers = g.classifyBatch(queries.vectors, { threshold: -Infinity, ...(method === '1-NN' ? { k: 1 } : {}) });
+  return answers.filter((r, i) => r.label === queries.labels[i]).length / answers.length;
+}
+
+const models = [
+  { name: `built-in (${DEFAULT_EMBEDDER})`, source: { model: values.model ?? DEFAULT_EMBEDDER } },
+  { name: 'MobileNetV2 teacher (imagenet preset)', source: { model: values.teacher!, preset: 'imagenet' } },
+];
+const rows: string[] = [];
+for (const m of models) {
+  const { train, test } = await groceryVectors(undefined, m.source);
+  const cells: string[] = [];
+  for (const keep of [(l: string) => heldOut.has(l), () => true]) {
+    const refs = subset(train, keep);
+    const queries = subset(test, keep);
+    for (const method of ['gallery', '1-NN', 'adapted'] as const) cells.push(top1(refs, queries, method).toFixed(3));
+  }
+  rows.push(`| ${m.name} | ${train.dim} | ${cells.join(' | ')} |`);
+  console.error(`${m.name}: done`);
+}
+console.log(`Grocery Store, top-1 on test.csv queries; gallery = train.csv rows of the same classes.
+"unseen 20": the classes with id ≡ 3 (mod 4), never shown to the built-in model in training.
+"all 81": 61 of these classes were in the built-in model's training data.
+
+| model | dim | unseen 20: gallery | unseen 20: 1-NN | unseen 20: adapted | all 81: gallery | all 81: 1-NN | all 81: adapted |
+|---|---:|---:|---:|---:|---:|---:|---:|
+${rows.join('\n')}`);

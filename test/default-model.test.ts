@@ -1,0 +1,89 @@
+/**
+ * The built-in embedder (models/skulens-retail-160.onnx): used when no model is given,
+ * by the API and the CLI, and good enough on products it never saw in training.
+ */
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { DEFAULT_EMBEDDER, Embedder, ReferenceGallery } from '../src/index.js';
+import { parseCsv, readManifest } from '../src/node/dataset.js';
+import { runCliSync, writeCsv } from './helpers/cli.js';
+import { HAVE_SHARED, grocery } from './helpers/shared.js';
+
+const work = mkdtempSync(join(tmpdir(), 'skulens-default-'));
+afterAll(() => rmSync(work, { recursive: true, force: true }));
+
+/** The 20 classes held out of the built-in model's training (id ≡ 3 mod 4). */
+function heldOutClasses(): Set<string> {
+  const rows = parseCsv(readFileSync(join(grocery, 'classes.csv'), 'utf8')).slice(1);
+  return new Set(rows.filter((r) => r.length >= 2 && Number(r[1]) % 4 === 3).map((r) => r[0]!));
+}
+
+describe.skipIf(!HAVE_SHARED)('built-in embedder', () => {
+  it('is used when no model is given, with the preprocessing from its own metadata', async () => {
+    const embedder = await Embedder.create();
+    try {
+      expect(embedder.modelPath).toBe(DEFAULT_EMBEDDER);
+      expect(embedder.specSource).toBe('metadata');
+      expect(embedder.spec).toMatchObject({ width: 160, height: 160, resize: 'stretch' });
+      expect(embedder.dim).toBe(256);
+      const [v] = await embedder.embed([join(grocery, 'test/Fruit/Banana/Banana_001.jpg')]);
+      expect(Math.hypot(...v!)).toBeCloseTo(1, 5);
+    } finally {
+      await embedder.dispose();
+    }
+  });
+
+  it('names products it never saw in training: 20 held-out classes, 5 references each', async () => {
+    const held = heldOutClasses();
+    expect(held.size).toBe(20);
+    const train = (await readManifest(join(grocery, 'train.csv'))).filter((r) => held.has(r.label));
+    const test = (await readManifest(join(grocery, 'test.csv'))).filter((r) => held.has(r.label));
+    const refs = [...held].flatMap((label) => train.filter((r) => r.label === label).slice(0, 5));
+    // Every third query photo keeps the test short but covers all 20 classes.
+    const queries = test.filter((_, i) => i % 3 === 0);
+    const embedder = await Embedder.create({ batchSize: 32 });
+    try {
+      const gallery = new ReferenceGallery();
+      gallery.useEmbedder(embedder);
+      const refVectors = await embedder.embed(refs.map((r) => r.path));
+      for (const label of held) gallery.add(label, refVectors.filter((_, i) => refs[i]!.label === label));
+      const qVectors = await embedder.embed(queries.map((q) => q.path));
+      const right = qVectors.filter((v, i) => gallery.classify(v, { threshold: -Infinity }).label === queries[i]!.label).length;
+      // 20 classes: chance is 0.05. The full-protocol figures are in docs/models.md (npm run bench:models).
+      expect(right / queries.length).toBeGreaterThan(0.6);
+    } finally {
+      await embedder.dispose();
+    }
+  }, 120_000);
+
+  it('CLI: gallery build, classify and eval need no --embedder, and the gallery records the built-in id', async () => {
+    const held = [...heldOutClasses()].slice(0, 4);
+    const rows = (await readManifest(join(grocery, 'train.csv'))).filter((r) => held.includes(r.label));
+    const refs = held.flatMap((label) => rows.filter((r) => r.label === label).slice(0, 6));
+    const queries = held.flatMap((label) => rows.filter((r) => r.label === label).slice(6, 9));
+    writeCsv(join(work, 'refs.csv'), refs);
+    writeCsv(join(work, 'queries.csv'), queries);
+    const file = join(work, 'g.skg');
+
+    const build = runCliSync('gallery', 'build', join(work, 'refs.csv'), '-o', file);
+    expect(build.stderr).not.toMatch(/E_[A-Z]/);
+    expect(build.code).toBe(0);
+    const info = runCliSync('gallery', 'info', file, '--json');
+    expect(JSON.parse(info.stdout).embedder.path).toBe(DEFAULT_EMBEDDER);
+
+    const cls = runCliSync('classify', queries[0]!.path, queries[3]!.path, '--gallery', file, '--json');
+    expect(cls.code).toBe(0);
+    const answers = cls.stdout.trim().split('\n').map((line) => JSON.parse(line));
+    expect(answers).toHaveLength(2);
+    for (const a of answers) expect(held).toContain(a.guess);
+
+    const ev = runCliSync('eval', join(work, 'queries.csv'), '--gallery', file, '--json');
+    expect(ev.code).toBe(0);
+    const report = JSON.parse(ev.stdout);
+    expect(report.n).toBe(queries.length);
+    expect(report.top1).toBeGreaterThan(1 / held.length); // above chance; the accuracy itself is the test above
+
+  }, 180_000);
+});

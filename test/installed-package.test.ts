@@ -1,0 +1,79 @@
+/**
+ * The package as users get it: `npm pack`, unpacked into a fresh app's node_modules
+ * (dependencies linked from this checkout, nothing fetched), imported by name. The
+ * built-in embedder must load from the installed copy — not from the repository — and
+ * embed with the network switched off. Needs `npm run build` first (CI does it).
+ */
+import { execFileSync, spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { HAVE_SHARED, REPO_ROOT, grocery } from './helpers/shared.js';
+
+const MODEL_FILE = 'models/skulens-retail-160.onnx';
+const work = mkdtempSync(join(tmpdir(), 'skulens-installed-'));
+const app = join(work, 'app');
+const installed = join(app, 'node_modules', 'skulens');
+let packed: { files: { path: string; size: number }[] };
+
+// `unshare -n` (a network namespace with no interfaces) proves "offline" where it is allowed (root on Linux).
+const OFFLINE = spawnSync('unshare', ['-n', 'true']).status === 0;
+const run = (args: string[]) =>
+  spawnSync(OFFLINE ? 'unshare' : process.execPath, OFFLINE ? ['-n', process.execPath, ...args] : args, { cwd: app, encoding: 'utf8', timeout: 120_000 });
+
+beforeAll(() => {
+  if (!existsSync(join(REPO_ROOT, 'dist', 'index.js'))) execFileSync('npm', ['run', 'build'], { cwd: REPO_ROOT, stdio: 'ignore' });
+  // --ignore-scripts: pack the dist/ that is there (a prepack rebuild would race other test files).
+  const out = execFileSync('npm', ['pack', '--json', '--ignore-scripts', '--pack-destination', work], { cwd: REPO_ROOT, encoding: 'utf8' });
+  packed = JSON.parse(out.slice(out.indexOf('[')))[0];
+  mkdirSync(join(app, 'node_modules'), { recursive: true });
+  execFileSync('tar', ['-xzf', join(work, (packed as unknown as { filename: string }).filename), '-C', work]);
+  renameSync(join(work, 'package'), installed);
+  const deps = Object.keys(JSON.parse(readFileSync(join(REPO_ROOT, 'package.json'), 'utf8')).dependencies as object);
+  for (const dep of deps) {
+    mkdirSync(join(app, 'node_modules', dep, '..'), { recursive: true });
+    symlinkSync(join(REPO_ROOT, 'node_modules', dep), join(app, 'node_modules', dep), 'dir');
+  }
+  writeFileSync(join(app, 'package.json'), JSON.stringify({ name: 'app', private: true, type: 'module' }));
+  writeFileSync(
+    join(app, 'main.js'),
+    `import { Embedder } from 'skulens';
+const embedder = await Embedder.create();
+const [v] = await embedder.embed([process.argv[2]]);
+console.log(JSON.stringify({ model: embedder.modelPath, dim: embedder.dim, norm: Math.hypot(...v) }));
+await embedder.dispose();
+`,
+  );
+}, 300_000);
+afterAll(() => rmSync(work, { recursive: true, force: true }));
+
+describe('installed package', () => {
+  it('ships the built-in model (≤ 4 MB) and no training data, tests or caches', () => {
+    const paths = packed.files.map((f) => f.path);
+    const model = packed.files.find((f) => f.path === MODEL_FILE);
+    expect(model, 'the model file is in the tarball').toBeDefined();
+    expect(model!.size).toBeLessThanOrEqual(4 * 1024 * 1024);
+    expect(paths.filter((p) => /^(training|test|fixtures|bench|scratch)\//.test(p) || (/\.(jpe?g|png|pt|f16|f32)$/.test(p) && !p.startsWith('docs/img/')))).toEqual([]);
+    expect(paths.filter((p) => p.endsWith('.onnx'))).toEqual([MODEL_FILE]);
+  });
+
+  it.skipIf(!HAVE_SHARED)(`embeds with the built-in model from node_modules${OFFLINE ? ', network off' : ''}`, () => {
+    const r = run(['main.js', join(grocery, 'test/Fruit/Banana/Banana_001.jpg')]);
+    expect(r.stderr).not.toMatch(/Error/);
+    const result = JSON.parse(r.stdout);
+    expect(result).toMatchObject({ model: 'skulens:retail-160', dim: 256 });
+    expect(result.norm).toBeCloseTo(1, 5);
+
+    const cli = run([join(installed, 'dist', 'cli.js'), 'embed', join(grocery, 'test/Fruit/Banana/Banana_001.jpg'), '--json']);
+    expect(cli.status).toBe(0);
+    expect(JSON.parse(cli.stdout).vector).toHaveLength(256);
+  }, 120_000);
+
+  it.skipIf(!HAVE_SHARED)('reads the model from the installed copy, not from the repository', () => {
+    rmSync(join(installed, 'models'), { recursive: true });
+    const r = run(['main.js', join(grocery, 'test/Fruit/Banana/Banana_001.jpg')]);
+    expect(r.status).not.toBe(0);
+    expect(r.stderr).toMatch(/built-in model skulens-retail-160\.onnx is missing from the skulens package/);
+  }, 120_000);
+});
