@@ -11,7 +11,7 @@ npx tsx training/teacher-views.ts --views 16 --seed 1
 (cd training && $PY train.py --views cache/views-16 --epochs 36 --seed 1 --out cache/stage1.pt)
 # Stage 2: 48 fresh views per image, 45 more epochs from stage 1 (a warm restart of the schedule).
 npx tsx training/teacher-views.ts --views 48 --seed 2
-(cd training && $PY train.py --init cache/stage1.pt --views cache/views-48 --epochs 45 --lr 2e-3 --seed 2 --out cache/student.pt)
+(cd training && $PY train.py --init cache/stage1.pt --views cache/views-48 --epochs 45 --lr 2e-3 --proxy-weight 0.1 --seed 2 --out cache/student.pt)
 (cd training && $PY monitor.py --checkpoint cache/student.pt)
 (cd training && $PY quantize.py --checkpoint cache/student.pt)   # → models/skulens-retail-160.onnx
 echo "pipeline: $(( ($(date +%s) - start) / 60 )) min"
