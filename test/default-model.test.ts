@@ -35,6 +35,13 @@ describe.skipIf(!HAVE_SHARED)('built-in embedder', () => {
     }
   });
 
+  it('refuses an unknown built-in id with the list of known ones', async () => {
+    await expect(Embedder.create({ model: 'skulens:no-such-model' })).rejects.toMatchObject({
+      code: 'E_MODEL_LOAD',
+      message: expect.stringMatching(/Unknown built-in model "skulens:no-such-model".*skulens:retail-160/),
+    });
+  });
+
   it('names products it never saw in training: 20 held-out classes, 5 references each', async () => {
     const held = heldOutClasses();
     expect(held.size).toBe(20);

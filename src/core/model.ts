@@ -66,10 +66,10 @@ export async function loadModel(model: ModelSource, sessionOptions?: InferenceSe
   let bytes: Uint8Array;
   const path = typeof model === 'string' ? model : undefined;
   if (typeof model === 'string') {
+    const location = locate(model); // a missing built-in model says so itself
     try {
-      bytes = await platform.readBinary(locate(model));
+      bytes = await platform.readBinary(location);
     } catch (err) {
-      if (err instanceof SkulensError) throw err;
       throw new SkulensError('E_MODEL_LOAD', `Cannot read model "${model}": ${messageOf(err)}`, { cause: err, input: model });
     }
   } else {
