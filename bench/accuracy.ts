@@ -31,6 +31,7 @@ import { DEFAULT_POWER, DEFAULT_SHRINKAGE } from '../src/core/adapt/lda.js';
 import { Embedder } from '../src/core/embedder.js';
 import { ReferenceGallery, type ReferenceGalleryOptions } from '../src/core/gallery/gallery.js';
 import { readLabelledSet } from '../src/node/dataset.js';
+import { byLabel } from './lib/grocery-vectors.js';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const SHARED = resolve(process.env.SKULENS_SHARED ?? join(ROOT, '..', 'shared'));
@@ -74,15 +75,6 @@ async function vectorsOf(split: string, embedder: Embedder): Promise<Split> {
   await writeFile(base + '.bin', new Uint8Array(out.buffer));
   await writeFile(base + '.json', JSON.stringify({ dim: embedder.dim, labels: items.map((i) => i.label) }));
   return { dim: embedder.dim, labels: items.map((i) => i.label), vectors: out };
-}
-
-function byLabel(s: Split): Map<string, Float32Array[]> {
-  const m = new Map<string, Float32Array[]>();
-  s.labels.forEach((l, i) => {
-    if (!m.has(l)) m.set(l, []);
-    m.get(l)!.push(s.vectors.subarray(i * s.dim, (i + 1) * s.dim));
-  });
-  return m;
 }
 
 function gallery(refs: Map<string, Float32Array[]>, options: ReferenceGalleryOptions): ReferenceGallery {

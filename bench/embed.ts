@@ -21,11 +21,9 @@ import { parseArgs } from 'node:util';
 import * as ort from 'onnxruntime-node';
 import { readFile } from 'node:fs/promises';
 import { DEFAULT_EMBEDDER, Embedder, PREPROCESS_METADATA_KEY, loadImage, type RawImage } from '../src/index.js';
-import { BUILTIN_MODELS } from '../src/core/model.js';
 import { readOnnxMetadata } from '../src/core/onnx-metadata.js';
-import { builtinModelLocation } from '../src/node/builtin-models.js';
 import { imageSize, writeImageToTensor } from '../src/core/preprocess.js';
-import { DEFAULT_SESSION_OPTIONS } from '../src/core/model.js';
+import { DEFAULT_SESSION_OPTIONS, modelLocation } from '../src/core/model.js';
 import { readManifest } from '../src/node/dataset.js';
 
 const SHARED = resolve(process.env.SKULENS_SHARED ?? join(dirname(new URL(import.meta.url).pathname), '..', '..', 'shared'));
@@ -43,8 +41,6 @@ const BATCH = Number(values.batch);
 const ROUNDS = Number(values.rounds);
 // Default: the built-in embedder and its MobileNetV2 teacher, in the same run.
 const models = values.model?.length ? values.model : [DEFAULT_EMBEDDER, join(SHARED, 'models', 'mobilenetv2-12-int8-embed.onnx')];
-/** A file path for raw onnxruntime sessions (built-in ids resolve to the package's models/ folder). */
-const locate = (model: string) => (BUILTIN_MODELS[model] ? builtinModelLocation(BUILTIN_MODELS[model]) : model);
 
 // An even spread over the test split (every k-th row), so every class is represented.
 const rows = await readManifest(join(SHARED, 'data', 'grocery-store', 'test.csv'));
@@ -70,11 +66,12 @@ interface Setup {
 }
 const setups: Setup[] = [];
 for (const model of models) {
+  // A file path for the raw sessions (built-in ids resolve to the package's models/ folder).
+  const file = modelLocation(model);
   // --preset applies to models that do not declare their preprocessing in their metadata.
-  const hasSpec = readOnnxMetadata(await readFile(locate(model)))[PREPROCESS_METADATA_KEY] !== undefined;
+  const hasSpec = readOnnxMetadata(await readFile(file))[PREPROCESS_METADATA_KEY] !== undefined;
   const embedder = await Embedder.create({ model, ...(hasSpec ? {} : { preset: values.preset }), batchSize: BATCH });
   // (a) the ceiling: the same session type fed tensors built before timing starts.
-  const file = locate(model);
   const sessions = [await ort.InferenceSession.create(file), await ort.InferenceSession.create(file, DEFAULT_SESSION_OPTIONS)];
   const per = imageSize(embedder.spec);
   const tensors: ort.Tensor[] = [];

@@ -8,20 +8,11 @@
 import '../src/node/platform.js';
 import { DEFAULT_K, DEFAULT_TEMPERATURE, ReferenceGallery, voteNeighbors, type Neighbor } from '../src/core/gallery/gallery.js';
 import type { Metric } from '../src/core/gallery/vector-index.js';
-import { groceryVectors, type LabelledVectors } from './lib/grocery-vectors.js';
+import { byLabel, groceryVectors, type LabelledVectors } from './lib/grocery-vectors.js';
 
 const json = process.argv.includes('--json');
 const { train, test } = await groceryVectors();
 const dim = train.dim;
-
-function byLabel(set: LabelledVectors): Map<string, Float32Array[]> {
-  const m = new Map<string, Float32Array[]>();
-  set.labels.forEach((l, i) => {
-    if (!m.has(l)) m.set(l, []);
-    m.get(l)!.push(set.vectors.subarray(i * dim, (i + 1) * dim));
-  });
-  return m;
-}
 
 function build(clusters: number | 'all', metric: Metric, skip?: (label: string) => boolean): ReferenceGallery {
   const g = new ReferenceGallery({ metric, clustersPerClass: clusters, index: 'exact' });

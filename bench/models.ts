@@ -12,17 +12,13 @@
  *
  * Options: --model path.onnx (instead of the built-in one) --teacher path.onnx
  */
-import { readFile } from 'node:fs/promises';
-import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { ReferenceGallery, DEFAULT_EMBEDDER } from '../src/index.js';
-import { parseCsv } from '../src/node/dataset.js';
-import { EMBED_MODEL, GROCERY, groceryVectors, type LabelledVectors } from './lib/grocery-vectors.js';
+import { EMBED_MODEL, byLabel, groceryVectors, readGroceryClasses, type LabelledVectors } from './lib/grocery-vectors.js';
 
 const { values } = parseArgs({ options: { model: { type: 'string' }, teacher: { type: 'string', default: EMBED_MODEL } } });
 
-const classRows = parseCsv(await readFile(join(GROCERY, 'classes.csv'), 'utf8')).slice(1).filter((r) => r.length >= 2);
-const heldOut = new Set(classRows.filter((r) => Number(r[1]) % 4 === 3).map((r) => r[0]!));
+const heldOut = new Set((await readGroceryClasses()).filter((c) => c.heldOut).map((c) => c.name));
 
 function subset(s: LabelledVectors, keep: (label: string) => boolean): LabelledVectors {
   const idx = s.labels.flatMap((l, i) => (keep(l) ? [i] : []));
@@ -33,12 +29,7 @@ function subset(s: LabelledVectors, keep: (label: string) => boolean): LabelledV
 
 function top1(refs: LabelledVectors, queries: LabelledVectors, method: 'gallery' | '1-NN' | 'adapted'): number {
   const g = new ReferenceGallery({ index: 'exact', ...(method === '1-NN' ? { clustersPerClass: 'all' as const } : {}) });
-  const byLabel = new Map<string, Float32Array[]>();
-  refs.labels.forEach((l, i) => {
-    if (!byLabel.has(l)) byLabel.set(l, []);
-    byLabel.get(l)!.push(refs.vectors.subarray(i * refs.dim, (i + 1) * refs.dim));
-  });
-  for (const [label, vs] of [...byLabel].sort(([a], [b]) => (a < b ? -1 : 1))) g.add(label, vs);
+  for (const [label, vs] of [...byLabel(refs)].sort(([a], [b]) => (a < b ? -1 : 1))) g.add(label, vs);
   if (method === 'adapted') g.adapt();
   const answers = g.classifyBatch(queries.vectors, { threshold: -Infinity, ...(method === '1-NN' ? { k: 1 } : {}) });
   return answers.filter((r, i) => r.label === queries.labels[i]).length / answers.length;

@@ -15,7 +15,8 @@ const MODEL_FILE = 'models/skulens-retail-160.onnx';
 const work = mkdtempSync(join(tmpdir(), 'skulens-installed-'));
 const app = join(work, 'app');
 const installed = join(app, 'node_modules', 'skulens');
-let packed: { files: { path: string; size: number }[] };
+/** What `npm pack --json` reports for the tarball. */
+let packed: { filename: string; files: { path: string; size: number }[] };
 
 // `unshare -n` (a network namespace with no interfaces) proves "offline" where it is allowed (root on Linux).
 const OFFLINE = spawnSync('unshare', ['-n', 'true']).status === 0;
@@ -28,7 +29,7 @@ beforeAll(() => {
   const out = execFileSync('npm', ['pack', '--json', '--ignore-scripts', '--pack-destination', work], { cwd: REPO_ROOT, encoding: 'utf8' });
   packed = JSON.parse(out.slice(out.indexOf('[')))[0];
   mkdirSync(join(app, 'node_modules'), { recursive: true });
-  execFileSync('tar', ['-xzf', join(work, (packed as unknown as { filename: string }).filename), '-C', work]);
+  execFileSync('tar', ['-xzf', join(work, packed.filename), '-C', work]);
   renameSync(join(work, 'package'), installed);
   const deps = Object.keys(JSON.parse(readFileSync(join(REPO_ROOT, 'package.json'), 'utf8')).dependencies as object);
   for (const dep of deps) {

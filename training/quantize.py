@@ -32,6 +32,7 @@ from PIL import Image
 
 from export import export_float, load_student
 from model import InvertedResidual
+from monitor import held_out_classes
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 SHARED = os.path.abspath(os.environ.get("SKULENS_SHARED", os.path.join(HERE, "..", "..", "shared")))
@@ -43,8 +44,7 @@ RELU6_SCALE = np.float32(6 / 255)
 
 def calibration_images(n, size):
     """n training photos preprocessed exactly like export.py's skulens.preprocess, NCHW."""
-    with open(os.path.join(DATA, "classes.csv")) as f:
-        held_out = {r[0] for r in list(csv.reader(f))[1:] if int(r[1]) % 4 == 3}
+    held_out = held_out_classes()
     with open(os.path.join(DATA, "train.csv")) as f:
         # Training classes only: the held-out ones stay unseen, even by calibration.
         rows = [r for r in csv.DictReader(f) if r["label"] not in held_out]

@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import '../../src/node/platform.js';
 import { Embedder } from '../../src/core/embedder.js';
-import { readLabelledSet } from '../../src/node/dataset.js';
+import { parseCsv, readLabelledSet } from '../../src/node/dataset.js';
 
 export const SHARED = resolve(process.env.SKULENS_SHARED ?? join(import.meta.dirname, '..', '..', '..', 'shared'));
 export const GROCERY = join(SHARED, 'data', 'grocery-store');
@@ -70,6 +70,32 @@ export async function groceryVectors(
   await writeFile(bin, new Uint8Array(all.buffer));
   await writeFile(cache, JSON.stringify({ dim: train.dim, train: train.labels, test: test.labels }));
   return { fingerprint: embedder.fingerprint, train, test };
+}
+
+/** Vectors grouped by label, in order of appearance (views into `set.vectors`). */
+export function byLabel(set: LabelledVectors): Map<string, Float32Array[]> {
+  const m = new Map<string, Float32Array[]>();
+  set.labels.forEach((l, i) => {
+    if (!m.has(l)) m.set(l, []);
+    m.get(l)!.push(set.vectors.subarray(i * set.dim, (i + 1) * set.dim));
+  });
+  return m;
+}
+
+export interface GroceryClass {
+  name: string;
+  id: number;
+  /** Path of the class's iconic image, relative to the dataset folder. */
+  iconic: string;
+  /** Held out of the built-in embedder's training (id ≡ 3 mod 4: 20 of 81 classes). */
+  heldOut: boolean;
+}
+
+export async function readGroceryClasses(): Promise<GroceryClass[]> {
+  const rows = parseCsv(await readFile(join(GROCERY, 'classes.csv'), 'utf8')).slice(1);
+  return rows
+    .filter((r) => r.length >= 5)
+    .map((r) => ({ name: r[0]!, id: Number(r[1]), iconic: r[4]!.replace(/^\//, ''), heldOut: Number(r[1]) % 4 === 3 }));
 }
 
 // Run directly to warm the cache.

@@ -18,10 +18,10 @@ export type ModelSource = string | Uint8Array | ArrayBuffer;
 export const DEFAULT_EMBEDDER = 'skulens:retail-160';
 
 /** Built-in model ids and their file names inside the package's models/ folder. */
-export const BUILTIN_MODELS: Readonly<Record<string, string>> = { [DEFAULT_EMBEDDER]: 'skulens-retail-160.onnx' };
+const BUILTIN_MODELS: Readonly<Record<string, string>> = { [DEFAULT_EMBEDDER]: 'skulens-retail-160.onnx' };
 
 /** Where a model given as a string lives: a built-in id resolves through the platform. */
-function locate(model: string): string {
+export function modelLocation(model: string): string {
   if (!model.startsWith('skulens:')) return model;
   const file = BUILTIN_MODELS[model];
   if (!file) throw new SkulensError('E_MODEL_LOAD', `Unknown built-in model "${model}". Built-in models: ${Object.keys(BUILTIN_MODELS).join(', ')}.`, { input: model });
@@ -66,7 +66,7 @@ export async function loadModel(model: ModelSource, sessionOptions?: InferenceSe
   let bytes: Uint8Array;
   const path = typeof model === 'string' ? model : undefined;
   if (typeof model === 'string') {
-    const location = locate(model); // a missing built-in model says so itself
+    const location = modelLocation(model); // a missing built-in model says so itself
     try {
       bytes = await platform.readBinary(location);
     } catch (err) {
