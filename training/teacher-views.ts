@@ -5,7 +5,10 @@
  * training classes only; classes whose id ≡ 3 mod 4 are held out), draw VIEWS random
  * crop rectangles (random-resized-crop geometry, half of them mirrored; view 0 is always
  * the whole image), and embed each with the MobileNetV2 teacher through skulens itself.
- * train.py shows the student exactly the same rectangles, so the two see the same pixels.
+ * train.py shows the student the same rectangles, stretched whole to its input. The teacher
+ * sees each rectangle through the imagenet preset, i.e. its central 87.5 % (short side to
+ * 256, centre 224): that is how the shipped model was trained. Stretching the teacher's
+ * view too (`resize: 'stretch'`) would align the two exactly — worth trying next run.
  *
  * Writes to training/cache/views-<VIEWS>/ (or --out):
  *   images.tsv      index, path (relative to the dataset), class name, class id, width, height
@@ -15,17 +18,16 @@
  *
  * Run: npx tsx training/teacher-views.ts [--views 16] [--seed 1] [--out folder]
  */
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
-import { dirname, join, resolve } from 'node:path';
+import { mkdir, writeFile } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { Embedder, loadImage, type RawImage } from '../src/index.js';
-import { parseCsv, readManifest } from '../src/node/dataset.js';
-import { Rng } from "../src/core/adapt/rng.js";
+import { readManifest } from '../src/node/dataset.js';
+import { float32ToHalfArray } from '../src/core/float16.js';
+import { Rng } from '../src/core/adapt/rng.js';
+import { EMBED_MODEL as TEACHER, GROCERY as DATA, readGroceryClasses } from '../bench/lib/grocery-vectors.js';
 
 const HERE = dirname(new URL(import.meta.url).pathname);
-const SHARED = resolve(process.env.SKULENS_SHARED ?? join(HERE, '..', '..', 'shared'));
-const DATA = join(SHARED, 'data', 'grocery-store');
-const TEACHER = join(SHARED, 'models', 'mobilenetv2-12-int8-embed.onnx');
 
 const { values } = parseArgs({
   options: { views: { type: 'string', default: '16' }, seed: { type: 'string', default: '1' }, out: { type: 'string' } },
@@ -33,14 +35,6 @@ const { values } = parseArgs({
 const VIEWS = Number(values.views);
 const SEED = Number(values.seed);
 const CACHE = values.out ?? join(HERE, 'cache', `views-${VIEWS}`);
-
-/** Training classes: every class whose id is not ≡ 3 (mod 4). */
-export async function readClasses(): Promise<{ name: string; id: number; iconic: string; heldOut: boolean }[]> {
-  const rows = parseCsv(await readFile(join(DATA, 'classes.csv'), 'utf8')).slice(1);
-  return rows
-    .filter((r) => r.length >= 5)
-    .map((r) => ({ name: r[0]!, id: Number(r[1]), iconic: r[4]!.replace(/^\//, ''), heldOut: Number(r[1]) % 4 === 3 }));
-}
 
 function mirror(image: RawImage): RawImage {
   const { width, height, channels, data } = image;
@@ -70,7 +64,8 @@ function sampleView(rand: () => number, view: number): [number, number, number, 
   }
 }
 
-const classes = await readClasses();
+// Training classes: every class whose id is not ≡ 3 (mod 4).
+const classes = await readGroceryClasses();
 const byName = new Map(classes.map((c) => [c.name, c]));
 const training = classes.filter((c) => !c.heldOut);
 const rows = [...(await readManifest(join(DATA, 'train.csv'))), ...(await readManifest(join(DATA, 'val.csv')))];
@@ -80,25 +75,11 @@ const items = rows
   .concat(training.map((c) => ({ path: join(DATA, c.iconic), label: c.name })));
 console.log(`${items.length} images of ${training.length} training classes (${classes.length - training.length} held out), ${VIEWS} views each`);
 
-const teacher = await Embedder.create({ model: TEACHER, preset: 'imagenet', mode: 'stretch', batchSize: 32 });
+const teacher = await Embedder.create({ model: TEACHER, preset: 'imagenet', batchSize: 32 });
 const rng = new Rng(SEED);
 const rand = () => rng.next();
 const views = new Float32Array(items.length * VIEWS * 5);
 const vectors = new Uint16Array(items.length * VIEWS * teacher.dim);
-const f32 = new Float32Array(1);
-const u32 = new Uint32Array(f32.buffer);
-const toHalf = (v: number): number => {
-  // Round-to-nearest float16 of a value in [-1, 1] (normalised vectors): no overflow path needed.
-  f32[0] = v;
-  const x = u32[0]!;
-  const sign = (x >>> 16) & 0x8000;
-  const exp = ((x >>> 23) & 0xff) - 127 + 15;
-  if (exp <= 0) return sign; // below float16's normal range: flush to zero
-  const mant = x & 0x7fffff;
-  let half = sign | (exp << 10) | (mant >>> 13);
-  if (mant & 0x1000) half++;
-  return half;
-};
 
 const sizes: string[] = [];
 const t0 = performance.now();
@@ -124,7 +105,7 @@ for (let start = 0; start < items.length; start += CHUNK) {
   const out = await teacher.embed(inputs);
   out.forEach((vec, k) => {
     const base = (start * VIEWS + k) * teacher.dim;
-    for (let d = 0; d < teacher.dim; d++) vectors[base + d] = toHalf(vec[d]!);
+    float32ToHalfArray(vec, vectors.subarray(base, base + teacher.dim));
   });
   if ((start / CHUNK) % 10 === 0) {
     const done = Math.min(items.length, start + CHUNK);

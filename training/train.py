@@ -62,7 +62,8 @@ def load_pixels(rows):
 
 
 def make_batch(pixels, views, idx, view_idx, size, gen):
-    """Crop each sampled view (same rectangles the teacher saw), resize, jitter colours."""
+    """Crop each sampled view (the rectangles the teacher saw; it saw their central 87.5 %),
+    resize, jitter colours."""
     imgs = pixels[idx].float()
     box = views[idx, view_idx]  # x, y, w, h (fractions), mirrored
     mirrored = box[:, 4] > 0.5
