@@ -117,6 +117,40 @@ describe('preprocessing', () => {
     expect(() => resolveSpec(undefined, { std: [1, 0, 1] })).toThrow(SkulensError);
     expect(() => resolveSpec(undefined, { width: 0 })).toThrow(/width\/height/);
   });
+
+  it('matches a naive bilinear reference everywhere, including the bottom-right pixel and crops', () => {
+    // Random pixels, so every channel and both read paths (32-bit words, and bytes for
+    // the row whose last tap is the buffer's final pixel) are exercised.
+    let seed = 7;
+    const rand = () => ((seed = (seed * 1103515245 + 12345) >>> 0) >>> 8) & 255;
+    const [w, h] = [13, 11];
+    const image: RawImage = { data: Uint8Array.from({ length: w * h * 3 }, rand), width: w, height: h, channels: 3 };
+    const px = (x: number, y: number, c: number) => image.data[(y * w + x) * 3 + c]!;
+    const reference = (sx: number, sy: number, c: number) => {
+      const x = Math.min(w - 1, Math.max(0, sx));
+      const y = Math.min(h - 1, Math.max(0, sy));
+      const [x0, y0] = [Math.floor(x), Math.floor(y)];
+      const [x1, y1] = [Math.min(w - 1, x0 + 1), Math.min(h - 1, y0 + 1)];
+      const [fx, fy] = [x - x0, y - y0];
+      const top = px(x0, y0, c) * (1 - fx) + px(x1, y0, c) * fx;
+      const bottom = px(x0, y1, c) * (1 - fx) + px(x1, y1, c) * fx;
+      return top * (1 - fy) + bottom * fy;
+    };
+    for (const [W, H] of [[29, 23], [13, 11], [7, 6]] as const) {
+      const { at } = run(image, resolveSpec(undefined, { ...raw, width: W, height: H }));
+      for (let y = 0; y < H; y++)
+        for (let x = 0; x < W; x++)
+          for (let c = 0; c < 3; c++) expect(at(c, x, y)).toBeCloseTo(reference(((x + 0.5) * w) / W - 0.5, ((y + 0.5) * h) / H - 0.5, c), 3);
+    }
+    // A crop touching the bottom-right corner samples only inside the crop.
+    const crop = { x: 9, y: 8, width: 4, height: 3 };
+    const { at } = run(image, resolveSpec(undefined, { ...raw, width: 8, height: 6 }), crop);
+    const clampTo = (v: number, lo: number, hi: number) => Math.min(hi, Math.max(lo, v));
+    for (let y = 0; y < 6; y++)
+      for (let x = 0; x < 8; x++)
+        for (let c = 0; c < 3; c++)
+          expect(at(c, x, y)).toBeCloseTo(reference(clampTo(9 + ((x + 0.5) * 4) / 8 - 0.5, 9, 12), clampTo(8 + ((y + 0.5) * 3) / 6 - 0.5, 8, 10), c), 3);
+  });
 });
 
 describe('float16', () => {
