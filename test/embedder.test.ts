@@ -96,6 +96,27 @@ describe.skipIf(!HAVE_SHARED)('Embedder on real photos (MobileNetV2 int8)', () =
     expect(err.vectors[2]).toBeInstanceOf(Float32Array);
   });
 
+  it('several inference workers give the same vectors, in order, and report progress up to the total', async () => {
+    const files = [...photos('Fruit/Banana', 9), ...photos('Fruit/Orange', 9)];
+    const one = await Embedder.create({ model: models.mobilenetEmbed, preset: 'imagenet', batchSize: 4, workers: 1 });
+    const two = await Embedder.create({ model: models.mobilenetEmbed, preset: 'imagenet', batchSize: 4, workers: 2 });
+    try {
+      const progress: number[] = [];
+      const [a, b] = [await one.embed(files), await two.embed(files, { onProgress: (p) => progress.push(p.done) })];
+      for (let i = 0; i < files.length; i++) expect(cosine(a[i]!, b[i]!)).toBeGreaterThan(0.99999);
+      expect(progress.at(-1)).toBe(files.length);
+      expect(progress).toEqual([...progress].sort((x, y) => x - y));
+      // A job smaller than two batches is split so both workers get a share.
+      expect((await two.embed(files.slice(0, 3))).map((v) => v.length)).toEqual([1280, 1280, 1280]);
+      // Batch buffers come back from the workers and are refilled: nothing of an earlier
+      // batch may leak into a later one.
+      const again = await two.embed(files.slice(5, 12));
+      for (let i = 0; i < 7; i++) expect(Array.from(again[i]!)).toEqual(Array.from(b[i + 5]!));
+    } finally {
+      await Promise.all([one.dispose(), two.dispose()]);
+    }
+  });
+
   it('inference runs off the main thread: timers keep firing during a long embed', async () => {
     const images = Array.from({ length: 48 }, () => ({ data: new Uint8Array(224 * 224 * 3).fill(128), width: 224, height: 224, channels: 3 as const }));
     let ticks = 0;

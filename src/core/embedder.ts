@@ -13,7 +13,9 @@ import {
   fitSpecToInput,
   formatShape,
   inspectImageInput,
+  batchBuffer,
   loadModel,
+  parallelRuns,
   makeInputTensor,
   outputShape,
   type ImageInputInfo,
@@ -48,6 +50,14 @@ export interface EmbedderOptions extends Partial<PreprocessSpec> {
    * and preprocessed while this one runs, and the event loop stays free.
    */
   worker?: boolean;
+  /**
+   * Node: how many worker threads run batches at the same time, each with its own copy of
+   * the model and an equal share of the CPU cores (default: 2 on a machine with 2 or more
+   * cores, else 1). Two single-threaded sessions get more images through a 2-core machine
+   * than one two-threaded session; 1 gives the lowest latency for a single batch and
+   * loads the model once.
+   */
+  workers?: number;
 }
 
 /** One thing to embed: an image, or a rectangle of one. */
@@ -143,9 +153,9 @@ export class Embedder {
   }
 
   static async create(options: EmbedderOptions = {}): Promise<Embedder> {
-    const { model = DEFAULT_EMBEDDER, preset, output, batchSize = 16, normalize = true, sessionOptions, worker, ...overrides } = options ?? ({} as EmbedderOptions);
+    const { model = DEFAULT_EMBEDDER, preset, output, batchSize = 16, normalize = true, sessionOptions, worker, workers, ...overrides } = options ?? ({} as EmbedderOptions);
     if (!Number.isInteger(batchSize) || batchSize < 1) throw new SkulensError('E_INPUT', `batchSize must be a positive integer, got ${batchSize}.`);
-    const loaded = await loadModel(model, sessionOptions, { worker });
+    const loaded = await loadModel(model, sessionOptions, { worker, workers: workers ?? Math.min(2, getPlatform().cpuCount?.() ?? 1) });
     const { session } = loaded;
 
     // Spec precedence: model metadata < preset < explicit options.
@@ -221,12 +231,15 @@ export class Embedder {
     const vectors: (Float32Array | null)[] = new Array(total).fill(null);
     const failures: EmbedFailure[] = [];
     const per = imageSize(this.spec);
-    const step = this.batchSize;
+    const parallel = parallelRuns(this.session);
+    // Small jobs are split so that every worker gets a share (fixed-batch models cannot be).
+    const step = this.input.fixedBatch ? this.batchSize : Math.max(1, Math.min(this.batchSize, Math.ceil(total / parallel)));
 
-    // A three-stage pipeline: while batch b runs through the model (in a worker thread
-    // on Node), batch b+1 is preprocessed here and batch b+2 is being decoded.
+    // A pipeline: while up to `parallel` batches run through the model (in worker threads
+    // on Node), the next batch is preprocessed here and the one after is being decoded.
     let decoding = total > 0 ? this.decodeBatch(inputs, 0, Math.min(step, total)) : undefined;
-    let running: Promise<void> | undefined;
+    const running = new Set<Promise<void>>();
+    let finished = 0;
     try {
       for (let start = 0; start < total; start += step) {
         options.signal?.throwIfAborted();
@@ -235,7 +248,7 @@ export class Embedder {
         decoding = end < total ? this.decodeBatch(inputs, end, Math.min(end + step, total)) : undefined;
 
         const ok: number[] = [];
-        const data = new Float32Array(per * this.runSize(decoded.length));
+        const data = batchBuffer(this.session, per * this.runSize(decoded.length));
         decoded.forEach((d, i) => {
           const index = start + i;
           try {
@@ -247,17 +260,21 @@ export class Embedder {
           }
         });
 
-        await running;
-        options.onProgress?.({ done: start, total });
-        running = ok.length
-          ? this.runBatch(data.subarray(0, per * this.runSize(ok.length)), ok.length).then((out) => ok.forEach((index, j) => (vectors[index] = out[j]!)))
-          : undefined;
+        while (running.size >= parallel) await Promise.race(running);
+        const batch = (ok.length ? this.runBatch(data.subarray(0, per * this.runSize(ok.length)), ok.length) : Promise.resolve([])).then((out) => {
+          ok.forEach((index, j) => (vectors[index] = out[j]!));
+          finished += end - start;
+          options.onProgress?.({ done: finished, total });
+        });
+        const tracked: Promise<void> = batch.finally(() => running.delete(tracked));
+        tracked.catch(() => undefined); // failures surface through Promise.race/all below, not as unhandled rejections
+        running.add(tracked);
       }
-      await running;
-      options.onProgress?.({ done: total, total });
+      await Promise.all(running);
+      if (total === 0) options.onProgress?.({ done: 0, total });
     } finally {
       // Never leave work running past the call, even when aborted or failing.
-      await Promise.allSettled([decoding, running]);
+      await Promise.allSettled([decoding, ...running]);
     }
     failures.sort((a, b) => a.index - b.index);
     return { vectors, failures };

@@ -56,12 +56,24 @@ export function withSessionDefaults(options: InferenceSession.SessionOptions = {
   return { ...options, extra: { ...userExtra, session } };
 }
 
+export interface LoadModelOptions {
+  /** Run inference in worker threads where the platform offers them (Node). Default true. */
+  worker?: boolean;
+  /**
+   * Worker threads, each with its own copy of the session, so that this many runs execute
+   * at once (default 1). Unless the caller sets `intraOpNumThreads`, the CPU cores are
+   * shared out between them.
+   */
+  workers?: number;
+}
+
 /**
- * Read and open a model. `worker` (default true) runs inference in a worker thread
- * where the platform offers one (Node), so `run()` does not block the event loop.
+ * Read and open a model. By default inference runs in a worker thread where the
+ * platform offers one (Node), so `run()` does not block the event loop.
  */
-export async function loadModel(model: ModelSource, sessionOptions?: InferenceSession.SessionOptions, { worker = true } = {}): Promise<LoadedModel> {
+export async function loadModel(model: ModelSource, sessionOptions?: InferenceSession.SessionOptions, { worker = true, workers = 1 }: LoadModelOptions = {}): Promise<LoadedModel> {
   if (model === undefined || model === null) throw new SkulensError('E_INPUT', 'No model given: pass `model` as a path, URL or the bytes of an .onnx file.');
+  if (!Number.isInteger(workers) || workers < 1) throw new SkulensError('E_INPUT', `workers must be a positive integer, got ${workers}.`);
   const platform = getPlatform();
   let bytes: Uint8Array;
   const path = typeof model === 'string' ? model : undefined;
@@ -76,14 +88,36 @@ export async function loadModel(model: ModelSource, sessionOptions?: InferenceSe
     bytes = model instanceof Uint8Array ? model : new Uint8Array(model);
   }
   try {
-    const session =
-      worker && platform.createWorkerSession
-        ? await platform.createWorkerSession(bytes, withSessionDefaults(sessionOptions))
-        : await platform.ort.InferenceSession.create(bytes, withSessionDefaults(sessionOptions));
+    let session: InferenceSession;
+    if (worker && platform.createWorkerSession) {
+      const options = withSessionDefaults(sessionOptions);
+      // Several sessions at once: give each its share of the cores instead of letting
+      // every one start a thread per core and fight over them.
+      if (workers > 1 && options.intraOpNumThreads === undefined && platform.cpuCount) {
+        options.intraOpNumThreads = Math.max(1, Math.floor(platform.cpuCount() / workers));
+      }
+      session = await platform.createWorkerSession(bytes, options, workers);
+    } else {
+      session = await platform.ort.InferenceSession.create(bytes, withSessionDefaults(sessionOptions));
+    }
     return path === undefined ? { bytes, session } : { bytes, session, path };
   } catch (err) {
     throw new SkulensError('E_MODEL_LOAD', `Cannot load ONNX model${path ? ` "${path}"` : ''}: ${messageOf(err)}`, { cause: err, ...(path ? { input: path } : {}) });
   }
+}
+
+/** How many runs a session executes at once (a worker pool runs one per worker). */
+export function parallelRuns(session: InferenceSession): number {
+  return (session as { parallelRuns?: number }).parallelRuns ?? 1;
+}
+
+/**
+ * A float32 batch buffer of `length` values: one that a worker session handed back after
+ * an earlier run when there is one (its old contents are overwritten), else a new one.
+ */
+export function batchBuffer(session: InferenceSession, length: number): Float32Array {
+  const spare = (session as { takeSpareBuffer?: (bytes: number) => ArrayBuffer | undefined }).takeSpareBuffer?.(length * 4);
+  return spare ? new Float32Array(spare, 0, length) : new Float32Array(length);
 }
 
 type Dim = number | string;

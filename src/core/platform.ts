@@ -28,9 +28,12 @@ export interface Platform {
   sha256Hex(bytes: Uint8Array): Promise<string>;
   /**
    * Create a session off the main thread, where the runtime's own `run()` would block it
-   * (Node). Absent where `ort.InferenceSession.create` is already asynchronous.
+   * (Node): `workers` threads each hold a copy of the model, so that many runs execute at
+   * once. Absent where `ort.InferenceSession.create` is already asynchronous.
    */
-  createWorkerSession?(bytes: Uint8Array, options?: OrtCommon.InferenceSession.SessionOptions): Promise<OrtCommon.InferenceSession>;
+  createWorkerSession?(bytes: Uint8Array, options: OrtCommon.InferenceSession.SessionOptions | undefined, workers: number): Promise<OrtCommon.InferenceSession>;
+  /** CPU cores this process may use, where the platform can tell. */
+  cpuCount?(): number;
   /** Approximate nearest-neighbour index (HNSW) for big galleries; absent where there is none (browser: exact index only). */
   createAnnIndex?(options: AnnIndexOptions): VectorIndex;
   /** Write a file atomically (temp file in the same folder, fsync, rename); absent where there are no files. */

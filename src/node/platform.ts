@@ -1,6 +1,7 @@
 /** Registers the Node runtime (onnxruntime-node, sharp, fs, crypto) with the core. */
 import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
+import { availableParallelism } from 'node:os';
 import type { InferenceSession } from 'onnxruntime-common';
 import * as ort from 'onnxruntime-node';
 import type { OrtModule, Platform } from '../core/platform.js';
@@ -23,7 +24,8 @@ export const nodePlatform: Platform = {
   async sha256Hex(bytes) {
     return createHash('sha256').update(bytes).digest('hex');
   },
-  createWorkerSession: async (bytes, options) => (await WorkerSession.create(bytes, options)) as unknown as InferenceSession,
+  createWorkerSession: async (bytes, options, workers) => (await WorkerSession.create(bytes, options, workers)) as unknown as InferenceSession,
+  cpuCount: availableParallelism,
   createAnnIndex: createHnswIndex,
   writeFileAtomic,
 };
