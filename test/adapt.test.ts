@@ -9,6 +9,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import '../src/node/platform.js';
 import { backSolveTransposedRows, choleskyInPlace, forwardSolveRows, gram, mat, mulABt, symmetricEigen } from '../src/core/adapt/linalg.js';
 import { applyAdaptation, fitAdaptation } from '../src/core/adapt/lda.js';
+import { calibratedScore } from '../src/core/adapt/calibrate.js';
 import { Rng } from '../src/core/adapt/rng.js';
 import { base64ToF32, f32ToBase64 } from '../src/core/adapt/serialize.js';
 import { Embedder } from '../src/core/embedder.js';
@@ -245,6 +246,37 @@ describe('gallery.adapt() / calibrate()', () => {
     expect(back.calibrationInfo!.stale).toBeFalsy();
     back.remove('class-0');
     expect(back.calibrationInfo!.stale).toBe(true);
+  });
+
+  it('the calibrated score subtracts the offset and the weighted mean of the next labels', () => {
+    expect(calibratedScore(0.9, 0.1, [0.8, 0.6, 0.1], 0.5, 2)).toBeCloseTo(0.9 - 0.1 - 0.5 * 0.7, 12);
+    expect(calibratedScore(0.9, 0.1, [0.8], 0.5, 10)).toBeCloseTo(0.9 - 0.1 - 0.4, 12); // fewer labels than the cohort size
+    expect(calibratedScore(0.9, 0.1, [], 0.5, 10)).toBeCloseTo(0.8, 12); // a one-label gallery: no cohort
+    expect(calibratedScore(0.9, 0.1, [0.8], 0, 10)).toBeCloseTo(0.8, 12);
+  });
+
+  it('classify() applies the stored cohort term; a calibration without one (older files) uses offsets only', () => {
+    const s = synthetic(9, 7, 16, 24, 0.35);
+    const g = build(s.vectors.slice(0, 6));
+    g.adapt();
+    g.calibrate({ cohortWeight: 0.5, cohortSize: 3 });
+    expect(g.calibrationInfo).toMatchObject({ cohortWeight: 0.5, cohortSize: 3 });
+    const q = s.vectors[2]![0]!;
+    const r = g.classify(q, { top: 6 });
+    const others = g
+      .nearest(q, g.size)
+      .filter((n) => n.label !== r.label)
+      .map((n) => n.score);
+    const offset = g.calibrationInfo!.offsets[r.label]!;
+    expect(r.unknownScore).toBeCloseTo(r.score - offset - (0.5 * (others[0]! + others[1]! + others[2]!)) / 3, 5);
+    // Round trip keeps the cohort settings.
+    const back = ReferenceGallery.fromBytes(g.toBytes());
+    expect(back.classify(q).unknownScore).toBeCloseTo(r.unknownScore, 5);
+    // cohortWeight 0 is exactly the offsets-only score of earlier versions.
+    g.calibrate({ cohortWeight: 0 });
+    const plain = g.classify(q);
+    expect(plain.unknownScore).toBeCloseTo(plain.score - g.calibrationInfo!.offsets[plain.label]!, 6);
+    expect(() => g.calibrate({ cohortWeight: -1 })).toThrow(/cohortWeight/);
   });
 
   it('calibrate() on a loaded clustered gallery without references says what to do', () => {

@@ -7,6 +7,10 @@
  *    its own label. Compact classes (one packaging, one view) score higher than diffuse
  *    ones (loose fruit), so "similarity minus the label's usual similarity" ranks
  *    unknown queries below known ones better than the raw similarity does;
+ *  - a cohort term: the mean similarity of the query's best few other labels, weighted
+ *    and subtracted too. A query of a class the gallery lacks tends to be about as similar
+ *    to several labels as to the winner; one of a known class stands out from them (the
+ *    idea of cohort score normalisation in speaker verification);
  *  - the threshold on that calibrated score that rejects a chosen share of the held-out
  *    references that were answered correctly.
  */
@@ -19,11 +23,32 @@ export interface CalibrateOptions {
   rejectRate?: number;
   /** Seed for the split of references into folds (default: the gallery's seed). */
   seed?: number;
+  /** Weight of the cohort term (default DEFAULT_COHORT_WEIGHT; 0 = offsets only). */
+  cohortWeight?: number;
+  /** Other labels averaged into the cohort term (default DEFAULT_COHORT_SIZE). */
+  cohortSize?: number;
 }
 
 /** Chosen on val.csv with bench/accuracy.ts (docs/accuracy.md): queries sit further from the references than held-out references do. */
 export const DEFAULT_REJECT_RATE = 0.005;
 export const DEFAULT_FOLDS = 4;
+/** Chosen on val.csv with bench/accuracy.ts (docs/accuracy.md); helped with raw and adapted embeddings alike. */
+export const DEFAULT_COHORT_WEIGHT = 0.25;
+export const DEFAULT_COHORT_SIZE = 10;
+
+/**
+ * The calibrated "unknown" score: the winner's similarity, minus its label's offset,
+ * minus `weight` × the mean similarity of the `size` best other labels (fewer when the
+ * gallery has fewer; none, no term). `others` are the other labels' best similarities,
+ * best first.
+ */
+export function calibratedScore(winnerScore: number, offset: number, others: readonly number[], weight: number, size: number): number {
+  const n = Math.min(size, others.length);
+  if (weight === 0 || n === 0) return winnerScore - offset;
+  let sum = 0;
+  for (let i = 0; i < n; i++) sum += others[i]!;
+  return winnerScore - offset - (weight * sum) / n;
+}
 
 export interface HeldOutAnswer {
   /** True label of the held-out reference. */
@@ -34,6 +59,8 @@ export interface HeldOutAnswer {
   score: number;
   /** Best similarity of the true label, when it was among the ranked labels. */
   ownScore: number | undefined;
+  /** Best similarities of the labels other than the answer, best first (for the cohort term). */
+  others: number[];
 }
 
 export interface CalibrationResult {
@@ -57,7 +84,12 @@ export function assignFolds(counts: readonly number[], folds: number, seed: numb
   });
 }
 
-export function calibrationFromAnswers(answers: readonly HeldOutAnswer[], labels: readonly string[], rejectRate: number): CalibrationResult {
+export function calibrationFromAnswers(
+  answers: readonly HeldOutAnswer[],
+  labels: readonly string[],
+  rejectRate: number,
+  cohort: { weight: number; size: number } = { weight: 0, size: DEFAULT_COHORT_SIZE },
+): CalibrationResult {
   const sum = new Map<string, [number, number]>();
   for (const a of answers) {
     if (a.ownScore === undefined) continue;
@@ -78,7 +110,7 @@ export function calibrationFromAnswers(answers: readonly HeldOutAnswer[], labels
     const s = sum.get(l);
     offsets[l] = round6(s ? s[0] / s[1] : fallback);
   }
-  const correct = answers.filter((a) => a.answer === a.label).map((a) => a.score - offsets[a.answer]!);
+  const correct = answers.filter((a) => a.answer === a.label).map((a) => calibratedScore(a.score, offsets[a.answer]!, a.others, cohort.weight, cohort.size));
   correct.sort((x, y) => x - y);
   const threshold = correct.length ? correct[Math.min(correct.length - 1, Math.floor(rejectRate * correct.length))]! : -Infinity;
   return { offsets, threshold: round6(threshold), heldOutTop1: answers.length ? correct.length / answers.length : 0, heldOut: answers.length };

@@ -28,6 +28,12 @@ export interface CalibrationRecord {
   /** Share of held-out references the threshold was set to reject. */
   rejectRate: number;
   folds: number;
+  /**
+   * Weight of the cohort term: the mean similarity of the `cohortSize` best other labels
+   * is multiplied by it and subtracted too. Absent (files from before it existed): 0.
+   */
+  cohortWeight?: number;
+  cohortSize?: number;
   /** True once classes changed after calibrating (offsets of new labels fall back to the mean): re-run calibrate(). */
   stale?: boolean;
 }

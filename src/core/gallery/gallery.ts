@@ -12,7 +12,17 @@ import { ExactIndex } from './exact-index.js';
 import { decodeGallery, encodeGallery, type EncodeOptions, type GalleryData } from './format.js';
 import { applyAdaptation, fitAdaptation, type Adaptation, type AdaptOptions } from '../adapt/lda.js';
 import { adaptationFromRecord, adaptationToRecord, type CalibrationRecord } from '../adapt/serialize.js';
-import { assignFolds, calibrationFromAnswers, DEFAULT_FOLDS, DEFAULT_REJECT_RATE, type CalibrateOptions, type HeldOutAnswer } from '../adapt/calibrate.js';
+import {
+  assignFolds,
+  calibratedScore,
+  calibrationFromAnswers,
+  DEFAULT_COHORT_SIZE,
+  DEFAULT_COHORT_WEIGHT,
+  DEFAULT_FOLDS,
+  DEFAULT_REJECT_RATE,
+  type CalibrateOptions,
+  type HeldOutAnswer,
+} from '../adapt/calibrate.js';
 import type { HnswParams, Metric, VectorIndex } from './vector-index.js';
 
 export type IndexChoice = 'auto' | 'exact' | 'hnsw';
@@ -88,7 +98,8 @@ export interface Classification {
   score: number;
   /**
    * The number compared with the threshold: the best similarity, or on a calibrated
-   * gallery the winning label's similarity minus that label's offset (see calibrate()).
+   * gallery the winning label's similarity minus that label's offset and minus the
+   * weighted mean similarity of the next best labels (see calibrate()).
    */
   unknownScore: number;
   /** True when `unknownScore` is below the threshold: treat the query as not in the gallery. */
@@ -386,9 +397,11 @@ export class ReferenceGallery {
     if (!(Number.isInteger(k) && k >= 1)) throw new SkulensError('E_INPUT', `k must be a positive integer, got ${String(k)}.`);
     if (!(Number.isInteger(top) && top >= 1)) throw new SkulensError('E_INPUT', `top must be a positive integer, got ${String(top)}.`);
     if (typeof threshold !== 'number' || Number.isNaN(threshold)) throw new SkulensError('E_INPUT', `threshold must be a number, got ${String(threshold)}.`);
-    // Fetch enough neighbours to rank `top` distinct labels, not only the k voters.
-    const neighbors = this.nearest(vector, Math.max(k, top * Math.min(this.maxStoredPerClass(), 8)));
-    return voteNeighbors(neighbors, { k, threshold, top, temperature }, this.calibration ? (label) => this.calibration!.map.get(label) ?? this.calibration!.mean : undefined);
+    // Fetch enough neighbours to rank `top` distinct labels (and, calibrated, the winner's
+    // cohort), not only the k voters.
+    const labelsWanted = Math.max(top, this.calibration ? (this.calibration.cohortSize ?? DEFAULT_COHORT_SIZE) + 1 : 0);
+    const neighbors = this.nearest(vector, Math.max(k, labelsWanted * Math.min(this.maxStoredPerClass(), 8)));
+    return voteNeighbors(neighbors, { k, threshold, top, temperature }, this.calibratedScorer());
   }
 
   /** The n stored vectors most similar to a query, best first (scores as in docs/gallery.md). */
@@ -530,6 +543,10 @@ export class ReferenceGallery {
     const t0 = now();
     const folds = options.folds ?? DEFAULT_FOLDS;
     const rejectRate = options.rejectRate ?? DEFAULT_REJECT_RATE;
+    const cohortWeight = options.cohortWeight ?? DEFAULT_COHORT_WEIGHT;
+    const cohortSize = options.cohortSize ?? DEFAULT_COHORT_SIZE;
+    if (!(cohortWeight >= 0 && cohortWeight <= 2)) throw new SkulensError('E_INPUT', `calibrate(): cohortWeight must be in [0, 2], got ${String(cohortWeight)}.`);
+    if (!(Number.isInteger(cohortSize) && cohortSize >= 1)) throw new SkulensError('E_INPUT', `calibrate(): cohortSize must be a positive integer, got ${String(cohortSize)}.`);
     if (!(Number.isInteger(folds) && folds >= 2)) throw new SkulensError('E_INPUT', `calibrate(): folds must be an integer >= 2, got ${String(folds)}.`);
     if (!(rejectRate >= 0 && rejectRate < 1)) throw new SkulensError('E_INPUT', `calibrate(): rejectRate must be in [0, 1), got ${String(rejectRate)}.`);
     const labels = this.labels;
@@ -571,19 +588,16 @@ export class ReferenceGallery {
       if (this.adaptOptions) g.adapt(this.adaptOptions);
       for (const h of held) {
         const r = g.classify(h.v, { threshold: -Infinity });
-        let own: number | undefined;
-        for (const n of g.nearest(h.v, g.size)) {
-          if (n.label === h.label) {
-            own = n.score;
-            break;
-          }
-        }
-        answers.push({ label: h.label, answer: r.label, score: r.score, ownScore: own });
+        // Every label's best similarity, best first: the own label's, and the cohort's.
+        const best = new Map<string, number>();
+        for (const n of g.nearest(h.v, g.size)) if (!best.has(n.label)) best.set(n.label, n.score);
+        const others = [...best].filter(([label]) => label !== r.label).map(([, score]) => score);
+        answers.push({ label: h.label, answer: r.label, score: r.score, ownScore: best.get(h.label), others });
       }
       g.dispose();
     }
-    const result = calibrationFromAnswers(answers, labels, rejectRate);
-    this.setCalibration({ offsets: result.offsets, rejectRate, folds });
+    const result = calibrationFromAnswers(answers, labels, rejectRate, { weight: cohortWeight, size: cohortSize });
+    this.setCalibration({ offsets: result.offsets, rejectRate, folds, cohortWeight, cohortSize });
     this._threshold = result.threshold;
     return { threshold: result.threshold, heldOut: result.heldOut, heldOutTop1: result.heldOutTop1, folds, rejectRate, ms: now() - t0 };
   }
@@ -604,10 +618,23 @@ export class ReferenceGallery {
     if (typeof rec !== 'object' || rec === null || typeof rec.offsets !== 'object' || rec.offsets === null) {
       throw new SkulensError('E_GALLERY_FORMAT', 'the calibration block is invalid');
     }
+    const badNumber = (v: unknown, ok: (x: number) => boolean) => v !== undefined && !(typeof v === 'number' && ok(v));
+    if (badNumber(rec.cohortWeight, (x) => x >= 0 && x <= 2) || badNumber(rec.cohortSize, (x) => Number.isInteger(x) && x >= 1)) {
+      throw new SkulensError('E_GALLERY_FORMAT', 'the calibration block has an invalid cohortWeight or cohortSize');
+    }
     const map = new Map<string, number>();
     for (const [l, v] of Object.entries(rec.offsets)) if (typeof v === 'number' && Number.isFinite(v)) map.set(l, v);
     const vals = [...map.values()];
     this.calibration = { ...rec, offsets: { ...rec.offsets }, map, mean: vals.length ? vals.reduce((a, b) => a + b, 0) / vals.length : 0 };
+  }
+
+  /** The calibrated unknown score for voteNeighbors, when calibrated. */
+  private calibratedScorer(): UnknownScorer | undefined {
+    const c = this.calibration;
+    if (!c) return undefined;
+    const weight = c.cohortWeight ?? 0;
+    const size = c.cohortSize ?? DEFAULT_COHORT_SIZE;
+    return (winner, others) => calibratedScore(winner.score, c.map.get(winner.label) ?? c.mean, others, weight, size);
   }
 
   /** Classes were added or removed: an adaptation must be re-fitted, a calibration is out of date. */
@@ -813,7 +840,10 @@ export class ReferenceGallery {
  * rank by vote, then by their best similarity; labels seen only beyond the k voters
  * rank after them by best similarity.
  */
-export function voteNeighbors(neighbors: readonly Neighbor[], options: Required<ClassifyOptions>, offsetOf?: (label: string) => number): Classification {
+/** Calibrated unknown score from the winner and the other labels' best similarities (best first). */
+export type UnknownScorer = (winner: LabelScore, others: number[]) => number;
+
+export function voteNeighbors(neighbors: readonly Neighbor[], options: Required<ClassifyOptions>, scorer?: UnknownScorer): Classification {
   const { k, threshold, top, temperature } = options;
   if (neighbors.length === 0) throw new SkulensError('E_EMPTY', 'No neighbours to vote: the gallery is empty.');
   const bestScore = neighbors[0]!.score;
@@ -830,7 +860,8 @@ export function voteNeighbors(neighbors: readonly Neighbor[], options: Required<
     .map(([label, score]) => ({ label, score, votes: (weight.get(label) ?? 0) / total }))
     .sort((a, b) => b.votes - a.votes || b.score - a.score || (a.label < b.label ? -1 : 1));
   const winner = ranked[0]!;
-  const unknownScore = offsetOf ? winner.score - offsetOf(winner.label) : bestScore;
+  // `best` is in best-first order (neighbours are), so the others come out best first.
+  const unknownScore = scorer ? scorer(winner, [...best].filter(([label]) => label !== winner.label).map(([, score]) => score)) : bestScore;
   return {
     label: winner.label,
     score: winner.score,
@@ -866,7 +897,13 @@ function dimError(got: number, dim: number, what: string): SkulensError {
 }
 
 function calibrationRecord(c: CalibrationRecord): CalibrationRecord {
-  return { offsets: { ...c.offsets }, rejectRate: c.rejectRate, folds: c.folds, ...(c.stale ? { stale: true } : {}) };
+  return {
+    offsets: { ...c.offsets },
+    rejectRate: c.rejectRate,
+    folds: c.folds,
+    ...(c.cohortWeight !== undefined ? { cohortWeight: c.cohortWeight, cohortSize: c.cohortSize ?? DEFAULT_COHORT_SIZE } : {}),
+    ...(c.stale ? { stale: true } : {}),
+  };
 }
 
 function now(): number {
