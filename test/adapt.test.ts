@@ -269,13 +269,16 @@ describe('gallery.adapt() / calibrate()', () => {
       .map((n) => n.score);
     const offset = g.calibrationInfo!.offsets[r.label]!;
     expect(r.unknownScore).toBeCloseTo(r.score - offset - (0.5 * (others[0]! + others[1]! + others[2]!)) / 3, 5);
-    // Round trip keeps the cohort settings.
+    // Round trip keeps the cohort settings; the file says it needs a reader that knows them.
+    const version = (b: Uint8Array) => new DataView(b.buffer, b.byteOffset).getUint16(8, true);
+    expect(version(g.toBytes())).toBe(3);
     const back = ReferenceGallery.fromBytes(g.toBytes());
     expect(back.classify(q).unknownScore).toBeCloseTo(r.unknownScore, 5);
     // cohortWeight 0 is exactly the offsets-only score of earlier versions.
     g.calibrate({ cohortWeight: 0 });
     const plain = g.classify(q);
     expect(plain.unknownScore).toBeCloseTo(plain.score - g.calibrationInfo!.offsets[plain.label]!, 6);
+    expect(version(g.toBytes())).toBe(2);
     expect(() => g.calibrate({ cohortWeight: -1 })).toThrow(/cohortWeight/);
   });
 

@@ -13,8 +13,13 @@ import type { HnswParams, Metric } from './vector-index.js';
 
 /** "\x89SKG\r\n\x1a\n": a non-ASCII first byte and CR/LF/EOF bytes catch text-mode mangling (as PNG does). */
 export const MAGIC = new Uint8Array([0x89, 0x53, 0x4b, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
-/** Newest version this code reads. Version 2 adds the `adaptation` / `calibration` metadata (docs/gallery-format.md); files without them are still written as version 1, readable by older skulens. */
-export const FORMAT_VERSION = 2;
+/**
+ * Newest version this code reads. Version 2 adds the `adaptation` / `calibration` metadata;
+ * version 3, a calibration whose unknown score has a cohort term (its threshold would
+ * mean something else to a version-2 reader). Files are written with the lowest version
+ * that holds their content (docs/gallery-format.md).
+ */
+export const FORMAT_VERSION = 3;
 export const HEADER_SIZE = 40;
 const CHECKSUM_SIZE = 4;
 const METRICS: Metric[] = ['cosine', 'l2'];
@@ -63,7 +68,7 @@ export function encodeGallery(data: GalleryData, options: EncodeOptions = {}): U
   const bytes = new Uint8Array(total);
   const view = new DataView(bytes.buffer);
   bytes.set(MAGIC, 0);
-  view.setUint16(8, data.meta.adaptation !== undefined || data.meta.calibration !== undefined ? 2 : 1, true);
+  view.setUint16(8, formatVersionFor(data.meta), true);
   view.setUint8(10, METRICS.indexOf(data.metric));
   view.setUint8(11, half ? 1 : 0);
   view.setUint32(12, dim, true);
@@ -220,4 +225,11 @@ function readU16s(bytes: Uint8Array, view: DataView, at: number, n: number): Uin
   if (LITTLE_ENDIAN) new Uint8Array(out.buffer).set(bytes.subarray(at, at + n * 2));
   else for (let i = 0; i < n; i++) out[i] = view.getUint16(at + i * 2, true);
   return out;
+}
+
+/** The lowest format version that holds this metadata. */
+function formatVersionFor(meta: GalleryMeta): number {
+  const calibration = meta.calibration as { cohortWeight?: number } | undefined;
+  if (calibration?.cohortWeight) return 3;
+  return meta.adaptation !== undefined || calibration !== undefined ? 2 : 1;
 }
