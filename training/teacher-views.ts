@@ -7,8 +7,9 @@
  * the whole image), and embed each with the MobileNetV2 teacher through skulens itself.
  * train.py shows the student the same rectangles, stretched whole to its input. The teacher
  * sees each rectangle through the imagenet preset, i.e. its central 87.5 % (short side to
- * 256, centre 224): that is how the shipped model was trained. Stretching the teacher's
- * view too (`resize: 'stretch'`) would align the two exactly — worth trying next run.
+ * 256, centre 224): that is how the shipped model was trained (`--teacher-resize
+ * center-crop`, the default). `--teacher-resize stretch` shows the teacher the whole
+ * rectangle stretched, exactly the pixels the student sees.
  *
  * Writes to training/cache/views-<VIEWS>/ (or --out):
  *   images.tsv      index, path (relative to the dataset), class name, class id, width, height
@@ -16,7 +17,7 @@
  *   teacher.f16     per image × view: the teacher's L2-normalised 1280-d vector, float16
  *   meta.json       counts, seed, teacher fingerprint
  *
- * Run: npx tsx training/teacher-views.ts [--views 16] [--seed 1] [--out folder]
+ * Run: npx tsx training/teacher-views.ts [--views 16] [--seed 1] [--teacher-resize center-crop|stretch] [--out folder]
  */
 import { mkdir, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
@@ -30,8 +31,17 @@ import { EMBED_MODEL as TEACHER, GROCERY as DATA, readGroceryClasses } from '../
 const HERE = dirname(new URL(import.meta.url).pathname);
 
 const { values } = parseArgs({
-  options: { views: { type: 'string', default: '16' }, seed: { type: 'string', default: '1' }, out: { type: 'string' } },
+  options: {
+    views: { type: 'string', default: '16' },
+    seed: { type: 'string', default: '1' },
+    'teacher-resize': { type: 'string', default: 'center-crop' },
+    out: { type: 'string' },
+  },
 });
+const TEACHER_RESIZE = values['teacher-resize'];
+if (TEACHER_RESIZE !== 'center-crop' && TEACHER_RESIZE !== 'stretch') {
+  throw new Error(`--teacher-resize must be center-crop or stretch, not ${TEACHER_RESIZE}`);
+}
 const VIEWS = Number(values.views);
 const SEED = Number(values.seed);
 const CACHE = values.out ?? join(HERE, 'cache', `views-${VIEWS}`);
@@ -75,7 +85,7 @@ const items = rows
   .concat(training.map((c) => ({ path: join(DATA, c.iconic), label: c.name })));
 console.log(`${items.length} images of ${training.length} training classes (${classes.length - training.length} held out), ${VIEWS} views each`);
 
-const teacher = await Embedder.create({ model: TEACHER, preset: 'imagenet', batchSize: 32 });
+const teacher = await Embedder.create({ model: TEACHER, preset: 'imagenet', resize: TEACHER_RESIZE, batchSize: 32 });
 const rng = new Rng(SEED);
 const rand = () => rng.next();
 const views = new Float32Array(items.length * VIEWS * 5);
@@ -124,6 +134,6 @@ await writeFile(join(CACHE, 'views.f32'), Buffer.from(views.buffer));
 await writeFile(join(CACHE, 'teacher.f16'), Buffer.from(vectors.buffer));
 await writeFile(
   join(CACHE, 'meta.json'),
-  JSON.stringify({ images: items.length, views: VIEWS, dim: teacher.dim, seed: SEED, teacher: teacher.fingerprint }, null, 2),
+  JSON.stringify({ images: items.length, views: VIEWS, dim: teacher.dim, seed: SEED, teacherResize: TEACHER_RESIZE, teacher: teacher.fingerprint }, null, 2),
 );
 console.log(`done in ${((performance.now() - t0) / 1000).toFixed(0)} s → ${CACHE}`);
