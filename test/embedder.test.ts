@@ -4,7 +4,9 @@ import sharp from 'sharp';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { buildOnnx } from '../fixtures/onnx-builder.js';
 import { encodeOnnxMetadataEntry } from '../src/core/onnx-metadata.js';
+import * as ort from 'onnxruntime-node';
 import { EmbedError, Embedder, loadImage, PREPROCESS_METADATA_KEY, SkulensError } from '../src/index.js';
+import { WorkerSession } from '../src/node/worker-session.js';
 import { grocery, HAVE_SHARED, models } from './helpers/shared.js';
 
 const photos = (cls: string, n: number) => {
@@ -117,6 +119,30 @@ describe.skipIf(!HAVE_SHARED)('Embedder on real photos (MobileNetV2 int8)', () =
     }
   });
 
+  it('a failing inference run is reported, never lost, whatever the number of workers', async () => {
+    // Adding a [3,3,4,4] constant broadcasts for batches of 1 and 3 but fails for 2.
+    const model = buildOnnx({
+      inputs: [{ name: 'pixels', type: 'float32', shape: ['N', 3, 4, 4] }],
+      outputs: [{ name: 'features', shape: ['M', 3, 4, 4] }],
+      initializers: [{ name: 'bias', dims: [3, 3, 4, 4], values: new Float32Array(144) }],
+      nodes: [{ op: 'Add', inputs: ['pixels', 'bias'], outputs: ['features'] }],
+    });
+    // Slow-to-decode inputs, so a failed run settles while the next batch is still decoding.
+    const noise = await sharp({ create: { width: 1200, height: 1200, channels: 3, background: '#808080', noise: { type: 'gaussian', mean: 128, sigma: 40 } } })
+      .png()
+      .toBuffer();
+    const images = Array.from({ length: 5 }, () => new Uint8Array(noise)); // batches of 2, 2 and 1: only the last succeeds
+    for (const workers of [1, 2]) {
+      const e = await Embedder.create({ model, batchSize: 2, workers });
+      try {
+        await expect(e.embedSettled(images)).rejects.toMatchObject({ code: 'E_MODEL_SHAPE', message: /Running the embedder failed/ });
+        expect(await e.embed(images.slice(0, 1))).toHaveLength(1); // batches of 1 work: still usable afterwards
+      } finally {
+        await e.dispose();
+      }
+    }
+  });
+
   it('inference runs off the main thread: timers keep firing during a long embed', async () => {
     const images = Array.from({ length: 48 }, () => ({ data: new Uint8Array(224 * 224 * 3).fill(128), width: 224, height: 224, channels: 3 as const }));
     let ticks = 0;
@@ -162,6 +188,17 @@ describe('Embedder on tiny graphs with known outputs', () => {
     for (let i = 0; i < w * h; i++) data.set([r, g, b], i * 3);
     return { data, width: w, height: h, channels: 3 as const };
   };
+
+  it('a worker pool keeps serving runs when one of its workers dies, and says why when all have', async () => {
+    const pool = await WorkerSession.create(identityModel('float32', 2), {}, 2);
+    const feeds = () => ({ pixels: new ort.Tensor('float32', new Float32Array(12).fill(0.5), [1, 3, 2, 2]) as never });
+    const threads = (pool as unknown as { threads: { worker: { terminate(): Promise<number> } }[] }).threads;
+    await threads[0]!.worker.terminate(); // stands in for a crash
+    for (let i = 0; i < 4; i++) expect((await pool.run(feeds())).features!.dims).toEqual([1, 3, 2, 2]);
+    await threads[1]!.worker.terminate();
+    await expect(pool.run(feeds())).rejects.toThrow(/inference worker exited/);
+    await pool.release();
+  });
 
   it('mean-pools an [N,C,H,W] output into a C-vector', async () => {
     const e = await Embedder.create({ model: identityModel(), width: 8, height: 8, normalize: false, mean: [0.5, 0.5, 0.5], std: [0.5, 0.5, 0.5] });

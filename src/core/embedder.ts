@@ -239,10 +239,17 @@ export class Embedder {
     // on Node), the next batch is preprocessed here and the one after is being decoded.
     let decoding = total > 0 ? this.decodeBatch(inputs, 0, Math.min(step, total)) : undefined;
     const running = new Set<Promise<void>>();
+    // The first failed run. Runs settle while the loop awaits other things, so a failure
+    // is recorded here and rethrown at the next check rather than left to a race.
+    let runError: { error: unknown } | undefined;
+    const throwIfRunFailed = () => {
+      if (runError) throw runError.error;
+    };
     let finished = 0;
     try {
       for (let start = 0; start < total; start += step) {
         options.signal?.throwIfAborted();
+        throwIfRunFailed();
         const end = Math.min(start + step, total);
         const decoded = await decoding!;
         decoding = end < total ? this.decodeBatch(inputs, end, Math.min(end + step, total)) : undefined;
@@ -261,16 +268,24 @@ export class Embedder {
         });
 
         while (running.size >= parallel) await Promise.race(running);
+        throwIfRunFailed();
         const batch = (ok.length ? this.runBatch(data.subarray(0, per * this.runSize(ok.length)), ok.length) : Promise.resolve([])).then((out) => {
           ok.forEach((index, j) => (vectors[index] = out[j]!));
           finished += end - start;
           options.onProgress?.({ done: finished, total });
         });
-        const tracked: Promise<void> = batch.finally(() => running.delete(tracked));
-        tracked.catch(() => undefined); // failures surface through Promise.race/all below, not as unhandled rejections
+        // Never rejects: a failure is kept in runError (the first one wins).
+        const tracked: Promise<void> = batch.then(
+          () => void running.delete(tracked),
+          (error: unknown) => {
+            running.delete(tracked);
+            runError ??= { error };
+          },
+        );
         running.add(tracked);
       }
       await Promise.all(running);
+      throwIfRunFailed();
       if (total === 0) options.onProgress?.({ done: 0, total });
     } finally {
       // Never leave work running past the call, even when aborted or failing.
