@@ -85,12 +85,17 @@ class SessionThread {
       else waiter.resolve(reply);
     });
     const fail = (err: Error) => {
-      this.dead = err;
+      this.dead ??= err; // an 'error' event is followed by 'exit': keep the first, real cause
       for (const w of this.pending.values()) w.reject(err);
       this.pending.clear();
     };
     this.worker.on('error', fail);
     this.worker.on('exit', (code) => fail(new Error(`inference worker exited (code ${code})`)));
+  }
+
+  /** Why this thread stopped (crash, exit), once it has. */
+  get deadReason(): Error | undefined {
+    return this.dead;
   }
 
   call(message: Record<string, unknown>, transfer: ArrayBuffer[] = []): Promise<Reply> {
@@ -119,6 +124,9 @@ export class WorkerSession {
   readonly parallelRuns: number;
   /** Input buffers handed back by the workers, for `takeSpareBuffer`. */
   private readonly spares: ArrayBuffer[] = [];
+  /** Spares are kept only once a caller has asked for one (the Detector never does). */
+  private recycling = false;
+  private released = false;
 
   private constructor(private readonly threads: SessionThread[]) {
     this.parallelRuns = threads.length;
@@ -148,9 +156,12 @@ export class WorkerSession {
       message[name] = { type: tensor.type, dims: tensor.dims, data };
       if (data.buffer instanceof ArrayBuffer && !transfer.includes(data.buffer)) transfer.push(data.buffer);
     }
-    const thread = this.threads.reduce((best, t) => (t.pending.size < best.pending.size ? t : best));
+    // The least busy live worker; a crashed one is skipped while another still runs.
+    const live = this.threads.filter((t) => !t.deadReason);
+    if (live.length === 0) throw this.threads[0]!.deadReason!;
+    const thread = live.reduce((best, t) => (t.pending.size < best.pending.size ? t : best));
     const reply = await thread.call({ kind: 'run', feeds: message, fetches }, transfer);
-    for (const buffer of reply.spare ?? []) if (this.spares.length < 2 * this.parallelRuns + 2) this.spares.push(buffer);
+    if (this.recycling && !this.released) for (const buffer of reply.spare ?? []) this.keepSpare(buffer);
     const outputs: Record<string, OrtTensor> = {};
     for (const [name, t] of Object.entries(reply.outputs ?? {})) {
       outputs[name] = new ort.Tensor(t.type as 'float32', t.data as Float32Array, t.dims) as unknown as OrtTensor;
@@ -164,11 +175,30 @@ export class WorkerSession {
    * and zeroing), and the caller transfers it to the next run anyway.
    */
   takeSpareBuffer(byteLength: number): ArrayBuffer | undefined {
-    const i = this.spares.findIndex((b) => b.byteLength >= byteLength);
-    return i < 0 ? undefined : this.spares.splice(i, 1)[0];
+    this.recycling = true;
+    // Best fit: the smallest spare that is large enough.
+    let best = -1;
+    this.spares.forEach((b, i) => {
+      if (b.byteLength >= byteLength && (best < 0 || b.byteLength < this.spares[best]!.byteLength)) best = i;
+    });
+    return best < 0 ? undefined : this.spares.splice(best, 1)[0];
+  }
+
+  /** Keep a returned buffer; when the pool is full, it replaces the smallest one if larger. */
+  private keepSpare(buffer: ArrayBuffer): void {
+    if (this.spares.length < 2 * this.parallelRuns + 2) {
+      this.spares.push(buffer);
+      return;
+    }
+    let smallest = 0;
+    this.spares.forEach((b, i) => {
+      if (b.byteLength < this.spares[smallest]!.byteLength) smallest = i;
+    });
+    if (buffer.byteLength > this.spares[smallest]!.byteLength) this.spares[smallest] = buffer;
   }
 
   async release(): Promise<void> {
+    this.released = true;
     this.spares.length = 0;
     await Promise.all(this.threads.map((t) => t.release()));
   }
