@@ -397,10 +397,13 @@ export class ReferenceGallery {
     if (!(Number.isInteger(k) && k >= 1)) throw new SkulensError('E_INPUT', `k must be a positive integer, got ${String(k)}.`);
     if (!(Number.isInteger(top) && top >= 1)) throw new SkulensError('E_INPUT', `top must be a positive integer, got ${String(top)}.`);
     if (typeof threshold !== 'number' || Number.isNaN(threshold)) throw new SkulensError('E_INPUT', `threshold must be a number, got ${String(threshold)}.`);
-    // Fetch enough neighbours to rank `top` distinct labels (and, calibrated, the winner's
-    // cohort), not only the k voters.
-    const labelsWanted = Math.max(top, this.calibration ? (this.calibration.cohortSize ?? DEFAULT_COHORT_SIZE) + 1 : 0);
-    const neighbors = this.nearest(vector, Math.max(k, labelsWanted * Math.min(this.maxStoredPerClass(), 8)));
+    // Fetch enough neighbours to rank `top` distinct labels, not only the k voters. With a
+    // cohort term, every one of the best cohortSize + 1 labels must show its best vector:
+    // each label stores at most M vectors, so the first (cohortSize + 1) × M neighbours
+    // always hold them (the same labels and scores calibrate() saw).
+    const perClass = this.maxStoredPerClass();
+    const cohort = this.calibration?.cohortWeight ? (this.calibration.cohortSize ?? DEFAULT_COHORT_SIZE) + 1 : 0;
+    const neighbors = this.nearest(vector, Math.max(k, top * Math.min(perClass, 8), cohort * perClass));
     return voteNeighbors(neighbors, { k, threshold, top, temperature }, this.calibratedScorer());
   }
 
@@ -834,15 +837,15 @@ export class ReferenceGallery {
   }
 }
 
+/** Calibrated unknown score from the winner and the other labels' best similarities (best first). */
+export type UnknownScorer = (winner: LabelScore, others: number[]) => number;
+
 /**
  * Similarity-weighted kNN voting over neighbours sorted best first: each of the k
  * nearest votes for its label with weight exp((score - best) / temperature). Labels
  * rank by vote, then by their best similarity; labels seen only beyond the k voters
  * rank after them by best similarity.
  */
-/** Calibrated unknown score from the winner and the other labels' best similarities (best first). */
-export type UnknownScorer = (winner: LabelScore, others: number[]) => number;
-
 export function voteNeighbors(neighbors: readonly Neighbor[], options: Required<ClassifyOptions>, scorer?: UnknownScorer): Classification {
   const { k, threshold, top, temperature } = options;
   if (neighbors.length === 0) throw new SkulensError('E_EMPTY', 'No neighbours to vote: the gallery is empty.');
