@@ -237,6 +237,10 @@ export function computePlacement(spec: PreprocessSpec, source: Rect): Placement 
  * normalised and laid out as `spec` says. Returns where the source landed.
  */
 export function writeImageToTensor(image: RawImage, spec: PreprocessSpec, out: Float32Array, index: number, crop?: Rect): Placement {
+  if (image.data.byteLength > 0x7fffffff) {
+    // Source offsets are planned as 32-bit integers.
+    throw new SkulensError('E_PREPROCESS', `An image of ${image.width}x${image.height} pixels (${image.data.byteLength} bytes) is over 2 GiB; downscale it before embedding.`);
+  }
   const source = clipRect(crop, image.width, image.height);
   const placement = computePlacement(spec, source);
   const { width: W, height: H } = spec;
