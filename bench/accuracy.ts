@@ -30,7 +30,7 @@ import { Rng } from '../src/core/adapt/rng.js';
 import { calibratedScore, DEFAULT_COHORT_SIZE, DEFAULT_COHORT_WEIGHT, DEFAULT_REJECT_RATE } from '../src/core/adapt/calibrate.js';
 import { DEFAULT_POWER, DEFAULT_SHRINKAGE } from '../src/core/adapt/lda.js';
 import { Embedder } from '../src/core/embedder.js';
-import { ReferenceGallery, type ReferenceGalleryOptions } from '../src/core/gallery/gallery.js';
+import { bestScoreByLabel, otherLabelScores, ReferenceGallery, type ReferenceGalleryOptions } from '../src/core/gallery/gallery.js';
 import { readLabelledSet } from '../src/node/dataset.js';
 import { byLabel } from './lib/grocery-vectors.js';
 
@@ -176,9 +176,7 @@ function cohortSweep(g: ReferenceGallery, q: Split, known: (label: string) => bo
   const rows = q.labels.map((label, i) => {
     const v = q.vectors.subarray(i * q.dim, (i + 1) * q.dim);
     const r = g.classify(v, { threshold: -Infinity });
-    const best = new Map<string, number>();
-    for (const n of g.nearest(v, Math.max(...COHORT_SIZES) + 1)) if (!best.has(n.label)) best.set(n.label, n.score);
-    const others = [...best].filter(([l]) => l !== r.label).map(([, s]) => s);
+    const others = otherLabelScores(bestScoreByLabel(g.nearest(v, Math.max(...COHORT_SIZES) + 1)), r.label);
     return { known: known(label), score: r.score, offset: offsets[r.label]!, others };
   });
   const out = new Map<string, number>();

@@ -591,11 +591,9 @@ export class ReferenceGallery {
       if (this.adaptOptions) g.adapt(this.adaptOptions);
       for (const h of held) {
         const r = g.classify(h.v, { threshold: -Infinity });
-        // Every label's best similarity, best first: the own label's, and the cohort's.
-        const best = new Map<string, number>();
-        for (const n of g.nearest(h.v, g.size)) if (!best.has(n.label)) best.set(n.label, n.score);
-        const others = [...best].filter(([label]) => label !== r.label).map(([, score]) => score);
-        answers.push({ label: h.label, answer: r.label, score: r.score, ownScore: best.get(h.label), others });
+        // Every label's best similarity: the own label's, and the answer's cohort.
+        const best = bestScoreByLabel(g.nearest(h.v, g.size));
+        answers.push({ label: h.label, answer: r.label, score: r.score, ownScore: best.get(h.label), others: otherLabelScores(best, r.label) });
       }
       g.dispose();
     }
@@ -837,6 +835,20 @@ export class ReferenceGallery {
   }
 }
 
+/** Each label's best similarity among neighbours sorted best first; the map keeps that order. */
+export function bestScoreByLabel(neighbors: readonly Neighbor[]): Map<string, number> {
+  const best = new Map<string, number>();
+  for (const n of neighbors) if (!best.has(n.label)) best.set(n.label, n.score);
+  return best;
+}
+
+/** The best similarities of every label but `label`, best first (the cohort term's input). */
+export function otherLabelScores(best: ReadonlyMap<string, number>, label: string): number[] {
+  const others: number[] = [];
+  for (const [l, score] of best) if (l !== label) others.push(score);
+  return others;
+}
+
 /** Calibrated unknown score from the winner and the other labels' best similarities (best first). */
 export type UnknownScorer = (winner: LabelScore, others: number[]) => number;
 
@@ -850,8 +862,7 @@ export function voteNeighbors(neighbors: readonly Neighbor[], options: Required<
   const { k, threshold, top, temperature } = options;
   if (neighbors.length === 0) throw new SkulensError('E_EMPTY', 'No neighbours to vote: the gallery is empty.');
   const bestScore = neighbors[0]!.score;
-  const best = new Map<string, number>();
-  for (const n of neighbors) if (!best.has(n.label)) best.set(n.label, n.score);
+  const best = bestScoreByLabel(neighbors);
   const weight = new Map<string, number>();
   let total = 0;
   for (const n of neighbors.slice(0, k)) {
@@ -863,8 +874,7 @@ export function voteNeighbors(neighbors: readonly Neighbor[], options: Required<
     .map(([label, score]) => ({ label, score, votes: (weight.get(label) ?? 0) / total }))
     .sort((a, b) => b.votes - a.votes || b.score - a.score || (a.label < b.label ? -1 : 1));
   const winner = ranked[0]!;
-  // `best` is in best-first order (neighbours are), so the others come out best first.
-  const unknownScore = scorer ? scorer(winner, [...best].filter(([label]) => label !== winner.label).map(([, score]) => score)) : bestScore;
+  const unknownScore = scorer ? scorer(winner, otherLabelScores(best, winner.label)) : bestScore;
   return {
     label: winner.label,
     score: winner.score,
