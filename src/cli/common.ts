@@ -1,7 +1,7 @@
 /** Shared CLI plumbing: one-line errors with their code, and exit codes. */
 import { InvalidArgumentError } from 'commander';
 import { resolve } from 'node:path';
-import { DEFAULT_EMBEDDER } from '../core/model.js';
+import { DEFAULT_EMBEDDER, isBuiltinModelId } from '../core/model.js';
 import { SkulensError, messageOf } from '../core/errors.js';
 import { createProgress } from './progress.js';
 
@@ -77,7 +77,7 @@ export async function forEachImage<R>(
 /** The --embedder value as a model source: the built-in model when absent, built-in ids as they are, files made absolute. */
 export function embedderSource(path: string | undefined): string {
   if (path === undefined) return DEFAULT_EMBEDDER;
-  return path.startsWith('skulens:') ? path : resolve(path);
+  return isBuiltinModelId(path) ? path : resolve(path);
 }
 
 export const EMBEDDER_HELP = `ONNX embedding model (default: the built-in ${DEFAULT_EMBEDDER}, see docs/models.md)`;

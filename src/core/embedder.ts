@@ -8,16 +8,16 @@ import { SkulensError, messageOf } from './errors.js';
 import { halfArrayToFloat32 } from './float16.js';
 import { decodeImage, describeInput, isRawImage, type ImageInput, type RawImage, type Rect } from './image.js';
 import {
+  batchBuffer,
   DEFAULT_EMBEDDER,
   describeOutputs,
   fitSpecToInput,
   formatShape,
   inspectImageInput,
-  batchBuffer,
   loadModel,
-  parallelRuns,
   makeInputTensor,
   outputShape,
+  parallelRuns,
   type ImageInputInfo,
   type ModelSource,
 } from './model.js';

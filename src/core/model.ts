@@ -20,9 +20,14 @@ export const DEFAULT_EMBEDDER = 'skulens:retail-160';
 /** Built-in model ids and their file names inside the package's models/ folder. */
 const BUILTIN_MODELS: Readonly<Record<string, string>> = { [DEFAULT_EMBEDDER]: 'skulens-retail-160.onnx' };
 
+/** True for ids of models shipped in the package (`skulens:…`), as opposed to paths and URLs. */
+export function isBuiltinModelId(model: string): boolean {
+  return model.startsWith('skulens:');
+}
+
 /** Where a model given as a string lives: a built-in id resolves through the platform. */
 export function modelLocation(model: string): string {
-  if (!model.startsWith('skulens:')) return model;
+  if (!isBuiltinModelId(model)) return model;
   const file = BUILTIN_MODELS[model];
   if (!file) throw new SkulensError('E_MODEL_LOAD', `Unknown built-in model "${model}". Built-in models: ${Object.keys(BUILTIN_MODELS).join(', ')}.`, { input: model });
   return getPlatform().builtinModelLocation(file);
@@ -88,9 +93,9 @@ export async function loadModel(model: ModelSource, sessionOptions?: InferenceSe
     bytes = model instanceof Uint8Array ? model : new Uint8Array(model);
   }
   try {
+    const options = withSessionDefaults(sessionOptions);
     let session: InferenceSession;
     if (worker && platform.createWorkerSession) {
-      const options = withSessionDefaults(sessionOptions);
       // Several sessions at once: give each its share of the cores instead of letting
       // every one start a thread per core and fight over them.
       if (workers > 1 && options.intraOpNumThreads === undefined && platform.cpuCount) {
@@ -98,7 +103,7 @@ export async function loadModel(model: ModelSource, sessionOptions?: InferenceSe
       }
       session = await platform.createWorkerSession(bytes, options, workers);
     } else {
-      session = await platform.ort.InferenceSession.create(bytes, withSessionDefaults(sessionOptions));
+      session = await platform.ort.InferenceSession.create(bytes, options);
     }
     return path === undefined ? { bytes, session } : { bytes, session, path };
   } catch (err) {
