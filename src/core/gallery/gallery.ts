@@ -590,9 +590,11 @@ export class ReferenceGallery {
       if (held.length === 0) continue;
       if (this.adaptOptions) g.adapt(this.adaptOptions);
       for (const h of held) {
-        const r = g.classify(h.v, { threshold: -Infinity });
-        // Every label's best similarity: the own label's, and the answer's cohort.
-        const best = bestScoreByLabel(g.nearest(h.v, g.size));
+        // One full ranking serves both the vote (as classify() would cast it) and every
+        // label's best similarity: the own label's, and the answer's cohort.
+        const ranked = g.nearest(h.v, g.size);
+        const r = voteNeighbors(ranked, { k: DEFAULT_K, threshold: -Infinity, top: 1, temperature: DEFAULT_TEMPERATURE });
+        const best = bestScoreByLabel(ranked);
         answers.push({ label: h.label, answer: r.label, score: r.score, ownScore: best.get(h.label), others: otherLabelScores(best, r.label) });
       }
       g.dispose();
