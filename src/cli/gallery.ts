@@ -179,7 +179,7 @@ export function addGalleryQueryOptions(command: Command): Command {
   return command
     .requiredOption('--gallery <file>', 'gallery file (from "skulens gallery build")')
     .option('--k <n>', `neighbours that vote (default ${DEFAULT_K})`, parsePositiveInt('--k'))
-    .option('--threshold <s>', `best similarity below this answers "unknown" (default: the gallery's, else ${DEFAULT_THRESHOLD})`, parseThreshold)
+    .option('--threshold <s>', `score below this answers "unknown" (default: the gallery's threshold; the score is the best similarity, or the calibrated score on a calibrated gallery)`, parseThreshold)
     .option('--embedder <model.onnx>', 'use this model file instead of the path stored in the gallery (must be the same model: fingerprint checked)')
     .option('--batch-size <n>', 'images per inference run', parsePositiveInt('--batch-size'), 16);
 }

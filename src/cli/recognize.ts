@@ -1,7 +1,7 @@
 /** `skulens recognize <image...> --detector <model.onnx> --gallery <file> [--json] [--annotate <out.jpg>]` */
 import type { Command } from 'commander';
 import { SkulensError } from '../core/errors.js';
-import { DEFAULT_K, DEFAULT_THRESHOLD } from '../core/gallery/gallery.js';
+import { DEFAULT_K } from '../core/gallery/gallery.js';
 import { Recognizer, type RecognizeTimings } from '../core/recognizer.js';
 import { annotate } from '../node/annotate.js';
 import { expandImageArgs } from '../node/dataset.js';
@@ -32,7 +32,7 @@ export function registerRecognize(program: Command): void {
     .option('--embedder <model.onnx>', 'use this model file instead of the path stored in the gallery (fingerprint checked)')
     .option('--batch-size <n>', 'crops per embedder run', parsePositiveInt('--batch-size'), 32)
     .option('--k <n>', `neighbours that vote (default ${DEFAULT_K})`, parsePositiveInt('--k'))
-    .option('--threshold <s>', `best similarity below this answers "unknown" (default ${DEFAULT_THRESHOLD})`, parseThreshold)
+    .option('--threshold <s>', `score below this answers "unknown" (default: the gallery's threshold; the score is the best similarity, or the calibrated score on a calibrated gallery)`, parseThreshold)
     .option('--json', 'print [{ image, width, height, items: [{ box, score, label, guess, similarity, unknown }], counts, unknown, timings }]')
     .option('--annotate <out.jpg>', 'draw the named boxes: one image → that file; several → <out>-<image name>.jpg each; a folder → <folder>/<image name>.jpg')
     .action(

@@ -13,7 +13,7 @@ export type SkulensErrorCode =
   | 'E_FINGERPRINT' // vectors from a different embedder than the gallery's
   | 'E_EMPTY' // an operation needs data that is not there (empty gallery, empty folder)
   | 'E_IO' // a file could not be read or written
-  | 'E_PLATFORM'; // the platform entry (node / browser) was not initialised
+  | 'E_PLATFORM'; // the platform cannot do it (e.g. HNSW in a browser), or no platform entry was loaded
 
 export class SkulensError extends Error {
   readonly code: SkulensErrorCode;

@@ -15,9 +15,9 @@ export interface RecognizerOptions {
   embedder: Embedder;
   /** Must have been built with `embedder` (same fingerprint), else E_FINGERPRINT. */
   gallery: ReferenceGallery;
-  /** Neighbours that vote (default: the gallery's default, 5). */
+  /** Neighbours that vote (default 10, as ReferenceGallery.classify). */
   k?: number;
-  /** Best similarity below this → `unknown` (default: the gallery's default). */
+  /** Unknown score below this → `unknown` (default: the gallery's threshold). */
   threshold?: number;
 }
 
