@@ -17,12 +17,11 @@ import {
   loadModel,
   makeInputTensor,
   outputShape,
-  parallelRuns,
   type ImageInputInfo,
   type ModelSource,
 } from './model.js';
 import { readOnnxMetadata } from './onnx-metadata.js';
-import { getPlatform } from './platform.js';
+import { getPlatform, type WorkerPoolSession } from './platform.js';
 import { imageSize, resolveSpec, writeImageToTensor, type PreprocessSpec } from './preprocess.js';
 import { normalizeInPlace } from './vector.js';
 
@@ -122,11 +121,14 @@ export class Embedder {
   readonly specSource: string;
 
   private readonly session: InferenceSession;
+  /** The session's worker pool, when it runs in worker threads (Node). */
+  private readonly workerPool: WorkerPoolSession | undefined;
   private readonly input: ImageInputInfo;
   private readonly pooled: boolean;
 
   private constructor(init: {
     session: InferenceSession;
+    workerPool: WorkerPoolSession | undefined;
     input: ImageInputInfo;
     spec: PreprocessSpec;
     specSource: string;
@@ -139,6 +141,7 @@ export class Embedder {
     modelPath: string | undefined;
   }) {
     this.session = init.session;
+    this.workerPool = init.workerPool;
     this.input = init.input;
     this.spec = init.spec;
     this.specSource = init.specSource;
@@ -190,6 +193,7 @@ export class Embedder {
 
     const embedder = new Embedder({
       session,
+      workerPool: loaded.workerPool,
       input,
       spec,
       specSource: sources.join('+') || 'default',
@@ -231,7 +235,7 @@ export class Embedder {
     const vectors: (Float32Array | null)[] = new Array(total).fill(null);
     const failures: EmbedFailure[] = [];
     const per = imageSize(this.spec);
-    const parallel = parallelRuns(this.session);
+    const parallel = this.workerPool?.parallelRuns ?? 1;
     // Small jobs are split so that every worker gets a share (fixed-batch models cannot be).
     const step = this.input.fixedBatch ? this.batchSize : Math.max(1, Math.min(this.batchSize, Math.ceil(total / parallel)));
 
@@ -255,7 +259,7 @@ export class Embedder {
         decoding = end < total ? this.decodeBatch(inputs, end, Math.min(end + step, total)) : undefined;
 
         const ok: number[] = [];
-        const data = batchBuffer(this.session, per * this.runSize(decoded.length));
+        const data = batchBuffer(this.workerPool, per * this.runSize(decoded.length));
         decoded.forEach((d, i) => {
           const index = start + i;
           try {

@@ -5,7 +5,7 @@
 import type { InferenceSession } from 'onnxruntime-common';
 import { SkulensError, messageOf } from './errors.js';
 import { float32ToHalfArray } from './float16.js';
-import { getPlatform } from './platform.js';
+import { getPlatform, type WorkerPoolSession } from './platform.js';
 import { batchShape, type InputDType, type PreprocessSpec, type TensorLayout } from './preprocess.js';
 
 export type ModelSource = string | Uint8Array | ArrayBuffer;
@@ -36,6 +36,8 @@ export function modelLocation(model: string): string {
 export interface LoadedModel {
   bytes: Uint8Array;
   session: InferenceSession;
+  /** The same session when it runs in worker threads: its pool's extras. */
+  workerPool?: WorkerPoolSession;
   /** The path or URL the model came from, when it was given as one. */
   path?: string;
 }
@@ -95,33 +97,29 @@ export async function loadModel(model: ModelSource, sessionOptions?: InferenceSe
   try {
     const options = withSessionDefaults(sessionOptions);
     let session: InferenceSession;
+    let workerPool: WorkerPoolSession | undefined;
     if (worker && platform.createWorkerSession) {
       // Several sessions at once: give each its share of the cores instead of letting
       // every one start a thread per core and fight over them.
       if (workers > 1 && options.intraOpNumThreads === undefined && platform.cpuCount) {
         options.intraOpNumThreads = Math.max(1, Math.floor(platform.cpuCount() / workers));
       }
-      session = await platform.createWorkerSession(bytes, options, workers);
+      session = workerPool = await platform.createWorkerSession(bytes, options, workers);
     } else {
       session = await platform.ort.InferenceSession.create(bytes, options);
     }
-    return path === undefined ? { bytes, session } : { bytes, session, path };
+    return { bytes, session, ...(workerPool ? { workerPool } : {}), ...(path === undefined ? {} : { path }) };
   } catch (err) {
     throw new SkulensError('E_MODEL_LOAD', `Cannot load ONNX model${path ? ` "${path}"` : ''}: ${messageOf(err)}`, { cause: err, ...(path ? { input: path } : {}) });
   }
 }
 
-/** How many runs a session executes at once (a worker pool runs one per worker). */
-export function parallelRuns(session: InferenceSession): number {
-  return (session as { parallelRuns?: number }).parallelRuns ?? 1;
-}
-
 /**
- * A float32 batch buffer of `length` values: one that a worker session handed back after
- * an earlier run when there is one (its old contents are overwritten), else a new one.
+ * A float32 batch buffer of `length` values: one that a worker pool handed back after an
+ * earlier run when there is one (its old contents are overwritten), else a new one.
  */
-export function batchBuffer(session: InferenceSession, length: number): Float32Array {
-  const spare = (session as { takeSpareBuffer?: (bytes: number) => ArrayBuffer | undefined }).takeSpareBuffer?.(length * 4);
+export function batchBuffer(workerPool: WorkerPoolSession | undefined, length: number): Float32Array {
+  const spare = workerPool?.takeSpareBuffer(length * 4);
   return spare ? new Float32Array(spare, 0, length) : new Float32Array(length);
 }
 

@@ -15,6 +15,17 @@ export interface OrtModule {
   Tensor: typeof OrtCommon.Tensor;
 }
 
+/**
+ * A session served by a pool of worker threads (Node): several runs execute at once, and
+ * the input buffers transferred to a run come back for reuse.
+ */
+export interface WorkerPoolSession extends OrtCommon.InferenceSession {
+  /** How many runs execute at once (one per worker). */
+  readonly parallelRuns: number;
+  /** A buffer of at least `byteLength` bytes that a finished run handed back, if any. */
+  takeSpareBuffer(byteLength: number): ArrayBuffer | undefined;
+}
+
 export interface Platform {
   name: string;
   ort: OrtModule;
@@ -31,7 +42,7 @@ export interface Platform {
    * (Node): `workers` threads each hold a copy of the model, so that many runs execute at
    * once. Absent where `ort.InferenceSession.create` is already asynchronous.
    */
-  createWorkerSession?(bytes: Uint8Array, options: OrtCommon.InferenceSession.SessionOptions | undefined, workers: number): Promise<OrtCommon.InferenceSession>;
+  createWorkerSession?(bytes: Uint8Array, options: OrtCommon.InferenceSession.SessionOptions | undefined, workers: number): Promise<WorkerPoolSession>;
   /** CPU cores this process may use, where the platform can tell. */
   cpuCount?(): number;
   /** Approximate nearest-neighbour index (HNSW) for big galleries; absent where there is none (browser: exact index only). */

@@ -2,9 +2,8 @@
 import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
-import type { InferenceSession } from 'onnxruntime-common';
 import * as ort from 'onnxruntime-node';
-import type { OrtModule, Platform } from '../core/platform.js';
+import type { OrtModule, Platform, WorkerPoolSession } from '../core/platform.js';
 import { setPlatform } from '../core/platform.js';
 import { loadImage, type NodeImageInput } from './image-loader.js';
 import { WorkerSession } from './worker-session.js';
@@ -24,7 +23,8 @@ export const nodePlatform: Platform = {
   async sha256Hex(bytes) {
     return createHash('sha256').update(bytes).digest('hex');
   },
-  createWorkerSession: async (bytes, options, workers) => (await WorkerSession.create(bytes, options, workers)) as unknown as InferenceSession,
+  // WorkerSession implements the part of InferenceSession that skulens calls.
+  createWorkerSession: async (bytes, options, workers) => (await WorkerSession.create(bytes, options, workers)) as unknown as WorkerPoolSession,
   cpuCount: availableParallelism,
   createAnnIndex: createHnswIndex,
   writeFileAtomic,
