@@ -10,6 +10,7 @@ import { ExactIndex } from '../src/core/gallery/exact-index.js';
 import { FORMAT_VERSION, HEADER_SIZE } from '../src/core/gallery/format.js';
 import { ReferenceGallery, voteNeighbors } from '../src/core/gallery/gallery.js';
 import { HnswIndex } from '../src/node/hnsw-index.js';
+import { DEFAULT_EMBEDDER } from '../src/core/model.js';
 
 /** Seeded clustered unit vectors: `classes` centres, `per` noisy members each. */
 function clustered(classes: number, per: number, dim: number, seed = 1, noise = 0.5) {
@@ -284,5 +285,12 @@ describe('embedder identity', () => {
     // Vectors of unknown origin cannot be mixed with an embedder's either.
     const anonymous = new ReferenceGallery().add('x', [new Float32Array([1, 0, 0, 0])]);
     expectError(() => anonymous.useEmbedder(fake('aaaa')), 'E_FINGERPRINT');
+  });
+
+  it('a gallery of an earlier built-in model says to rebuild it, not to change models', () => {
+    const builtin = (fingerprint: string) => ({ ...fake(fingerprint), modelPath: DEFAULT_EMBEDDER });
+    const g = new ReferenceGallery();
+    g.useEmbedder(builtin('old1'));
+    expectError(() => g.useEmbedder(builtin('new2')), 'E_FINGERPRINT', /earlier version of the built-in model skulens:retail-160 .*rebuild the gallery/);
   });
 });

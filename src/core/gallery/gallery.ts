@@ -6,6 +6,7 @@
 import type { Embedder, EmbedFailure, EmbedInput, EmbedProgress } from '../embedder.js';
 import { SkulensError } from '../errors.js';
 import { getPlatform } from '../platform.js';
+import { isBuiltinModelId } from '../model.js';
 import { DEFAULT_KMEANS_SEED, reduceVectors } from './cluster.js';
 import { normalizeInPlace } from '../vector.js';
 import { ExactIndex } from './exact-index.js';
@@ -360,6 +361,14 @@ export class ReferenceGallery {
     }
     if (this._embedder) {
       if (this._embedder.fingerprint !== embedder.fingerprint) {
+        const id = this._embedder.path;
+        if (id !== undefined && id === embedder.modelPath && isBuiltinModelId(id)) {
+          // Same built-in id, other weights: the gallery predates this release's model.
+          throw new SkulensError(
+            'E_FINGERPRINT',
+            `This gallery was built with an earlier version of the built-in model ${id} (embedder ${this._embedder.fingerprint}; this skulens ships ${embedder.fingerprint}). Its vectors cannot be compared with the new model's: rebuild the gallery from its reference photos (skulens gallery build).`,
+          );
+        }
         throw new SkulensError(
           'E_FINGERPRINT',
           `This gallery was built with embedder ${this._embedder.fingerprint}${this._embedder.path ? ` (${this._embedder.path})` : ''} but the embedder given is ${embedder.fingerprint}${embedder.modelPath ? ` (${embedder.modelPath})` : ''}: a different model or preprocessing makes incomparable vectors. Use the gallery's model and preset, or rebuild the gallery.`,
