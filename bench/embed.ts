@@ -2,10 +2,10 @@
  * npm run bench:embed — Embedder throughput against the model's own limit.
  *
  *   (a) raw onnxruntime: InferenceSession.run on pre-built tensors, three ways: on the
- *       main thread with onnxruntime's default thread spinning, the same with spinning
- *       off, and two single-threaded sessions in two worker threads running batches side
+ *       main thread with onnxruntime's thread spinning, the same with spinning off, and two single-threaded sessions in two worker threads running batches side
  *       by side (what the Embedder does by default on 2+ cores); the fastest of the
- *       three is the ceiling the ratios divide by
+ *       three is the ceiling the ratios divide by. All use the Embedder's int8 arithmetic
+ *       (x64quantprecision, see DEFAULT_SESSION_OPTIONS)
  *   (b) skulens from decoded pixels (preprocessing + inference)
  *   (c) skulens from JPEG files (decode + preprocessing + inference)
  *
@@ -26,7 +26,7 @@ import { readFile } from 'node:fs/promises';
 import { DEFAULT_EMBEDDER, Embedder, PREPROCESS_METADATA_KEY, loadImage, type RawImage } from '../src/index.js';
 import { readOnnxMetadata } from '../src/core/onnx-metadata.js';
 import { imageSize, writeImageToTensor } from '../src/core/preprocess.js';
-import { DEFAULT_SESSION_OPTIONS, loadModel, modelLocation } from '../src/core/model.js';
+import { DEFAULT_SESSION_OPTIONS, loadModel, modelLocation, withSessionDefaults } from '../src/core/model.js';
 import type { InferenceSession } from 'onnxruntime-common';
 import { readManifest } from '../src/node/dataset.js';
 
@@ -77,7 +77,9 @@ for (const model of models) {
   const hasSpec = readOnnxMetadata(await readFile(file))[PREPROCESS_METADATA_KEY] !== undefined;
   const embedder = await Embedder.create({ model, ...(hasSpec ? {} : { preset: values.preset }), batchSize: BATCH });
   // (a) the ceiling: the same session type fed tensors built before timing starts.
-  const sessions = [await ort.InferenceSession.create(file), await ort.InferenceSession.create(file, DEFAULT_SESSION_OPTIONS)];
+  // The same int8 arithmetic as the Embedder's (x64quantprecision), with and without spinning.
+  const spinning = withSessionDefaults({ extra: { session: { intra_op: { allow_spinning: '1' }, inter_op: { allow_spinning: '1' } } } });
+  const sessions = [await ort.InferenceSession.create(file, spinning), await ort.InferenceSession.create(file, DEFAULT_SESSION_OPTIONS)];
   const { session: pool } = await loadModel(file, undefined, { workers: 2 });
   const per = imageSize(embedder.spec);
   const tensors: ort.Tensor[] = [];

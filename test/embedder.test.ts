@@ -42,16 +42,12 @@ describe.skipIf(!HAVE_SHARED)('Embedder on real photos (MobileNetV2 int8)', () =
     const bananas = await top1(photos('Fruit/Banana', 16));
     const grannies = await top1(photos('Fruit/Apple/Granny-Smith', 16));
     const lemons = await top1(photos('Fruit/Lemon', 16));
-    // Most of each class, and 3/4 overall. The int8 model's answers vary a little with the
-    // CPU's kernels (bananas: 12+ of 16 with VNNI, 10 on an AVX2-only EPYC, whose u8s8 sums
-    // saturate); broken preprocessing (BGR, or no mean/std) gets 12 of 48 in all.
-    const right = [
-      bananas.filter((l) => l === 'banana').length,
-      grannies.filter((l) => l === 'Granny Smith').length,
-      lemons.filter((l) => l === 'lemon').length,
-    ];
-    for (const n of right) expect(n).toBeGreaterThanOrEqual(9);
-    expect(right[0]! + right[1]! + right[2]!).toBeGreaterThanOrEqual(36);
+    // 3/4 of each class; broken preprocessing (BGR, or no mean/std) gets 12 of 48 in all.
+    // On AVX2-only CPUs this needs the exact int8 arithmetic of DEFAULT_SESSION_OPTIONS
+    // (x64quantprecision): onnxruntime's fast kernels saturate there and name 10 bananas.
+    expect(bananas.filter((l) => l === 'banana').length).toBeGreaterThanOrEqual(12);
+    expect(grannies.filter((l) => l === 'Granny Smith').length).toBeGreaterThanOrEqual(12);
+    expect(lemons.filter((l) => l === 'lemon').length).toBeGreaterThanOrEqual(12);
   });
 
   it('picks the output named "embedding", returns unit vectors of its width', async () => {

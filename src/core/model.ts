@@ -43,13 +43,24 @@ export interface LoadedModel {
 }
 
 /**
- * onnxruntime's intra-op threads spin after each run waiting for more work. skulens
- * interleaves inference with decoding and preprocessing on the same cores, and spinning
- * threads steal exactly that time (measured: decode + NMS 10–65 ms with spinning vs
- * 0.2–3 ms without; embedding from JPEG files faster too). Callers can turn it back on.
+ * Session defaults; callers can override each (docs/embedder.md, "Session options").
+ *
+ * Spinning off: onnxruntime's intra-op threads spin after each run waiting for more work.
+ * skulens interleaves inference with decoding and preprocessing on the same cores, and
+ * spinning threads steal exactly that time (measured: decode + NMS 10–65 ms with spinning
+ * vs 0.2–3 ms without; embedding from JPEG files faster too).
+ *
+ * `x64quantprecision` on: on x86 CPUs without VNNI (AVX2 only), onnxruntime's fast int8
+ * kernels add pairs of uint8×int8 products in int16, which saturates with full-range int8
+ * weights, so an int8 model answers differently there than on VNNI CPUs or in browsers
+ * (the shared MobileNetV2: embedding cosine down to 0.95; 10 of 16 bananas named instead
+ * of 13). With this option onnxruntime computes such layers exactly (uint8×uint8); it costs
+ * ~23% on that model on an AVX2-only EPYC, nothing on models whose weights fit in 7 bits
+ * (the built-in one), and changes nothing on VNNI CPUs. Exact vectors keep galleries
+ * portable between machines.
  */
 export const DEFAULT_SESSION_OPTIONS: InferenceSession.SessionOptions = {
-  extra: { session: { intra_op: { allow_spinning: '0' }, inter_op: { allow_spinning: '0' } } },
+  extra: { session: { intra_op: { allow_spinning: '0' }, inter_op: { allow_spinning: '0' }, x64quantprecision: '1' } },
 };
 
 /** Our defaults under the caller's options (`extra` merged one level deep per section). */
