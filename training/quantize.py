@@ -133,6 +133,15 @@ def relu6_scale():
     return scale
 
 
+def int8_rows(w, floor=0, levels=127):
+    """Symmetric int8 per output channel (axis 0) in -levels..levels, scale at least `floor`.
+    Returns (q, scale, zero_point)."""
+    scale = np.maximum(np.abs(w.reshape(len(w), -1)).max(axis=1) / levels, floor).astype(np.float32)
+    scale[scale == 0] = 1
+    q = np.clip(np.round(w / scale.reshape((-1,) + (1,) * (w.ndim - 1))), -levels, levels).astype(np.int8)
+    return q, scale, np.zeros(len(w), np.int8)
+
+
 def quantize_graph(model, act_params):
     """Rewrite the float graph in place into QDQ form. act_params: tensor name -> (scale, zp)
     for every activation that gets a QuantizeLinear -> DequantizeLinear pair."""
@@ -169,13 +178,6 @@ def quantize_graph(model, act_params):
             ins.append(const(base + "_zero_point", zero_point))
         weight_nodes.append(helper.make_node("DequantizeLinear", ins, [base + "_dequantized"], name=base + "_DequantizeLinear", axis=0))
         node.input[idx] = base + "_dequantized"
-
-    def int8_rows(w, floor=0, levels=127):
-        """Symmetric int8 per output channel (axis 0) in -levels..levels, scale at least `floor`."""
-        scale = np.maximum(np.abs(w.reshape(len(w), -1)).max(axis=1) / levels, floor).astype(np.float32)
-        scale[scale == 0] = 1
-        q = np.clip(np.round(w / scale.reshape((-1,) + (1,) * (w.ndim - 1))), -levels, levels).astype(np.int8)
-        return q, scale, np.zeros(len(w), np.int8)
 
     for node in g.node:
         if node.op_type == "Conv":

@@ -19,6 +19,8 @@ import numpy as np
 import onnx
 from onnx import numpy_helper
 
+from quantize import CONV_WEIGHT_LEVELS, int8_rows
+
 
 def requantize(model, levels):
     g = model.graph
@@ -33,13 +35,11 @@ def requantize(model, levels):
         x_scale = read(producer[node.input[0]].input[1])
         w_dq, b_dq = producer[node.input[1]], producer[node.input[2]]
         q, scale = read(w_dq.input[0]), read(w_dq.input[1])
-        per_channel = (-1,) + (1,) * (q.ndim - 1)
-        w = q.astype(np.float32) * scale.reshape(per_channel)
+        w = q.astype(np.float32) * scale.reshape((-1,) + (1,) * (q.ndim - 1))
         bias = read(b_dq.input[0]).astype(np.float64) * read(b_dq.input[1])
-        new_scale = np.maximum(np.abs(w.reshape(len(w), -1)).max(axis=1) / levels, np.abs(bias) / (x_scale * 2.0 ** 30))
-        new_scale = new_scale.astype(np.float32)
-        new_scale[new_scale == 0] = 1
-        write(w_dq.input[0], np.clip(np.round(w / new_scale.reshape(per_channel)), -levels, levels).astype(np.int8))
+        # quantize.py's own rule, bias floor included.
+        new_q, new_scale, _ = int8_rows(w, floor=np.abs(bias) / (x_scale * 2.0 ** 30), levels=levels)
+        write(w_dq.input[0], new_q)
         write(w_dq.input[1], new_scale)
         bias_scale = (x_scale * new_scale).astype(np.float32)
         write(b_dq.input[0], np.round(bias / bias_scale).astype(np.int32))
@@ -52,7 +52,7 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("src")
     ap.add_argument("out")
-    ap.add_argument("--levels", type=int, default=63, help="weights in -levels..levels (63 = 7 bits)")
+    ap.add_argument("--levels", type=int, default=CONV_WEIGHT_LEVELS, help="weights in -levels..levels (63 = 7 bits)")
     args = ap.parse_args()
     model = onnx.load(args.src)
     n = requantize(model, args.levels)
