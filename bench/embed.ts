@@ -2,8 +2,9 @@
  * npm run bench:embed — Embedder throughput against the model's own limit.
  *
  *   (a) raw onnxruntime: InferenceSession.run on pre-built tensors, three ways: on the
- *       main thread with onnxruntime's thread spinning, the same with spinning off, and two single-threaded sessions in two worker threads running batches side
- *       by side (what the Embedder does by default on 2+ cores); the fastest of the
+ *       main thread with onnxruntime's thread spinning, the same with spinning off, and
+ *       two single-threaded sessions in two worker threads running batches side by side
+ *       (what the Embedder does by default on 2+ cores); the fastest of the
  *       three is the ceiling the ratios divide by. All use the Embedder's int8 arithmetic
  *       (x64quantprecision, see DEFAULT_SESSION_OPTIONS)
  *   (b) skulens from decoded pixels (preprocessing + inference)
