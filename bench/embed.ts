@@ -163,6 +163,8 @@ for (const s of summary) {
   );
 }
 console.log('(a) in the ratios is the fastest of the three raw settings.');
+// The Embedder's own setting is the worker pool: how close skulens gets to that same setting.
+console.log(summary.map((s) => `${s.model}: (b) / raw 2 workers = ${(s.b / s.aPool).toFixed(3)}, (c) / raw 2 workers = ${(s.c / s.aPool).toFixed(3)}`).join('\n'));
 
 const cores = availableParallelism();
 console.log(`\nCPU per image, each stage alone (${cores} cores): JPEG decode (sharp) ${cpuDecode.toFixed(2)} ms`);
