@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The whole training pipeline, end to end (see training/README.md): teacher signal,
-# two training stages, int8 export, then the figures that go into docs/models.md.
+# three training stages, int8 export, then the figures that go into docs/models.md.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=/usr/bin/python3   # Debian's python3-torch; a pyenv/venv python would not see it
@@ -13,6 +13,11 @@ npx tsx training/teacher-views.ts --views 16 --seed 1
 npx tsx training/teacher-views.ts --views 48 --seed 2
 (cd training && $PY train.py --init cache/stage1.pt --views cache/views-48 --epochs 45 --lr 2e-3 --proxy-weight 0.1 --seed 2 --out cache/student.pt)
 (cd training && $PY monitor.py --checkpoint cache/student.pt)
-(cd training && $PY quantize.py --checkpoint cache/student.pt)   # → models/skulens-retail-160.onnx
+# Stage 3: function matching - the teacher queried online on fresh crops, colour jitter and
+# mixup that both networks see; 1300 steps from stage 2.
+(cd training && $PY function_matching.py --init cache/student.pt --views cache/views-16 --steps 1300 --seed 1 --out cache/fm.pt)
+(cd training && $PY monitor.py --checkpoint cache/fm.pt)
+(cd training && $PY quantize.py --checkpoint cache/fm.pt)   # → models/skulens-retail-160.onnx
 echo "pipeline: $(( ($(date +%s) - start) / 60 )) min"
+npx tsx training/select.ts   # held-out classes, val and train split-half (no test/)
 npm run bench:models
