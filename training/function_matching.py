@@ -27,7 +27,7 @@ from torchvision.ops import roi_align
 
 from model import RetailEmbedder
 from teacher_torch import load_teacher
-from train import MEAN, STD, STORE, load_cache, load_pixels, relational_kd
+from train import MEAN, STD, STORE, color_jitter, load_pixels, load_rows, relational_kd
 
 
 def random_boxes(n, gen, min_area=0.25):
@@ -53,14 +53,7 @@ def make_views(pixels, idx, gen, mix_alpha):
     rois = torch.stack([torch.arange(n, dtype=torch.float32), x * STORE, y * STORE, (x + w) * STORE, (y + h) * STORE], 1)
     crops = roi_align(imgs, rois, output_size=(224, 224), spatial_scale=1.0, sampling_ratio=2, aligned=True)
     # Colour jitter, seen by both networks (consistent teaching).
-    bright = 1 + (torch.rand(n, 1, 1, 1, generator=gen) - 0.5) * 0.4
-    contrast = 1 + (torch.rand(n, 1, 1, 1, generator=gen) - 0.5) * 0.4
-    sat = 1 + (torch.rand(n, 1, 1, 1, generator=gen) - 0.5) * 0.4
-    crops = crops * bright
-    mean = crops.mean(dim=(1, 2, 3), keepdim=True)
-    crops = (crops - mean) * contrast + mean
-    gray = crops.mean(dim=1, keepdim=True)
-    crops = ((crops - gray) * sat + gray).clamp(0, 255) / 255.0
+    crops = color_jitter(crops, gen)
     # Mixup with a shuffled partner; lambda ~ Beta(alpha, alpha) per image.
     lam = torch.distributions.Beta(mix_alpha, mix_alpha).sample((n,)) if mix_alpha > 0 else torch.ones(n)
     partner = torch.randperm(n, generator=gen)
@@ -88,7 +81,7 @@ def main():
     torch.manual_seed(args.seed)
     gen = torch.Generator().manual_seed(args.seed)
 
-    meta, rows, _, _ = load_cache(args.views)
+    rows = load_rows(args.views)
     names = sorted({r[2] for r in rows})
     labels = torch.tensor([names.index(r[2]) for r in rows])
     pixels = load_pixels(rows)

@@ -42,10 +42,15 @@ STD = torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1)
 STORE = 224  # images are kept in memory at this size (stretched), crops are sampled from it
 
 
+def load_rows(folder):
+    """The image list of a teacher-views cache: index, path, class name, class id, width, height."""
+    return [line.rstrip("\n").split("\t") for line in open(os.path.join(folder, "images.tsv"))]
+
+
 def load_cache(folder):
     meta = json.load(open(os.path.join(folder, "meta.json")))
     n, v, dim = meta["images"], meta["views"], meta["dim"]
-    rows = [line.rstrip("\n").split("\t") for line in open(os.path.join(folder, "images.tsv"))]
+    rows = load_rows(folder)
     views = np.fromfile(os.path.join(folder, "views.f32"), dtype=np.float32).reshape(n, v, 5)
     teacher = np.fromfile(os.path.join(folder, "teacher.f16"), dtype=np.float16).reshape(n, v, dim)
     return meta, rows, torch.from_numpy(views), torch.from_numpy(teacher.astype(np.float32))
@@ -73,7 +78,12 @@ def make_batch(pixels, views, idx, view_idx, size, gen):
     rois = torch.stack([torch.arange(len(idx), dtype=torch.float32), x0, y0, x0 + box[:, 2] * STORE, y0 + box[:, 3] * STORE], 1)
     crops = roi_align(imgs, rois, output_size=(size, size), spatial_scale=1.0, sampling_ratio=2, aligned=True)
     # Photometric jitter the teacher did not see: the student must be invariant to it.
-    b = len(idx)
+    return (color_jitter(crops, gen) - MEAN) / STD
+
+
+def color_jitter(crops, gen):
+    """Random brightness, contrast and saturation (each x[0.8, 1.2]) of 0-255 crops; returns 0-1."""
+    b = len(crops)
     bright = 1 + (torch.rand(b, 1, 1, 1, generator=gen) - 0.5) * 0.4
     contrast = 1 + (torch.rand(b, 1, 1, 1, generator=gen) - 0.5) * 0.4
     sat = 1 + (torch.rand(b, 1, 1, 1, generator=gen) - 0.5) * 0.4
@@ -82,8 +92,7 @@ def make_batch(pixels, views, idx, view_idx, size, gen):
     crops = (crops - mean) * contrast + mean
     gray = crops.mean(dim=1, keepdim=True)
     crops = (crops - gray) * sat + gray
-    crops = crops.clamp(0, 255) / 255.0
-    return (crops - MEAN) / STD
+    return crops.clamp(0, 255) / 255.0
 
 
 def relational_kd(student, teacher, tau=0.1):
