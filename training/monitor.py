@@ -5,7 +5,7 @@ trained on these classes; this is the validation figure the schedule was chosen 
 Only 72 val rows exist (one query = 1.4 points), too few to rank two runs of the same
 recipe, so a second line splits the held-out classes' *train* rows instead: per class,
 the first half of its photos (in file order, which keeps burst shots of one item
-together) is the gallery and the second half the queries (~320 queries).
+together) is the gallery and the second half the queries (347 queries).
 
 Run: /usr/bin/python3 training/monitor.py [--checkpoint training/cache/student.pt]
 """
@@ -63,33 +63,31 @@ def main():
     model.eval()
     refs, queries = held_out_rows("train"), held_out_rows("val")
     r, q = embed(model, refs, a["size"]), embed(model, queries, a["size"])
-    labels = sorted({row[1] for row in refs})
-    means = F.normalize(torch.stack([r[[i for i, row in enumerate(refs) if row[1] == c]].mean(0) for c in labels]), dim=1)
-    by_mean = np.mean([labels[p] == row[1] for p, row in zip((q @ means.t()).argmax(1).tolist(), queries)])
-    by_nn = np.mean([refs[p][1] == row[1] for p, row in zip((q @ r.t()).argmax(1).tolist(), queries)])
-    print(f"epoch {ckpt['epoch']}: held-out classes, val queries ({len(queries)}): top-1 class mean {by_mean:.3f}, 1-NN {by_nn:.3f}")
+    ref_labels, query_labels = [row[1] for row in refs], [row[1] for row in queries]
+    print(f"epoch {ckpt['epoch']}: held-out classes, val queries ({len(queries)}): "
+          f"top-1 class mean {top1(r, ref_labels, q, query_labels, True):.3f}, 1-NN {top1(r, ref_labels, q, query_labels, False):.3f}")
 
-    # Split-half of the held-out train rows: first half of each class = gallery.
-    order = sorted(range(len(refs)), key=lambda i: (refs[i][1], refs[i][0]))
+    # Split-half of the held-out train rows, per class in file order: first half = gallery.
     by_class = {}
-    for i in order:
-        by_class.setdefault(refs[i][1], []).append(i)
+    for i, label in enumerate(ref_labels):
+        by_class.setdefault(label, []).append(i)
     gallery = [i for idx in by_class.values() for i in idx[: len(idx) // 2]]
     held = [i for idx in by_class.values() for i in idx[len(idx) // 2 :]]
+    g_labels, h_labels = [ref_labels[i] for i in gallery], [ref_labels[i] for i in held]
     print(f"epoch {ckpt['epoch']}: held-out classes, train split-half ({len(held)} queries): "
-          f"top-1 class mean {top1(r, refs, gallery, held, labels, True):.3f}, 1-NN {top1(r, refs, gallery, held, labels, False):.3f}")
+          f"top-1 class mean {top1(r[gallery], g_labels, r[held], h_labels, True):.3f}, "
+          f"1-NN {top1(r[gallery], g_labels, r[held], h_labels, False):.3f}")
 
 
-def top1(vectors, rows, gallery, queries, labels, by_mean):
-    """Top-1 of `queries` (indices into rows) against `gallery`: class means or 1-NN."""
-    g, q = vectors[gallery], vectors[queries]
+def top1(refs, ref_labels, queries, query_labels, by_mean):
+    """Top-1 of `queries` against `refs` (L2-normalised rows): nearest class mean, or 1-NN."""
     if by_mean:
-        means = F.normalize(torch.stack([g[[j for j, i in enumerate(gallery) if rows[i][1] == c]].mean(0) for c in labels]), dim=1)
-        guesses = [labels[p] for p in (q @ means.t()).argmax(1).tolist()]
+        classes = sorted(set(ref_labels))
+        means = F.normalize(torch.stack([refs[[i for i, l in enumerate(ref_labels) if l == c]].mean(0) for c in classes]), dim=1)
+        guesses = [classes[p] for p in (queries @ means.t()).argmax(1).tolist()]
     else:
-        guesses = [rows[gallery[p]][1] for p in (q @ g.t()).argmax(1).tolist()]
-    return float(np.mean([guess == rows[i][1] for guess, i in zip(guesses, queries)]))
-
+        guesses = [ref_labels[p] for p in (queries @ refs.t()).argmax(1).tolist()]
+    return float(np.mean([g == t for g, t in zip(guesses, query_labels)]))
 
 if __name__ == "__main__":
     main()
