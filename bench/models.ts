@@ -13,26 +13,15 @@
  * Options: --model path.onnx (instead of the built-in one) --teacher path.onnx
  */
 import { parseArgs } from 'node:util';
-import { ReferenceGallery, DEFAULT_EMBEDDER } from '../src/index.js';
-import { EMBED_MODEL, byLabel, groceryVectors, readGroceryClasses, type LabelledVectors } from './lib/grocery-vectors.js';
+import { DEFAULT_EMBEDDER } from '../src/index.js';
+import { EMBED_MODEL, fewShotTop1, groceryVectors, readGroceryClasses, rowsAt, type LabelledVectors } from './lib/grocery-vectors.js';
 
 const { values } = parseArgs({ options: { model: { type: 'string' }, teacher: { type: 'string', default: EMBED_MODEL } } });
 
 const heldOut = new Set((await readGroceryClasses()).filter((c) => c.heldOut).map((c) => c.name));
 
 function subset(s: LabelledVectors, keep: (label: string) => boolean): LabelledVectors {
-  const idx = s.labels.flatMap((l, i) => (keep(l) ? [i] : []));
-  const vectors = new Float32Array(idx.length * s.dim);
-  idx.forEach((i, j) => vectors.set(s.vectors.subarray(i * s.dim, (i + 1) * s.dim), j * s.dim));
-  return { dim: s.dim, labels: idx.map((i) => s.labels[i]!), vectors };
-}
-
-function top1(refs: LabelledVectors, queries: LabelledVectors, method: 'gallery' | '1-NN' | 'adapted'): number {
-  const g = new ReferenceGallery({ index: 'exact', ...(method === '1-NN' ? { clustersPerClass: 'all' as const } : {}) });
-  for (const [label, vs] of [...byLabel(refs)].sort(([a], [b]) => (a < b ? -1 : 1))) g.add(label, vs);
-  if (method === 'adapted') g.adapt();
-  const answers = g.classifyBatch(queries.vectors, { threshold: -Infinity, ...(method === '1-NN' ? { k: 1 } : {}) });
-  return answers.filter((r, i) => r.label === queries.labels[i]).length / answers.length;
+  return rowsAt(s, s.labels.flatMap((l, i) => (keep(l) ? [i] : [])));
 }
 
 const models = [
@@ -46,7 +35,7 @@ for (const m of models) {
   for (const keep of [(l: string) => heldOut.has(l), () => true]) {
     const refs = subset(train, keep);
     const queries = subset(test, keep);
-    for (const method of ['gallery', '1-NN', 'adapted'] as const) cells.push(top1(refs, queries, method).toFixed(3));
+    for (const method of ['gallery', '1-NN', 'adapted'] as const) cells.push(fewShotTop1(refs, queries, method).toFixed(3));
   }
   rows.push(`| ${m.name} | ${train.dim} | ${cells.join(' | ')} |`);
   console.error(`${m.name}: done`);

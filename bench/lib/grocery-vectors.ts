@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import '../../src/node/platform.js';
 import { Embedder } from '../../src/core/embedder.js';
+import { ReferenceGallery } from '../../src/core/gallery/gallery.js';
 import { parseCsv, readLabelledSet } from '../../src/node/dataset.js';
 
 export const SHARED = resolve(process.env.SKULENS_SHARED ?? join(import.meta.dirname, '..', '..', '..', 'shared'));
@@ -80,6 +81,28 @@ export function byLabel(set: LabelledVectors): Map<string, Float32Array[]> {
     m.get(l)!.push(set.vectors.subarray(i * set.dim, (i + 1) * set.dim));
   });
   return m;
+}
+
+/** The rows of `set` at `indices`, in that order (a copy). */
+export function rowsAt(set: LabelledVectors, indices: readonly number[]): LabelledVectors {
+  const vectors = new Float32Array(indices.length * set.dim);
+  indices.forEach((i, j) => vectors.set(set.vectors.subarray(i * set.dim, (i + 1) * set.dim), j * set.dim));
+  return { dim: set.dim, labels: indices.map((i) => set.labels[i]!), vectors };
+}
+
+export type FewShotMethod = 'gallery' | '1-NN' | 'adapted';
+
+/**
+ * Top-1 of `queries` against a gallery of `refs`, built as a user would: `gallery` is the
+ * default gallery (one mean per class, k = 10 vote), `1-NN` keeps every reference and
+ * takes the nearest, `adapted` is the default gallery after adapt().
+ */
+export function fewShotTop1(refs: LabelledVectors, queries: LabelledVectors, method: FewShotMethod): number {
+  const g = new ReferenceGallery({ index: 'exact', ...(method === '1-NN' ? { clustersPerClass: 'all' as const } : {}) });
+  for (const [label, vs] of [...byLabel(refs)].sort(([a], [b]) => (a < b ? -1 : 1))) g.add(label, vs);
+  if (method === 'adapted') g.adapt();
+  const answers = g.classifyBatch(queries.vectors, { threshold: -Infinity, ...(method === '1-NN' ? { k: 1 } : {}) });
+  return answers.filter((r, i) => r.label === queries.labels[i]).length / answers.length;
 }
 
 export interface GroceryClass {
