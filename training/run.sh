@@ -4,6 +4,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=/usr/bin/python3   # Debian's python3-torch; a pyenv/venv python would not see it
+# OUT: where the int8 model goes. The default replaces the shipped file; give another path
+# to re-run the pipeline without touching it (e.g. OUT=training/cache/rerun.onnx).
+OUT=$(realpath -m "${OUT:-models/skulens-retail-160.onnx}")
 
 start=$(date +%s)
 # Stage 1: 16 teacher views per image, 36 epochs from random weights.
@@ -17,7 +20,7 @@ npx tsx training/teacher-views.ts --views 48 --seed 2
 # mixup that both networks see; 1300 steps from stage 2.
 (cd training && $PY function_matching.py --init cache/student.pt --views cache/views-16 --steps 1300 --seed 1 --out cache/fm.pt)
 (cd training && $PY monitor.py --checkpoint cache/fm.pt)
-(cd training && $PY quantize.py --checkpoint cache/fm.pt)   # → models/skulens-retail-160.onnx
+(cd training && $PY quantize.py --checkpoint cache/fm.pt --out "$OUT")
 echo "pipeline: $(( ($(date +%s) - start) / 60 )) min"
-npx tsx training/select.ts   # held-out classes, val and train split-half (no test/)
-npm run bench:models
+npx tsx training/select.ts --model "$OUT"   # held-out classes, val and train split-half (no test/)
+npm run bench:models -- --model "$OUT"
