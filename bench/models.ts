@@ -12,6 +12,7 @@
  *
  * Options: --model path.onnx (instead of the built-in one) --teacher path.onnx
  */
+import { basename } from 'node:path';
 import { parseArgs } from 'node:util';
 import { DEFAULT_EMBEDDER } from '../src/index.js';
 import { EMBED_MODEL, fewShotTop1, groceryVectors, readGroceryClasses, rowsAt, type LabelledVectors } from './lib/grocery-vectors.js';
@@ -25,7 +26,7 @@ function subset(s: LabelledVectors, keep: (label: string) => boolean): LabelledV
 }
 
 const models = [
-  { name: `built-in (${DEFAULT_EMBEDDER})`, source: { model: values.model ?? DEFAULT_EMBEDDER } },
+  { name: values.model ? basename(values.model) : `built-in (${DEFAULT_EMBEDDER})`, source: { model: values.model ?? DEFAULT_EMBEDDER } },
   { name: 'MobileNetV2 teacher (imagenet preset)', source: { model: values.teacher!, preset: 'imagenet' } },
 ];
 const rows: string[] = [];
