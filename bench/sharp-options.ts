@@ -12,21 +12,16 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import sharp, { type SharpOptions } from 'sharp';
 import { readLabelledSet } from '../src/node/dataset.js';
+import { DEFAULT_MAX_PIXELS, sharpToRgb } from '../src/node/image-loader.js';
 import { GROCERY } from './lib/grocery-vectors.js';
 
 const { values } = parseArgs({ options: { n: { type: 'string', default: '512' } } });
 const items = (await readLabelledSet(join(GROCERY, 'test.csv'))).items.slice(0, Number(values.n));
 const jpegs = await Promise.all(items.map((i) => readFile(i.path)));
 
-/** loadImage's pipeline, with extra input options. */
+/** loadImage's own pipeline, with extra input options. */
 const decode = (input: Buffer | Buffer[], options: SharpOptions = {}) =>
-  sharp(input, { limitInputPixels: 64_000_000, failOn: 'truncated', ...options })
-    .rotate()
-    .flatten({ background: { r: 255, g: 255, b: 255 } })
-    .toColourspace('srgb')
-    .removeAlpha()
-    .raw()
-    .toBuffer({ resolveWithObject: true });
+  sharpToRgb(input, { limitInputPixels: DEFAULT_MAX_PIXELS, ...options }).toBuffer({ resolveWithObject: true });
 
 /** Runs `job` over groups of `group` images, 4 jobs in flight; CPU and wall ms per image. */
 async function measure(job: (batch: Buffer[]) => Promise<unknown>, group = 1): Promise<{ cpu: number; wall: number }> {

@@ -4,7 +4,7 @@
  * pixel limit against decompression bombs checked from the header before decoding.
  */
 import { fileURLToPath } from 'node:url';
-import sharp from 'sharp';
+import sharp, { type Sharp, type SharpOptions } from 'sharp';
 import { SkulensError, messageOf } from '../core/errors.js';
 import { describeInput, isRawImage, validateRawImage, type RawImage } from '../core/image.js';
 
@@ -33,18 +33,22 @@ export async function loadImage(input: NodeImageInput, options: LoadImageOptions
 
   const maxPixels = options.maxPixels ?? DEFAULT_MAX_PIXELS;
   try {
-    const { data, info } = await sharp(source, { limitInputPixels: maxPixels, failOn: 'truncated' })
-      .rotate() // apply EXIF orientation
-      .flatten({ background: { r: 255, g: 255, b: 255 } }) // no-op without alpha
-      .toColourspace('srgb') // grayscale, CMYK, 16-bit → 8-bit sRGB
-      .removeAlpha()
-      .raw()
-      .toBuffer({ resolveWithObject: true });
+    const { data, info } = await sharpToRgb(source, { limitInputPixels: maxPixels }).toBuffer({ resolveWithObject: true });
     if (info.channels !== 3) throw new Error(`decoder produced ${info.channels} channels`);
     return { data: new Uint8Array(data.buffer, data.byteOffset, data.byteLength), width: info.width, height: info.height, channels: 3 };
   } catch (err) {
     throw new SkulensError('E_IMAGE_DECODE', `Cannot decode image ${name}: ${explainSharpError(messageOf(err), maxPixels)}`, { cause: err, input: name });
   }
+}
+
+/** The sharp pipeline loadImage decodes with: any input to raw 8-bit RGB (exported for bench/sharp-options.ts). */
+export function sharpToRgb(source: string | Buffer | Buffer[], options: SharpOptions = {}): Sharp {
+  return sharp(source, { failOn: 'truncated', ...options })
+    .rotate() // apply EXIF orientation
+    .flatten({ background: { r: 255, g: 255, b: 255 } }) // no-op without alpha
+    .toColourspace('srgb') // grayscale, CMYK, 16-bit → 8-bit sRGB
+    .removeAlpha()
+    .raw();
 }
 
 /** Turn libvips' wording into something a user can act on. */
