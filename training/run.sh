@@ -4,6 +4,11 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=/usr/bin/python3   # Debian's python3-torch; a pyenv/venv python would not see it
+# glibc hands PyTorch's large freed buffers back to the kernel and faults them in again on
+# the next step (a third of the CPU time in the kernel); keeping them in the heap made a
+# function-matching step 2.0 s instead of 2.8-3.3 s here (function_matching.py --bench 15,
+# two pairs). train.py's steps did not change beyond noise; jemalloc was slower (4.5 s).
+export MALLOC_MMAP_THRESHOLD_=33554432 MALLOC_TRIM_THRESHOLD_=4294967296 MALLOC_TOP_PAD_=1073741824
 # OUT: where the int8 model goes. The default replaces the shipped file; give another path
 # to re-run the pipeline without touching it (e.g. OUT=training/cache/rerun.onnx).
 OUT=$(realpath -m "${OUT:-models/skulens-retail-160.onnx}")
