@@ -36,7 +36,7 @@ for (const m of models) {
   for (const keep of [(l: string) => heldOut.has(l), () => true]) {
     const refs = subset(train, keep);
     const queries = subset(test, keep);
-    for (const method of ['gallery', '1-NN', 'adapted'] as const) cells.push(fewShotTop1(refs, queries, method).toFixed(3));
+    for (const method of ['gallery', '1-NN', 'adapted'] as const) cells.push(fewShotTop1(refs, queries, method, m.source.model).toFixed(3));
   }
   rows.push(`| ${m.name} | ${train.dim} | ${cells.join(' | ')} |`);
   console.error(`${m.name}: done`);

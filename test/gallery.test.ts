@@ -293,4 +293,26 @@ describe('embedder identity', () => {
     g.useEmbedder(builtin('old1'));
     expectError(() => g.useEmbedder(builtin('new2')), 'E_FINGERPRINT', /earlier version of the built-in model skulens:retail-160 .*rebuild the gallery/);
   });
+
+  it("adapt() takes the built-in model's own defaults, which explicit options override and a saved gallery keeps", () => {
+    const rng = (seed: number) => () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31) - 0.5;
+    const next = rng(5);
+    const fill = (g: ReferenceGallery) => {
+      for (const c of ['a', 'b', 'c']) g.add(c, Array.from({ length: 4 }, () => Float32Array.from({ length: 4 }, (_, k) => (k === c.charCodeAt(0) - 97 ? 1 : 0) + 0.3 * next())));
+      return g;
+    };
+    const withBuiltin = new ReferenceGallery({ index: 'exact' });
+    withBuiltin.useEmbedder({ ...fake('cccc'), modelPath: DEFAULT_EMBEDDER });
+    fill(withBuiltin);
+    expect(withBuiltin.adapt()).toMatchObject({ method: 'lda', shrinkage: 0.05, power: 0.75 });
+    expect(withBuiltin.adapt({ shrinkage: 0.3, power: undefined })).toMatchObject({ shrinkage: 0.3, power: 0.75 });
+    withBuiltin.adapt();
+    const reloaded = ReferenceGallery.fromBytes(withBuiltin.toBytes());
+    reloaded.add('d', [new Float32Array([0, 0, 0, 1]), new Float32Array([0.1, 0, 0, 1])]); // re-fit after a load
+    expect(reloaded.adaptationInfo).toMatchObject({ method: 'lda', shrinkage: 0.05 });
+    // Any other model keeps the library defaults.
+    const other = new ReferenceGallery({ index: 'exact' });
+    other.useEmbedder(fake('dddd'));
+    expect(fill(other).adapt()).toMatchObject({ shrinkage: 0.15 });
+  });
 });

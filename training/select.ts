@@ -47,6 +47,6 @@ for (const model of models) {
   const v = await embed(val);
   await embedder.dispose();
   const [gallery, queries] = [rowsAt(t, firstHalf), rowsAt(t, secondHalf)];
-  const cells = [...methods.map((m) => fewShotTop1(t, v, m)), ...methods.map((m) => fewShotTop1(gallery, queries, m))];
+  const cells = [...methods.map((m) => fewShotTop1(t, v, m, model)), ...methods.map((m) => fewShotTop1(gallery, queries, m, model))];
   console.log(`| ${model} | ${cells.map((c) => c.toFixed(3)).join(' | ')} |`);
 }

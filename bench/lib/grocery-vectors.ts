@@ -11,6 +11,7 @@ import '../../src/node/platform.js';
 import { Embedder } from '../../src/core/embedder.js';
 import { ReferenceGallery } from '../../src/core/gallery/gallery.js';
 import { parseCsv, readLabelledSet } from '../../src/node/dataset.js';
+import { adaptDefaultsFor } from '../../src/core/model.js';
 
 export const SHARED = resolve(process.env.SKULENS_SHARED ?? join(import.meta.dirname, '..', '..', '..', 'shared'));
 export const GROCERY = join(SHARED, 'data', 'grocery-store');
@@ -97,10 +98,11 @@ export type FewShotMethod = 'gallery' | '1-NN' | 'adapted';
  * default gallery (one mean per class, k = 10 vote), `1-NN` keeps every reference and
  * takes the nearest, `adapted` is the default gallery after adapt().
  */
-export function fewShotTop1(refs: LabelledVectors, queries: LabelledVectors, method: FewShotMethod): number {
+export function fewShotTop1(refs: LabelledVectors, queries: LabelledVectors, method: FewShotMethod, model?: string): number {
   const g = new ReferenceGallery({ index: 'exact', ...(method === '1-NN' ? { clustersPerClass: 'all' as const } : {}) });
   for (const [label, vs] of [...byLabel(refs)].sort(([a], [b]) => (a < b ? -1 : 1))) g.add(label, vs);
-  if (method === 'adapted') g.adapt();
+  // These galleries hold bare vectors, so pass the model's adapt() defaults as a gallery built from images would apply them.
+  if (method === 'adapted') g.adapt(adaptDefaultsFor(model));
   const answers = g.classifyBatch(queries.vectors, { threshold: -Infinity, ...(method === '1-NN' ? { k: 1 } : {}) });
   return answers.filter((r, i) => r.label === queries.labels[i]).length / answers.length;
 }

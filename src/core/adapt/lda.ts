@@ -18,7 +18,7 @@ import { backSolveTransposedRows, choleskyInPlace, forwardSolveRows, gram, mat, 
 export interface AdaptOptions {
   /** Signed power applied to every feature before anything else (default 0.75; 1 = none). Post-ReLU pooled features are skewed; a root evens them out. */
   power?: number;
-  /** Shrinkage of the within-class covariance toward (trace/d)·I, in [0, 1] (default 0.15). */
+  /** Shrinkage of the within-class covariance toward (trace/d)·I, in [0, 1] (default 0.15; galleries of a built-in model use its own, see model.ts). */
   shrinkage?: number;
   /** Output dimensions (default and maximum: classes − 1). */
   dims?: number;

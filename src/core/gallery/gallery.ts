@@ -6,7 +6,7 @@
 import type { Embedder, EmbedFailure, EmbedInput, EmbedProgress } from '../embedder.js';
 import { SkulensError } from '../errors.js';
 import { getPlatform } from '../platform.js';
-import { isBuiltinModelId } from '../model.js';
+import { adaptDefaultsFor, isBuiltinModelId } from '../model.js';
 import { DEFAULT_KMEANS_SEED, reduceVectors } from './cluster.js';
 import { normalizeInPlace } from '../vector.js';
 import { ExactIndex } from './exact-index.js';
@@ -513,7 +513,8 @@ export class ReferenceGallery {
       // The references (after a load of a clustered gallery, its centroids stand in for them).
       if (!e.raw) e.raw = e.vectors;
     }
-    this.adaptOptions = { ...options };
+    // A built-in model may bring its own defaults (model.ts); stored with the gallery so a re-fit after a load uses them too.
+    this.adaptOptions = { ...adaptDefaultsFor(this._embedder?.path), ...definedOnly(options) };
     this.adaptPending = 'refit';
     this.classesChanged();
     // Similarities in the adapted space are on another scale: a threshold chosen for the raw
@@ -932,4 +933,9 @@ function calibrationRecord(c: CalibrationRecord): CalibrationRecord {
 
 function now(): number {
   return typeof performance !== 'undefined' ? performance.now() : Date.now();
+}
+
+/** The options actually given: `{ shrinkage: undefined }` must not hide a default. */
+function definedOnly<T extends object>(options: T): Partial<T> {
+  return Object.fromEntries(Object.entries(options).filter(([, v]) => v !== undefined)) as Partial<T>;
 }
