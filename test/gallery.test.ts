@@ -11,6 +11,7 @@ import { FORMAT_VERSION, HEADER_SIZE } from '../src/core/gallery/format.js';
 import { ReferenceGallery, voteNeighbors } from '../src/core/gallery/gallery.js';
 import { HnswIndex } from '../src/node/hnsw-index.js';
 import { DEFAULT_EMBEDDER } from '../src/core/model.js';
+import { Rng } from '../src/core/adapt/rng.js';
 
 /** Seeded clustered unit vectors: `classes` centres, `per` noisy members each. */
 function clustered(classes: number, per: number, dim: number, seed = 1, noise = 0.5) {
@@ -295,10 +296,9 @@ describe('embedder identity', () => {
   });
 
   it("adapt() takes the built-in model's own defaults, which explicit options override and a saved gallery keeps", () => {
-    const rng = (seed: number) => () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31) - 0.5;
-    const next = rng(5);
+    const rng = new Rng(5);
     const fill = (g: ReferenceGallery) => {
-      for (const c of ['a', 'b', 'c']) g.add(c, Array.from({ length: 4 }, () => Float32Array.from({ length: 4 }, (_, k) => (k === c.charCodeAt(0) - 97 ? 1 : 0) + 0.3 * next())));
+      for (const c of ['a', 'b', 'c']) g.add(c, Array.from({ length: 4 }, () => Float32Array.from({ length: 4 }, (_, k) => (k === c.charCodeAt(0) - 97 ? 1 : 0) + 0.3 * (rng.next() - 0.5))));
       return g;
     };
     const withBuiltin = new ReferenceGallery({ index: 'exact' });

@@ -21,6 +21,7 @@ import {
   type ModelSource,
 } from './model.js';
 import { readOnnxMetadata } from './onnx-metadata.js';
+import { definedOnly } from './options.js';
 import { getPlatform, type WorkerPoolSession } from './platform.js';
 import { imageSize, resolveSpec, writeImageToTensor, type PreprocessSpec } from './preprocess.js';
 import { normalizeInPlace } from './vector.js';
@@ -173,7 +174,7 @@ export class Embedder {
       }
       sources.push('metadata');
     }
-    const explicit = Object.fromEntries(Object.entries(overrides).filter(([, v]) => v !== undefined)) as Partial<PreprocessSpec>;
+    const explicit = definedOnly(overrides);
     if (preset) sources.push(`preset:${preset}`);
     if (Object.keys(explicit).length) sources.push('options');
     const base = preset ? resolveSpec(preset) : resolveSpec(undefined, fromMetadata);

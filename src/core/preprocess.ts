@@ -5,6 +5,7 @@
  */
 import { SkulensError } from './errors.js';
 import type { RawImage, Rect } from './image.js';
+import { definedOnly } from './options.js';
 
 export type ResizeMode = 'stretch' | 'center-crop' | 'letterbox';
 export type ChannelOrder = 'rgb' | 'bgr';
@@ -105,7 +106,7 @@ export function resolveSpec(preset: string | undefined, overrides: Partial<Prepr
     }
     base = PRESETS[preset];
   }
-  const defined = Object.fromEntries(Object.entries(overrides).filter(([, v]) => v !== undefined));
+  const defined = definedOnly(overrides);
   const spec = { ...base, ...defined } as PreprocessSpec;
   validateSpec(spec);
   return spec;

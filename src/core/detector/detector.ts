@@ -7,6 +7,7 @@ import { SkulensError, messageOf } from '../errors.js';
 import { decodeImage, type ImageInput, type Rect } from '../image.js';
 import { describeOutputs, fitSpecToInput, formatShape, inspectImageInput, loadModel, makeInputTensor, outputShape, type ImageInputInfo, type ModelSource } from '../model.js';
 import { readOnnxMetadata } from '../onnx-metadata.js';
+import { definedOnly } from '../options.js';
 import { imageSize, resolveSpec, writeImageToTensor, type Placement, type PreprocessSpec } from '../preprocess.js';
 import { Candidates, DETECTOR_FORMATS, decodeOutput, resolveLayout, type DetectorFormat, type OutputLayout } from './decode.js';
 import { nms } from './nms.js';
@@ -155,7 +156,7 @@ export class Detector {
     const sizeFromMeta = ultralyticsImgsz(meta);
     const explicitSize = inputSize !== undefined || overrides.width !== undefined || overrides.height !== undefined;
     const [w, h] = typeof inputSize === 'number' ? [inputSize, inputSize] : (inputSize ?? sizeFromMeta ?? [undefined, undefined]);
-    const defined = Object.fromEntries(Object.entries(overrides).filter(([, v]) => v !== undefined)) as Partial<PreprocessSpec>;
+    const defined = definedOnly(overrides);
     let spec = resolveSpec(requested === 'yolox' ? 'yolox' : 'yolo', { width: w, height: h, ...defined });
     spec = fitSpecToInput(spec, input, explicitSize);
 

@@ -9,6 +9,7 @@ import { getPlatform } from '../platform.js';
 import { adaptDefaultsFor, isBuiltinModelId } from '../model.js';
 import { DEFAULT_KMEANS_SEED, reduceVectors } from './cluster.js';
 import { normalizeInPlace } from '../vector.js';
+import { definedOnly } from '../options.js';
 import { ExactIndex } from './exact-index.js';
 import { decodeGallery, encodeGallery, type EncodeOptions, type GalleryData } from './format.js';
 import { applyAdaptation, fitAdaptation, type Adaptation, type AdaptOptions } from '../adapt/lda.js';
@@ -933,9 +934,4 @@ function calibrationRecord(c: CalibrationRecord): CalibrationRecord {
 
 function now(): number {
   return typeof performance !== 'undefined' ? performance.now() : Date.now();
-}
-
-/** The options actually given: `{ shrinkage: undefined }` must not hide a default. */
-function definedOnly<T extends object>(options: T): Partial<T> {
-  return Object.fromEntries(Object.entries(options).filter(([, v]) => v !== undefined)) as Partial<T>;
 }
