@@ -118,6 +118,21 @@ describe.skipIf(!HAVE_SHARED)('gallery CLI on real photos', () => {
     expect(c.label).toBe(label);
   });
 
+  it('--embedding-output picks another model output, is recorded, and classify reuses it; an unknown name is refused', () => {
+    const refs = join(dir, 'two-classes.csv');
+    writeCsv(refs, train.filter((t) => t.label === classes[0] || t.label === classes[1]).slice(0, 6));
+    const out = join(dir, 'logits.skg');
+    const r = run('gallery', 'build', refs, '-o', out, '--embedder', models.mobilenetEmbed, '--preset', 'imagenet', '--embedding-output', 'output');
+    expect(r.code).toBe(0);
+    const info = JSON.parse(run('gallery', 'info', out, '--json').stdout);
+    expect(info.embedder).toMatchObject({ output: 'output' });
+    expect(info.dim).toBe(1000);
+    expect(run('classify', train[0]!.path, '--gallery', out, '--json').code).toBe(0);
+    const bad = run('gallery', 'build', refs, '-o', join(dir, 'nope.skg'), '--embedder', models.mobilenetEmbed, '--preset', 'imagenet', '--embedding-output', 'nope');
+    expect(bad.code).toBe(1);
+    expect(bad.stderr).toMatch(/no output "nope".*\[E_MODEL_SHAPE\]/);
+  });
+
   it('CSV manifests: labels with commas, quotes and slashes; the same label on separate rows merges', () => {
     const label = 'Milk, "organic" 1/2 L';
     const a = train.filter((t) => t.label === classes[2]).slice(0, 3);
@@ -147,6 +162,10 @@ describe.skipIf(!HAVE_SHARED)('gallery CLI on real photos', () => {
       expect(r.added).toBe(1);
       expect(r.failures.map((f) => f.index)).toEqual([1, 2]);
       expect(g.labels).toContain('new');
+      // The API records the embedder's preset as the CLI does.
+      const fresh = new ReferenceGallery();
+      await fresh.addImages(same, 'first', [train[0]!.path]);
+      expect(fresh.embedder).toMatchObject({ preset: 'imagenet', fingerprint: same.fingerprint });
     } finally {
       await same.dispose();
     }

@@ -277,7 +277,7 @@ describe('embedder identity', () => {
 
   it('adopts the first embedder and refuses another one (E_FINGERPRINT)', () => {
     const g = new ReferenceGallery();
-    g.useEmbedder(fake('aaaa'), 'imagenet');
+    g.useEmbedder({ ...fake('aaaa'), preset: 'imagenet' });
     g.add('x', [new Float32Array([1, 0, 0, 0])]);
     expect(g.embedder).toMatchObject({ fingerprint: 'aaaa', path: '/m.onnx', preset: 'imagenet', output: 'embedding' });
     expect(() => g.useEmbedder(fake('aaaa'))).not.toThrow();

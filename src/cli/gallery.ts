@@ -23,6 +23,7 @@ export function registerGallery(program: Command): void {
     .requiredOption('-o, --output <file>', 'gallery file to write (atomically)')
     .option('--embedder <model.onnx>', EMBEDDER_HELP)
     .option('--preset <name>', 'preprocessing preset: imagenet, nvidia-retail, clip')
+    .option('--embedding-output <name>', 'model output holding the embedding, when the model has several (recorded in the gallery)')
     .option('--clusters <K>', `k-means centroids kept per class, or "all" (default ${DEFAULT_CLUSTERS})`, parseClusters)
     .option('--metric <metric>', 'cosine or l2', parseMetric, 'cosine' as Metric)
     .option('--batch-size <n>', 'images per inference run', parsePositiveInt('--batch-size'), 16)
@@ -31,18 +32,18 @@ export function registerGallery(program: Command): void {
     .option('--adapt', 'learn a projection from the references that separates look-alike classes (docs/accuracy.md); stored in the gallery')
     .option('--calibrate', 'pick the "unknown" threshold from held-out references (docs/accuracy.md); ignored when --threshold is given')
     .action(
-      action(async (refs: string, opts: { output: string; embedder?: string; preset?: string; clusters?: number | 'all'; metric: Metric; batchSize: number; threshold?: number; float16?: boolean; adapt?: boolean; calibrate?: boolean }) => {
+      action(async (refs: string, opts: { output: string; embedder?: string; preset?: string; embeddingOutput?: string; clusters?: number | 'all'; metric: Metric; batchSize: number; threshold?: number; float16?: boolean; adapt?: boolean; calibrate?: boolean }) => {
         const { items, emptyClasses } = await readLabelledSet(refs);
         for (const label of emptyClasses) process.stderr.write(`skulens: class "${label}" has no images: skipped\n`);
         if (items.length === 0) throw new SkulensError('E_EMPTY', `No reference images found in "${refs}".`);
-        const embedder = await Embedder.create({ model: embedderSource(opts.embedder), preset: opts.preset, batchSize: opts.batchSize });
+        const embedder = await Embedder.create({ model: embedderSource(opts.embedder), preset: opts.preset, output: opts.embeddingOutput, batchSize: opts.batchSize });
         try {
           const g = new ReferenceGallery({
             metric: opts.metric,
             clustersPerClass: opts.clusters ?? DEFAULT_CLUSTERS,
             ...(opts.threshold !== undefined ? { threshold: opts.threshold } : {}),
           });
-          g.useEmbedder(embedder, opts.preset);
+          g.useEmbedder(embedder);
           const vectors = await embedItems(embedder, items, 'embedding references');
           // Group by label, then add each class once (one k-means run per class).
           const byLabel = new Map<string, Float32Array[]>();

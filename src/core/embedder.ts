@@ -120,6 +120,8 @@ export class Embedder {
   readonly modelPath: string | undefined;
   /** Where the spec came from: "preset:imagenet", "metadata", "options" or combinations. */
   readonly specSource: string;
+  /** The preset name it was created with, if any (galleries record it). */
+  readonly preset: string | undefined;
 
   private readonly session: InferenceSession;
   /** The session's worker pool, when it runs in worker threads (Node). */
@@ -133,6 +135,7 @@ export class Embedder {
     input: ImageInputInfo;
     spec: PreprocessSpec;
     specSource: string;
+    preset: string | undefined;
     outputName: string;
     pooled: boolean;
     dim: number;
@@ -146,6 +149,7 @@ export class Embedder {
     this.input = init.input;
     this.spec = init.spec;
     this.specSource = init.specSource;
+    this.preset = init.preset;
     this.inputName = init.input.name;
     this.outputName = init.outputName;
     this.pooled = init.pooled;
@@ -198,6 +202,7 @@ export class Embedder {
       input,
       spec,
       specSource: sources.join('+') || 'default',
+      preset,
       outputName,
       pooled,
       dim: dim ?? 0,
@@ -398,7 +403,7 @@ function pickOutput(session: InferenceSession, requested: string | undefined): {
     if (name === undefined) {
       throw new SkulensError(
         'E_MODEL_SHAPE',
-        `Cannot tell which output is the embedding: outputs are ${describeOutputs(session)}. Pass \`output\` (CLI: --output) naming a [N,D] or [N,C,H,W] output.`,
+        `Cannot tell which output is the embedding: outputs are ${describeOutputs(session)}. Pass \`output\` (CLI: \`embed --output\`, \`gallery build --embedding-output\`) naming a [N,D] or [N,C,H,W] output.`,
       );
     }
   }

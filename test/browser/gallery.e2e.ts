@@ -6,7 +6,7 @@
  */
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chromium, type Page } from 'playwright-core';
@@ -36,25 +36,14 @@ const QUERIES = run ? spread(readManifest('test.csv'), 50) : [];
 const SHOTS = join(tmpdir(), `skulens-browser-shots-${new Date().toISOString().replace(/[:.]/g, '-')}`);
 const YOLOX = join(SHARED, 'models', 'yolox_nano.onnx');
 
-/** Build the train.csv gallery on the Node side: with the CLI when it has `gallery build`, else with the Node API. */
+/** Build the train.csv gallery on the Node side, with the CLI. */
 async function buildGallery(out: string): Promise<string> {
   const manifest = join(grocery, 'train.csv');
   const cli = join(REPO_ROOT, 'src', 'cli.ts');
   const tsx = join(REPO_ROOT, 'node_modules', '.bin', 'tsx');
-  if (existsSync(join(REPO_ROOT, 'src', 'cli', 'gallery.ts'))) {
-    const r = spawnSync(tsx, [cli, 'gallery', 'build', manifest, '-o', out, '--embedder', MODEL_PATH, '--preset', 'imagenet'], { encoding: 'utf8', timeout: 900_000 });
-    if (r.status !== 0) throw new Error(`skulens gallery build failed (${r.status}): ${r.stderr}`);
-    return 'Node CLI: skulens gallery build train.csv --embedder mobilenetv2-12-int8-embed.onnx --preset imagenet';
-  }
-  const embedder = await Embedder.create({ model: MODEL_PATH, preset: 'imagenet' });
-  const gallery = new ReferenceGallery();
-  gallery.useEmbedder(embedder, 'imagenet');
-  const byLabel = new Map<string, string[]>();
-  for (const row of readManifest('train.csv')) byLabel.set(row.label, [...(byLabel.get(row.label) ?? []), join(grocery, row.path)]);
-  for (const [label, paths] of byLabel) await gallery.addImages(embedder, label, paths);
-  await embedder.dispose();
-  writeFileSync(out, gallery.toBytes());
-  return 'Node API (the CLI has no `gallery build` yet): ReferenceGallery.addImages over train.csv, toBytes()';
+  const r = spawnSync(tsx, [cli, 'gallery', 'build', manifest, '-o', out, '--embedder', MODEL_PATH, '--preset', 'imagenet'], { encoding: 'utf8', timeout: 900_000 });
+  if (r.status !== 0) throw new Error(`skulens gallery build failed (${r.status}): ${r.stderr}`);
+  return 'Node CLI: skulens gallery build train.csv --embedder mobilenetv2-12-int8-embed.onnx --preset imagenet';
 }
 
 describe.skipIf(!run)('browser gallery (b) and example page (c)', () => {

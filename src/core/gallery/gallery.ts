@@ -356,7 +356,7 @@ export class ReferenceGallery {
    * Check that an embedder makes vectors comparable with this gallery's (and adopt it
    * when the gallery has none yet). Throws E_FINGERPRINT on a different model/spec.
    */
-  useEmbedder(embedder: Pick<Embedder, 'fingerprint' | 'spec' | 'modelPath' | 'dim' | 'outputName'>, preset?: string): void {
+  useEmbedder(embedder: Pick<Embedder, 'fingerprint' | 'spec' | 'modelPath' | 'dim' | 'outputName'> & { preset?: string | undefined }): void {
     if (this._dim !== undefined && embedder.dim !== this._dim) {
       throw new SkulensError('E_DIM_MISMATCH', `The embedder makes ${embedder.dim}-d vectors but this gallery holds ${this._dim}-d vectors.`);
     }
@@ -384,7 +384,7 @@ export class ReferenceGallery {
       fingerprint: embedder.fingerprint,
       spec: JSON.parse(JSON.stringify(embedder.spec)) as Record<string, unknown>,
       ...(embedder.modelPath !== undefined ? { path: embedder.modelPath } : {}),
-      ...(preset !== undefined ? { preset } : {}),
+      ...(embedder.preset !== undefined ? { preset: embedder.preset } : {}),
       output: embedder.outputName,
     };
     this._dim ??= embedder.dim;
