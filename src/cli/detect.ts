@@ -20,7 +20,7 @@ export function addDetectorOptions(cmd: Command): Command {
     .option('--class-agnostic', 'one NMS across classes (single-class shelf detectors)')
     .option('--classes <ids>', 'keep only these class ids, comma-separated (COCO: 46 banana, 47 apple, 49 orange)', parseIds)
     .option('--labels <file>', 'class names, one per line (e.g. coco.names); default: names recorded in an Ultralytics export')
-    .option('--input-size <n|WxH>', 'model input size for models with a dynamic input (default 640, YOLOX 416)', parseSize);
+    .option('--input-size <n|WxH>', 'model input size for models with a dynamic input (default: Ultralytics imgsz metadata, else 640; YOLOX 416)', parseSize);
 }
 
 export interface DetectorFlags {

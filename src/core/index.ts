@@ -8,7 +8,7 @@ export { SkulensError, isSkulensError } from './errors.js';
 export type { SkulensErrorCode } from './errors.js';
 export type { RawImage, Rect, ImageInput, DrawableImage, BlobLike } from './image.js';
 export { PRESETS, resolveSpec } from './preprocess.js';
-export type { PreprocessSpec, PresetName, ResizeMode, ChannelOrder, TensorLayout, InputDType } from './preprocess.js';
+export type { PreprocessSpec, PresetName, ResizeMode, ChannelOrder, TensorLayout, InputDType, Placement } from './preprocess.js';
 export { Embedder, EmbedError, PREPROCESS_METADATA_KEY } from './embedder.js';
 export { DEFAULT_EMBEDDER } from './model.js';
 export type { ModelSource } from './model.js';
