@@ -42,14 +42,14 @@ def random_boxes(n, gen, min_area=0.25):
     return x, y, w, h
 
 
-def make_views(pixels, idx, gen, mix_alpha):
+def make_views(pixels, idx, gen, mix_alpha, min_area=0.25):
     """The teacher's 224 px view and the student's 160 px view of the same augmented,
     mixed images, plus the mixing weights and partners."""
     imgs = pixels[idx].float()
     n = len(idx)
     flip = torch.rand(n, generator=gen) < 0.5
     imgs[flip] = imgs[flip].flip(-1)
-    x, y, w, h = random_boxes(n, gen)
+    x, y, w, h = random_boxes(n, gen, min_area)
     rois = torch.stack([torch.arange(n, dtype=torch.float32), x * STORE, y * STORE, (x + w) * STORE, (y + h) * STORE], 1)
     crops = roi_align(imgs, rois, output_size=(224, 224), spatial_scale=1.0, sampling_ratio=2, aligned=True)
     # Colour jitter, seen by both networks (consistent teaching).
@@ -72,6 +72,7 @@ def main():
     ap.add_argument("--lr", type=float, default=1e-3)
     ap.add_argument("--mix-alpha", type=float, default=1.0)
     ap.add_argument("--proxy-weight", type=float, default=0.1)
+    ap.add_argument("--min-area", type=float, default=0.25, help="smallest crop, as a fraction of the photo's area")
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--bench", type=int, default=0, help="time this many steps and stop")
     ap.add_argument("--out", default="cache/fm.pt")
@@ -114,7 +115,7 @@ def main():
             order, cursor = torch.randperm(n, generator=gen), 0
         idx = order[cursor : cursor + args.batch]
         cursor += args.batch
-        teacher_x, student_x, lam, partner = make_views(pixels, idx, gen, args.mix_alpha)
+        teacher_x, student_x, lam, partner = make_views(pixels, idx, gen, args.mix_alpha, args.min_area)
         with torch.no_grad():
             t = teacher(teacher_x.contiguous(memory_format=torch.channels_last))
         e = model(student_x.contiguous(memory_format=torch.channels_last))
