@@ -30,7 +30,7 @@ from teacher_torch import load_teacher
 from train import MEAN, STD, STORE, color_jitter, load_pixels, load_rows, relational_kd
 
 
-def random_boxes(n, gen, min_area=0.25):
+def random_boxes(n, gen, min_area):
     """Random-resized-crop rectangles (fractions of the image): area in [min_area, 1],
     aspect ratio log-uniform in [3/4, 4/3]."""
     area = min_area + (1 - min_area) * torch.rand(n, generator=gen)
@@ -42,7 +42,7 @@ def random_boxes(n, gen, min_area=0.25):
     return x, y, w, h
 
 
-def make_views(pixels, idx, gen, mix_alpha, min_area=0.25):
+def make_views(pixels, idx, gen, mix_alpha, min_area):
     """The teacher's 224 px view and the student's 160 px view of the same augmented,
     mixed images, plus the mixing weights and partners."""
     imgs = pixels[idx].float()
