@@ -1,6 +1,7 @@
 """Step 3 of the training pipeline: write the trained student as an ONNX file skulens can
 load with no preset — opset 13, dynamic batch, input "image" [N,3,S,S] float32, output
-"embedding" [N,dim], and the preprocessing it was trained with in the model's
+"embedding" [N,D] (the student's descriptor: its dim-d embedding and a pooled mid-level
+feature side by side, see model.py), and the preprocessing it was trained with in the model's
 `skulens.preprocess` metadata.
 
 Run: /usr/bin/python3 training/export.py [--checkpoint training/cache/student.pt] [--out models/skulens-retail-160.onnx]
@@ -12,7 +13,7 @@ import os
 import onnx
 import torch
 
-from model import RetailEmbedder
+from model import Descriptor, RetailEmbedder
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
@@ -28,12 +29,13 @@ def load_student(checkpoint):
 
 
 def export_float(model, train_args, out):
-    """Export `model` to `out` as the float ONNX skulens loads (also used by quantize.py)."""
+    """Export the descriptor of student `model` to `out` as the float ONNX skulens loads
+    (also used by quantize.py)."""
     size = train_args["size"]
     os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
     tmp = out + ".tmp"
     torch.onnx.export(
-        model,
+        Descriptor(model),
         torch.zeros(1, 3, size, size),
         tmp,
         opset_version=13,
@@ -71,7 +73,9 @@ def main():
     model, train_args = load_student(args.checkpoint)
     export_float(model, train_args, args.out)
     size = train_args["size"]
-    print(f"{args.out}: {os.path.getsize(args.out) / 1e6:.2f} MB, input [N,3,{size},{size}], output [N,{train_args['dim']}]")
+    with torch.no_grad():
+        width = Descriptor(model)(torch.zeros(1, 3, size, size)).shape[1]
+    print(f"{args.out}: {os.path.getsize(args.out) / 1e6:.2f} MB, input [N,3,{size},{size}], output [N,{width}]")
 
 
 if __name__ == "__main__":

@@ -7,7 +7,11 @@ recipe, so a second line splits the held-out classes' *train* rows instead: per 
 the first half of its photos (in file order, which keeps burst shots of one item
 together) is the gallery and the second half the queries (347 queries).
 
-Run: /usr/bin/python3 training/monitor.py [--checkpoint training/cache/student.pt]
+It measures the embedding that training optimises (every figure in training/README before
+the descriptor was shipped); --descriptor measures what the exported model outputs instead
+(model.py). training/select.ts measures exported ONNX files through skulens itself.
+
+Run: /usr/bin/python3 training/monitor.py [--checkpoint training/cache/student.pt] [--descriptor]
 """
 import argparse
 import csv
@@ -18,7 +22,7 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from model import RetailEmbedder
+from model import Descriptor, RetailEmbedder
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 SHARED = os.path.abspath(os.environ.get("SKULENS_SHARED", os.path.join(HERE, "..", "..", "shared")))
@@ -54,6 +58,7 @@ def embed(model, rows, size):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--checkpoint", default=os.path.join(HERE, "cache", "student.pt"))
+    ap.add_argument("--descriptor", action="store_true", help="measure the exported descriptor, not the training embedding")
     args = ap.parse_args()
     torch.set_num_threads(1)
     ckpt = torch.load(args.checkpoint, map_location="cpu")
@@ -61,6 +66,8 @@ def main():
     model = RetailEmbedder(width=a["width"], dim=a["dim"])
     model.load_state_dict(ckpt["model"])
     model.eval()
+    if args.descriptor:
+        model = Descriptor(model)
     refs, queries = held_out_rows("train"), held_out_rows("val")
     r, q = embed(model, refs, a["size"]), embed(model, queries, a["size"])
     ref_labels, query_labels = [row[1] for row in refs], [row[1] for row in queries]
