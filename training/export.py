@@ -5,6 +5,7 @@ feature side by side, see model.py), and the preprocessing it was trained with i
 `skulens.preprocess` metadata.
 
 Run: /usr/bin/python3 training/export.py [--checkpoint training/cache/student.pt] [--out models/skulens-retail-160.onnx]
+       [--mid-level-block 9] [--mid-level-weight 0.5]
 """
 import argparse
 import json
@@ -13,7 +14,7 @@ import os
 import onnx
 import torch
 
-from model import Descriptor, RetailEmbedder
+from model import MID_LEVEL_BLOCK, MID_LEVEL_WEIGHT, Descriptor, RetailEmbedder
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
@@ -28,14 +29,26 @@ def load_student(checkpoint):
     return model, train_args
 
 
-def export_float(model, train_args, out):
+def descriptor_width(descriptor, size):
+    with torch.no_grad():
+        return descriptor(torch.zeros(1, 3, size, size)).shape[1]
+
+
+def add_descriptor_args(ap):
+    """export.py's and quantize.py's flags for the descriptor (experiments; defaults in model.py)."""
+    ap.add_argument("--mid-level-block", type=int, default=MID_LEVEL_BLOCK, help="block whose pooled depthwise output joins the embedding")
+    ap.add_argument("--mid-level-weight", type=float, default=MID_LEVEL_WEIGHT, help="its weight next to the unit-length embedding")
+
+
+def export_float(model, train_args, out, block=MID_LEVEL_BLOCK, weight=MID_LEVEL_WEIGHT):
     """Export the descriptor of student `model` to `out` as the float ONNX skulens loads
     (also used by quantize.py)."""
+    descriptor = Descriptor(model, block, weight)
     size = train_args["size"]
     os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
     tmp = out + ".tmp"
     torch.onnx.export(
-        Descriptor(model),
+        descriptor,
         torch.zeros(1, 3, size, size),
         tmp,
         opset_version=13,
@@ -45,6 +58,8 @@ def export_float(model, train_args, out):
         do_constant_folding=True,
     )
     graph = onnx.load(tmp)
+    # The exporter names the concatenated width symbolically; declare the number.
+    graph.graph.output[0].type.tensor_type.shape.dim[1].dim_value = descriptor_width(descriptor, size)
     # Exactly what train.py fed the network: the whole crop stretched to size x size, ImageNet statistics.
     # antialias off: plain bilinear taps. skulens' antialiased path (several taps per output
     # pixel when shrinking > 2x, as from 348 px photos) halved throughput from pixels, with
@@ -54,6 +69,7 @@ def export_float(model, train_args, out):
         "skulens.preprocess": json.dumps(spec),
         "skulens.model": "skulens-retail-160",
         "skulens.training": json.dumps({k: train_args[k] for k in ("epochs", "seed", "width", "dim", "size")}),
+        "skulens.descriptor": json.dumps({"embedding": train_args["dim"], "midLevelBlock": block, "midLevelWeight": weight}),
         "license": "MIT (weights trained by the skulens project on the MIT-licensed Grocery Store Dataset)",
     }.items():
         entry = graph.metadata_props.add()
@@ -68,14 +84,13 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--checkpoint", default=os.path.join(HERE, "cache", "student.pt"))
     ap.add_argument("--out", default=os.path.join(HERE, "..", "models", "skulens-retail-160.onnx"))
+    add_descriptor_args(ap)
     args = ap.parse_args()
 
     model, train_args = load_student(args.checkpoint)
-    export_float(model, train_args, args.out)
-    size = train_args["size"]
-    with torch.no_grad():
-        width = Descriptor(model)(torch.zeros(1, 3, size, size)).shape[1]
-    print(f"{args.out}: {os.path.getsize(args.out) / 1e6:.2f} MB, input [N,3,{size},{size}], output [N,{width}]")
+    export_float(model, train_args, args.out, args.mid_level_block, args.mid_level_weight)
+    width = onnx.load(args.out).graph.output[0].type.tensor_type.shape.dim[1].dim_value
+    print(f"{args.out}: {os.path.getsize(args.out) / 1e6:.2f} MB, input [N,3,{train_args['size']},{train_args['size']}], output [N,{width}]")
 
 
 if __name__ == "__main__":

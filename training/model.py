@@ -64,27 +64,28 @@ class RetailEmbedder(nn.Module):
         x = self.features(x).mean(dim=(2, 3))
         return self.embed(x)
 
-    def descriptor(self, x):
+    def descriptor(self, x, block=MID_LEVEL_BLOCK, weight=MID_LEVEL_WEIGHT):
         """What the exported model outputs: [L2(embedding), MID_LEVEL_WEIGHT x L2(mean of
         MID_LEVEL_BLOCK's depthwise output)], dim + 256 values at width 1. No loss looks at the mid-level
         feature (a 10 x 10 grid at 160 px: local texture and colour, before the last strides);
         it costs one mean, and next to the embedding it gives adapt() more to separate unseen
         look-alike products with (training/README, "The descriptor")."""
         pooled = []
-        hook = self.features[MID_LEVEL_BLOCK].block[1].register_forward_hook(lambda _m, _i, out: pooled.append(out.mean(dim=(2, 3))))
+        hook = self.features[block].block[1].register_forward_hook(lambda _m, _i, out: pooled.append(out.mean(dim=(2, 3))))
         try:
             embedding = self(x)
         finally:
             hook.remove()
-        return torch.cat([F.normalize(embedding, dim=1), F.normalize(pooled[0], dim=1) * MID_LEVEL_WEIGHT], dim=1)
+        return torch.cat([F.normalize(embedding, dim=1), F.normalize(pooled[0], dim=1) * weight], dim=1)
 
 
 class Descriptor(nn.Module):
-    """A RetailEmbedder whose forward is its descriptor: the module export.py writes."""
+    """A RetailEmbedder whose forward is its descriptor: the module export.py writes.
+    block and weight are flags of export.py/quantize.py for experiments only."""
 
-    def __init__(self, student):
+    def __init__(self, student, block=MID_LEVEL_BLOCK, weight=MID_LEVEL_WEIGHT):
         super().__init__()
-        self.student = student
+        self.student, self.block, self.weight = student, block, weight
 
     def forward(self, x):
-        return self.student.descriptor(x)
+        return self.student.descriptor(x, self.block, self.weight)

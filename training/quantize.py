@@ -23,6 +23,7 @@ Input/output names, dynamic batch and the skulens metadata are those of export.p
 
 Run: /usr/bin/python3 training/quantize.py [--checkpoint training/cache/student.pt]
        [--out models/skulens-retail-160.onnx] [--calib 200] [--percentile 99.99]
+       [--mid-level-block 9] [--mid-level-weight 0.5]
 """
 import argparse
 import csv
@@ -36,7 +37,7 @@ import torch
 from onnx import helper, numpy_helper
 from PIL import Image
 
-from export import export_float, load_student
+from export import add_descriptor_args, export_float, load_student
 from model import InvertedResidual
 from monitor import held_out_classes
 
@@ -218,12 +219,13 @@ def main():
     ap.add_argument("--out", default=os.path.join(HERE, "..", "models", "skulens-retail-160.onnx"))
     ap.add_argument("--calib", type=int, default=200, help="training photos used to calibrate activation ranges")
     ap.add_argument("--percentile", type=float, default=99.99, help="range percentile for unbounded activations (100 = min/max)")
+    add_descriptor_args(ap)
     args = ap.parse_args()
 
     student, train_args = load_student(args.checkpoint)
     with tempfile.TemporaryDirectory() as tmp:
         float_path = os.path.join(tmp, "float.onnx")
-        export_float(student, train_args, float_path)
+        export_float(student, train_args, float_path, args.mid_level_block, args.mid_level_weight)
         model = onnx.load(float_path)
     g = model.graph
     producers = {out: node for node in g.node for out in node.output}

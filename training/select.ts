@@ -8,9 +8,15 @@
  *                gallery, the second half the queries (347)
  *
  * Methods as in bench:models: the default gallery (class means, k = 10 vote), 1-NN over
- * every reference, and the default gallery after adapt(). test.csv is never read.
+ * every reference, and the default gallery after adapt() at the model's defaults. test.csv
+ * is never read. Options:
  *
- * Run: npx tsx training/select.ts [--model a.onnx --model b.onnx ...] (default: the built-in model)
+ *   --shrinkage S       also adapt() at covariance shrinkage S (repeatable; a sweep)
+ *   --refs-per-class K  a third protocol: the split-half with only the first K photos of
+ *                       each class's gallery half (fewer references, more errors to compare)
+ *
+ * Run: npx tsx training/select.ts [--model a.onnx --model b.onnx ...] [--shrinkage 0.02 ...]
+ *        [--refs-per-class 5]   (default model: the built-in one)
  */
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -18,8 +24,14 @@ import { DEFAULT_EMBEDDER, Embedder } from '../src/index.js';
 import { readLabelledSet } from '../src/node/dataset.js';
 import { GROCERY, fewShotTop1, readGroceryClasses, rowsAt, type LabelledVectors } from '../bench/lib/grocery-vectors.js';
 
-const { values } = parseArgs({ options: { model: { type: 'string', multiple: true } } });
+const { values } = parseArgs({
+  options: { model: { type: 'string', multiple: true }, shrinkage: { type: 'string', multiple: true }, 'refs-per-class': { type: 'string' } },
+});
 const models = values.model?.length ? values.model : [DEFAULT_EMBEDDER];
+const shrinkages = (values.shrinkage ?? []).map(Number);
+const refsPerClass = values['refs-per-class'] === undefined ? undefined : Number(values['refs-per-class']);
+if (shrinkages.some((x) => !(x >= 0 && x <= 1))) throw new Error('--shrinkage takes values in [0, 1]');
+if (refsPerClass !== undefined && !(Number.isInteger(refsPerClass) && refsPerClass > 0)) throw new Error('--refs-per-class takes a positive integer');
 const heldOut = new Set((await readGroceryClasses()).filter((c) => c.heldOut).map((c) => c.name));
 const rowsOf = async (split: string) => (await readLabelledSet(join(GROCERY, `${split}.csv`))).items.filter((i) => heldOut.has(i.label));
 const train = await rowsOf('train');
@@ -30,11 +42,21 @@ const byClass = new Map<string, number[]>();
 train.forEach((row, i) => byClass.set(row.label, [...(byClass.get(row.label) ?? []), i]));
 const firstHalf = [...byClass.values()].flatMap((idx) => idx.slice(0, idx.length >> 1));
 const secondHalf = [...byClass.values()].flatMap((idx) => idx.slice(idx.length >> 1));
-const methods = ['gallery', '1-NN', 'adapted'] as const;
+const fewRefs = [...byClass.values()].flatMap((idx) => idx.slice(0, Math.min(idx.length >> 1, refsPerClass ?? 0)));
+
+type Method = { name: string; method: 'gallery' | '1-NN' | 'adapted'; shrinkage?: number };
+const methods: Method[] = [
+  { name: 'gallery', method: 'gallery' },
+  { name: '1-NN', method: '1-NN' },
+  { name: 'adapted', method: 'adapted' },
+  ...shrinkages.map((shrinkage) => ({ name: `adapted ${shrinkage}`, method: 'adapted' as const, shrinkage })),
+];
+const protocols = ['val', 'split-half', ...(refsPerClass ? [`split-half ${refsPerClass}/class`] : [])];
 
 console.log(`held-out classes: ${heldOut.size}; val ${val.length} queries; split-half ${secondHalf.length} queries (gallery ${firstHalf.length})`);
-console.log('| model | val: gallery | val: 1-NN | val: adapted | split-half: gallery | split-half: 1-NN | split-half: adapted |');
-console.log('|---|---:|---:|---:|---:|---:|---:|');
+const columns = protocols.flatMap((p) => methods.map((m) => `${p}: ${m.name}`));
+console.log(`| model | ${columns.join(' | ')} |`);
+console.log(`|---|${columns.map(() => '---:').join('|')}|`);
 for (const model of models) {
   const embedder = await Embedder.create({ model });
   const embed = async (rows: typeof train): Promise<LabelledVectors> => {
@@ -46,7 +68,9 @@ for (const model of models) {
   const t = await embed(train);
   const v = await embed(val);
   await embedder.dispose();
-  const [gallery, queries] = [rowsAt(t, firstHalf), rowsAt(t, secondHalf)];
-  const cells = [...methods.map((m) => fewShotTop1(t, v, m, model)), ...methods.map((m) => fewShotTop1(gallery, queries, m, model))];
+  const queries = rowsAt(t, secondHalf);
+  const setups = [[t, v], [rowsAt(t, firstHalf), queries], ...(refsPerClass ? [[rowsAt(t, fewRefs), queries]] : [])] as const;
+  const top1 = (refs: LabelledVectors, q: LabelledVectors, m: Method) => fewShotTop1(refs, q, m.method, model, m.shrinkage === undefined ? {} : { shrinkage: m.shrinkage });
+  const cells = setups.flatMap(([refs, q]) => methods.map((m) => top1(refs, q, m)));
   console.log(`| ${model} | ${cells.map((c) => c.toFixed(3)).join(' | ')} |`);
 }

@@ -12,6 +12,7 @@ import { Embedder } from '../../src/core/embedder.js';
 import { ReferenceGallery } from '../../src/core/gallery/gallery.js';
 import { parseCsv, readLabelledSet } from '../../src/node/dataset.js';
 import { adaptDefaultsFor } from '../../src/core/model.js';
+import type { AdaptOptions } from '../../src/core/adapt/lda.js';
 
 export const SHARED = resolve(process.env.SKULENS_SHARED ?? join(import.meta.dirname, '..', '..', '..', 'shared'));
 export const GROCERY = join(SHARED, 'data', 'grocery-store');
@@ -98,11 +99,12 @@ export type FewShotMethod = 'gallery' | '1-NN' | 'adapted';
  * default gallery (one mean per class, k = 10 vote), `1-NN` keeps every reference and
  * takes the nearest, `adapted` is the default gallery after adapt().
  */
-export function fewShotTop1(refs: LabelledVectors, queries: LabelledVectors, method: FewShotMethod, model?: string): number {
+/** `adapt` overrides the model's adapt() defaults for the 'adapted' method (training/select.ts sweeps). */
+export function fewShotTop1(refs: LabelledVectors, queries: LabelledVectors, method: FewShotMethod, model?: string, adapt: AdaptOptions = {}): number {
   const g = new ReferenceGallery({ index: 'exact', ...(method === '1-NN' ? { clustersPerClass: 'all' as const } : {}) });
   for (const [label, vs] of [...byLabel(refs)].sort(([a], [b]) => (a < b ? -1 : 1))) g.add(label, vs);
   // These galleries hold bare vectors, so pass the model's adapt() defaults as a gallery built from images would apply them.
-  if (method === 'adapted') g.adapt(adaptDefaultsFor(model));
+  if (method === 'adapted') g.adapt({ ...adaptDefaultsFor(model), ...adapt });
   const answers = g.classifyBatch(queries.vectors, { threshold: -Infinity, ...(method === '1-NN' ? { k: 1 } : {}) });
   return answers.filter((r, i) => r.label === queries.labels[i]).length / answers.length;
 }
