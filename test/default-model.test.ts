@@ -27,7 +27,7 @@ describe.skipIf(!HAVE_SHARED)('built-in embedder', () => {
       expect(embedder.modelPath).toBe(DEFAULT_EMBEDDER);
       expect(embedder.specSource).toBe('metadata');
       expect(embedder.spec).toMatchObject({ width: 160, height: 160, resize: 'stretch' });
-      expect(embedder.dim).toBe(256);
+      expect(embedder.dim).toBe(512);
       const [v] = await embedder.embed([join(grocery, 'test/Fruit/Banana/Banana_001.jpg')]);
       expect(Math.hypot(...v!)).toBeCloseTo(1, 5);
     } finally {

@@ -63,12 +63,12 @@ describe('installed package', () => {
     const r = run(['main.js', join(grocery, 'test/Fruit/Banana/Banana_001.jpg')]);
     expect(r.stderr).not.toMatch(/Error/);
     const result = JSON.parse(r.stdout);
-    expect(result).toMatchObject({ model: 'skulens:retail-160', dim: 256 });
+    expect(result).toMatchObject({ model: 'skulens:retail-160', dim: 512 });
     expect(result.norm).toBeCloseTo(1, 5);
 
     const cli = run([join(installed, 'dist', 'cli.js'), 'embed', join(grocery, 'test/Fruit/Banana/Banana_001.jpg'), '--json']);
     expect(cli.status).toBe(0);
-    expect(JSON.parse(cli.stdout).vector).toHaveLength(256);
+    expect(JSON.parse(cli.stdout).vector).toHaveLength(512);
   }, 120_000);
 
   it.skipIf(!HAVE_SHARED)('reads the model from the installed copy, not from the repository', () => {

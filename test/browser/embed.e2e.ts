@@ -212,7 +212,7 @@ describe.skipIf(!run)('browser: the built-in embedder', () => {
     const created = await page.evaluate(() => (window as any).harness.createEmbedder({}));
     const node = await Embedder.create();
     expect(created.fingerprint).toBe(node.fingerprint);
-    expect(created.dim).toBe(256);
+    expect(created.dim).toBe(512);
     const photos = PHOTOS.slice(0, 5);
     const nodeVectors = await node.embed(photos.map((p) => join(grocery, p.path)));
     await node.dispose();
