@@ -32,7 +32,7 @@ export const PREPROCESS_METADATA_KEY = 'skulens.preprocess';
 export interface EmbedderOptions extends Partial<PreprocessSpec> {
   /**
    * Path/URL of the .onnx file, or its bytes. Default: the embedder shipped with skulens
-   * (`DEFAULT_EMBEDDER`, 160 px, 256-d; see docs/models.md).
+   * (`DEFAULT_EMBEDDER`, 160 px, 512-d; see docs/models.md).
    */
   model?: ModelSource;
   /** Named preprocessing recipe: imagenet, nvidia-retail, clip (see docs/embedder.md). */
