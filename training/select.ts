@@ -22,7 +22,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { DEFAULT_EMBEDDER, Embedder } from '../src/index.js';
 import { readLabelledSet } from '../src/node/dataset.js';
-import { GROCERY, fewShotTop1, readGroceryClasses, rowsAt, type LabelledVectors } from '../bench/lib/grocery-vectors.js';
+import { GROCERY, fewShotTop1, readGroceryClasses, rowsAt, type FewShotMethod, type LabelledVectors } from '../bench/lib/grocery-vectors.js';
 
 const { values } = parseArgs({
   options: { model: { type: 'string', multiple: true }, shrinkage: { type: 'string', multiple: true }, 'refs-per-class': { type: 'string' } },
@@ -44,7 +44,7 @@ const firstHalf = [...byClass.values()].flatMap((idx) => idx.slice(0, idx.length
 const secondHalf = [...byClass.values()].flatMap((idx) => idx.slice(idx.length >> 1));
 const fewRefs = [...byClass.values()].flatMap((idx) => idx.slice(0, Math.min(idx.length >> 1, refsPerClass ?? 0)));
 
-type Method = { name: string; method: 'gallery' | '1-NN' | 'adapted'; shrinkage?: number };
+type Method = { name: string; method: FewShotMethod; shrinkage?: number };
 const methods: Method[] = [
   { name: 'gallery', method: 'gallery' },
   { name: '1-NN', method: '1-NN' },
