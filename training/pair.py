@@ -1,8 +1,9 @@
 """Experiment, not part of run.sh: two exported embedders side by side in one ONNX file.
 Both graphs read the same input; each output is L2-normalised and scaled by 1/sqrt(2), and
 the two are concatenated, so cosine in the pair's space is the mean of the two cosines.
-The first file's metadata (its skulens.preprocess included) is kept: both must have been
-trained for the same input. training/README, "Next steps", has what the pair measured.
+The first file's metadata (its skulens.preprocess included) is kept, but for its
+skulens.descriptor, which describes one branch only: both must have been trained for the
+same input. training/README, "Next steps", has what the pair measured.
 
 Run: /usr/bin/python3 training/pair.py --first a.onnx --second b.onnx --out pair.onnx
 """
@@ -53,7 +54,8 @@ def main():
     pair = helper.make_model(helper.make_graph(nodes, "pair", [image], [output], inits), opset_imports=first.opset_import)
     pair.ir_version = first.ir_version
     for prop in first.metadata_props:
-        pair.metadata_props.append(prop)
+        if prop.key != "skulens.descriptor":
+            pair.metadata_props.append(prop)
     onnx.checker.check_model(pair)
     onnx.save(pair, args.out)
     print(f"{args.out}: input {[d.dim_value or d.dim_param for d in image.type.tensor_type.shape.dim]}, output [batch, {width}]")

@@ -42,7 +42,7 @@ const byClass = new Map<string, number[]>();
 train.forEach((row, i) => byClass.set(row.label, [...(byClass.get(row.label) ?? []), i]));
 const firstHalf = [...byClass.values()].flatMap((idx) => idx.slice(0, idx.length >> 1));
 const secondHalf = [...byClass.values()].flatMap((idx) => idx.slice(idx.length >> 1));
-const fewRefs = [...byClass.values()].flatMap((idx) => idx.slice(0, Math.min(idx.length >> 1, refsPerClass ?? 0)));
+const fewRefs = refsPerClass ? [...byClass.values()].flatMap((idx) => idx.slice(0, Math.min(idx.length >> 1, refsPerClass))) : [];
 
 type Method = { name: string; method: FewShotMethod; shrinkage?: number };
 const methods: Method[] = [

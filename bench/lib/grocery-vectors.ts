@@ -97,9 +97,9 @@ export type FewShotMethod = 'gallery' | '1-NN' | 'adapted';
 /**
  * Top-1 of `queries` against a gallery of `refs`, built as a user would: `gallery` is the
  * default gallery (one mean per class, k = 10 vote), `1-NN` keeps every reference and
- * takes the nearest, `adapted` is the default gallery after adapt().
+ * takes the nearest, `adapted` is the default gallery after adapt(). `adapt` overrides the
+ * model's adapt() defaults for the 'adapted' method (training/select.ts sweeps them).
  */
-/** `adapt` overrides the model's adapt() defaults for the 'adapted' method (training/select.ts sweeps). */
 export function fewShotTop1(refs: LabelledVectors, queries: LabelledVectors, method: FewShotMethod, model?: string, adapt: AdaptOptions = {}): number {
   const g = new ReferenceGallery({ index: 'exact', ...(method === '1-NN' ? { clustersPerClass: 'all' as const } : {}) });
   for (const [label, vs] of [...byLabel(refs)].sort(([a], [b]) => (a < b ? -1 : 1))) g.add(label, vs);
