@@ -1,11 +1,12 @@
 """Step 3 of the training pipeline: write the trained student as an ONNX file skulens can
 load with no preset — opset 13, dynamic batch, input "image" [N,3,S,S] float32, output
 "embedding" [N,D] (the student's descriptor: its dim-d embedding and a pooled mid-level
-feature side by side, see model.py), and the preprocessing it was trained with in the model's
+feature side by side, see model.py, then whitened by the training classes' within-class
+covariance, see whitening.py), and the preprocessing it was trained with in the model's
 `skulens.preprocess` metadata.
 
 Run: /usr/bin/python3 training/export.py [--checkpoint training/cache/student.pt] [--out models/skulens-retail-160.onnx]
-       [--mid-level-block 9] [--mid-level-weight 0.5]
+       [--mid-level-block 9] [--mid-level-weight 0.5] [--whitening-ridge 0.1]
 """
 import argparse
 import json
@@ -14,7 +15,8 @@ import os
 import onnx
 import torch
 
-from model import MID_LEVEL_BLOCK, MID_LEVEL_WEIGHT, Descriptor, RetailEmbedder
+from model import MID_LEVEL_BLOCK, MID_LEVEL_WEIGHT, WHITENING_RIDGE, Descriptor, RetailEmbedder
+from whitening import fit_whitening
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
@@ -38,13 +40,18 @@ def add_descriptor_args(ap):
     """export.py's and quantize.py's flags for the descriptor (experiments; defaults in model.py)."""
     ap.add_argument("--mid-level-block", type=int, default=MID_LEVEL_BLOCK, help="block whose pooled depthwise output joins the embedding")
     ap.add_argument("--mid-level-weight", type=float, default=MID_LEVEL_WEIGHT, help="its weight next to the unit-length embedding")
+    ap.add_argument("--whitening-ridge", type=float, default=WHITENING_RIDGE, help="ridge of the within-class whitening (0: no whitening)")
 
 
-def export_float(model, train_args, out, block=MID_LEVEL_BLOCK, weight=MID_LEVEL_WEIGHT):
+def export_float(model, train_args, out, block=MID_LEVEL_BLOCK, weight=MID_LEVEL_WEIGHT, ridge=WHITENING_RIDGE):
     """Export the descriptor of student `model` to `out` as the float ONNX skulens loads
-    (also used by quantize.py)."""
-    descriptor = Descriptor(model, block, weight)
+    (also used by quantize.py); ridge > 0 adds the within-class whitening."""
     size = train_args["size"]
+    descriptor = Descriptor(model, block, weight)
+    whitening = None
+    if ridge > 0:
+        mean, whiten, whitening = fit_whitening(descriptor, size, ridge)
+        descriptor = Descriptor(model, block, weight, (mean, whiten))
     os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
     tmp = out + ".tmp"
     torch.onnx.export(
@@ -69,7 +76,7 @@ def export_float(model, train_args, out, block=MID_LEVEL_BLOCK, weight=MID_LEVEL
         "skulens.preprocess": json.dumps(spec),
         "skulens.model": "skulens-retail-160",
         "skulens.training": json.dumps({k: train_args[k] for k in ("epochs", "seed", "width", "dim", "size")}),
-        "skulens.descriptor": json.dumps({"embedding": train_args["dim"], "midLevelBlock": block, "midLevelWeight": weight}),
+        "skulens.descriptor": json.dumps({"embedding": train_args["dim"], "midLevelBlock": block, "midLevelWeight": weight, "whitening": whitening}),
         "license": "MIT (weights trained by the skulens project on the MIT-licensed Grocery Store Dataset)",
     }.items():
         entry = graph.metadata_props.add()
@@ -88,7 +95,7 @@ def main():
     args = ap.parse_args()
 
     model, train_args = load_student(args.checkpoint)
-    export_float(model, train_args, args.out, args.mid_level_block, args.mid_level_weight)
+    export_float(model, train_args, args.out, args.mid_level_block, args.mid_level_weight, args.whitening_ridge)
     width = onnx.load(args.out).graph.output[0].type.tensor_type.shape.dim[1].dim_value
     print(f"{args.out}: {os.path.getsize(args.out) / 1e6:.2f} MB, input [N,3,{train_args['size']},{train_args['size']}], output [N,{width}]")
 

@@ -44,6 +44,10 @@ MID_LEVEL_BLOCK = 9
 # sees this scale; plain cosine search does, and there the trained embedding should dominate
 # (on held-out photos w = 1 cost plain search 2 points with 5 references per class, 0.5 none).
 MID_LEVEL_WEIGHT = 0.5
+# Ridge of the within-class whitening written after the descriptor (whitening.py), as a
+# fraction of the mean variance: the largest of the values probed within one query of the
+# best on held-out photos with 5 references per class (training/README, "Whitening").
+WHITENING_RIDGE = 0.1
 
 
 class RetailEmbedder(nn.Module):
@@ -81,11 +85,17 @@ class RetailEmbedder(nn.Module):
 
 class Descriptor(nn.Module):
     """A RetailEmbedder whose forward is its descriptor: the module export.py writes.
-    block and weight are flags of export.py/quantize.py for experiments only."""
+    block and weight are flags of export.py/quantize.py for experiments only. With
+    `whitening` = (mean, W) from whitening.py, the output is (descriptor - mean) @ W."""
 
-    def __init__(self, student, block=MID_LEVEL_BLOCK, weight=MID_LEVEL_WEIGHT):
+    def __init__(self, student, block=MID_LEVEL_BLOCK, weight=MID_LEVEL_WEIGHT, whitening=None):
         super().__init__()
         self.student, self.block, self.weight = student, block, weight
+        self.whitened = whitening is not None
+        if self.whitened:
+            self.register_buffer("mean", whitening[0])
+            self.register_buffer("whiten", whitening[1])
 
     def forward(self, x):
-        return self.student.descriptor(x, self.block, self.weight)
+        d = self.student.descriptor(x, self.block, self.weight)
+        return (d - self.mean) @ self.whiten if self.whitened else d

@@ -19,11 +19,12 @@ PyTorch model on real training photos (forward hooks):
     the input range is the exact one of normalised [0, 1] pixels
   - the global mean and the final Gemm compute in float (tiny); the Gemm weights are stored
     int8 (weight only) because they are a fifth of all parameters
+  - the whitening after the descriptor (Sub, MatMul) stays float: its matrix has a wide range
 Input/output names, dynamic batch and the skulens metadata are those of export.py.
 
 Run: /usr/bin/python3 training/quantize.py [--checkpoint training/cache/student.pt]
        [--out models/skulens-retail-160.onnx] [--calib 200] [--percentile 99.99]
-       [--mid-level-block 9] [--mid-level-weight 0.5]
+       [--mid-level-block 9] [--mid-level-weight 0.5] [--whitening-ridge 0.1]
 """
 import argparse
 import csv
@@ -225,7 +226,7 @@ def main():
     student, train_args = load_student(args.checkpoint)
     with tempfile.TemporaryDirectory() as tmp:
         float_path = os.path.join(tmp, "float.onnx")
-        export_float(student, train_args, float_path, args.mid_level_block, args.mid_level_weight)
+        export_float(student, train_args, float_path, args.mid_level_block, args.mid_level_weight, args.whitening_ridge)
         model = onnx.load(float_path)
     g = model.graph
     producers = {out: node for node in g.node for out in node.output}
