@@ -304,12 +304,12 @@ describe('embedder identity', () => {
     const withBuiltin = new ReferenceGallery({ index: 'exact' });
     withBuiltin.useEmbedder({ ...fake('cccc'), modelPath: DEFAULT_EMBEDDER });
     fill(withBuiltin);
-    expect(withBuiltin.adapt()).toMatchObject({ method: 'lda', shrinkage: 0.02, power: 0.75 });
+    expect(withBuiltin.adapt()).toMatchObject({ method: 'lda', shrinkage: 0.4, power: 0.75 });
     expect(withBuiltin.adapt({ shrinkage: 0.3, power: undefined })).toMatchObject({ shrinkage: 0.3, power: 0.75 });
     withBuiltin.adapt();
     const reloaded = ReferenceGallery.fromBytes(withBuiltin.toBytes());
     reloaded.add('d', [new Float32Array([0, 0, 0, 1]), new Float32Array([0.1, 0, 0, 1])]); // re-fit after a load
-    expect(reloaded.adaptationInfo).toMatchObject({ method: 'lda', shrinkage: 0.02 });
+    expect(reloaded.adaptationInfo).toMatchObject({ method: 'lda', shrinkage: 0.4 });
     // Any other model keeps the library defaults.
     const other = new ReferenceGallery({ index: 'exact' });
     other.useEmbedder(fake('dddd'));
