@@ -6,7 +6,7 @@ training classes' photos and written into the ONNX graph as its last two ops:
 S is the within-class covariance of the descriptor over the training classes' train and
 val rows (never a held-out class, never test/); mean is their overall mean. Directions in
 which photos of one product vary (light, angle, the untrained mid-level feature's noise)
-are shrunk and directions that separate products are stretched, so plain cosine search on
+are shrunk and those in which they hardly vary are stretched, so plain cosine search on
 unseen products improves, and adapt()'s shrinkage toward the identity becomes shrinkage
 toward what 61 classes taught about within-class variation (training/README, "Whitening").
 """
