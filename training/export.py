@@ -48,9 +48,9 @@ def export_float(model, train_args, out, block=MID_LEVEL_BLOCK, weight=MID_LEVEL
     (also used by quantize.py); ridge > 0 adds the within-class whitening."""
     size = train_args["size"]
     descriptor = Descriptor(model, block, weight)
-    whitening = None
+    whitening_info = None
     if ridge > 0:
-        mean, whiten, whitening = fit_whitening(descriptor, size, ridge)
+        mean, whiten, whitening_info = fit_whitening(descriptor, size, ridge)
         descriptor = Descriptor(model, block, weight, (mean, whiten))
     os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
     tmp = out + ".tmp"
@@ -76,7 +76,7 @@ def export_float(model, train_args, out, block=MID_LEVEL_BLOCK, weight=MID_LEVEL
         "skulens.preprocess": json.dumps(spec),
         "skulens.model": "skulens-retail-160",
         "skulens.training": json.dumps({k: train_args[k] for k in ("epochs", "seed", "width", "dim", "size")}),
-        "skulens.descriptor": json.dumps({"embedding": train_args["dim"], "midLevelBlock": block, "midLevelWeight": weight, "whitening": whitening}),
+        "skulens.descriptor": json.dumps({"embedding": train_args["dim"], "midLevelBlock": block, "midLevelWeight": weight, "whitening": whitening_info}),
         "license": "MIT (weights trained by the skulens project on the MIT-licensed Grocery Store Dataset)",
     }.items():
         entry = graph.metadata_props.add()

@@ -69,11 +69,12 @@ class RetailEmbedder(nn.Module):
         return self.embed(x)
 
     def descriptor(self, x, block=MID_LEVEL_BLOCK, weight=MID_LEVEL_WEIGHT):
-        """What the exported model outputs: [L2(embedding), weight x L2(mean of `block`'s
+        """The descriptor: [L2(embedding), weight x L2(mean of `block`'s
         depthwise output)], dim + 256 values at width 1 for block 9. No loss looks at the
         mid-level feature (a 10 x 10 grid at 160 px: local texture and colour, before the last
         stride); it costs one mean, and next to the embedding it gives adapt() more to separate
-        unseen look-alike products with (training/README, "The descriptor")."""
+        unseen look-alike products with (training/README, "The descriptor"). The exported
+        model outputs it whitened (Descriptor, whitening.py)."""
         pooled = []
         hook = self.features[block].block[1].register_forward_hook(lambda _m, _i, out: pooled.append(out.mean(dim=(2, 3))))
         try:

@@ -1,7 +1,7 @@
 """Optional step after export: write the trained student as a static int8 ONNX model in
 QDQ form (QuantizeLinear/DequantizeLinear pairs around float ops). onnxruntime's CPU
 provider fuses DQ -> Conv -> Q into QLinearConv and DQ,DQ -> Add -> Q into QLinearAdd, so
-the int8 model is ~3.3x smaller and ~2x faster in onnxruntime-node, with embeddings close to
+the int8 network is ~3.3x smaller (the float whitening after it is not shrunk) and ~2x faster in onnxruntime-node, with embeddings close to
 the float export (cosine > 0.999). The default --out replaces the float export in models/.
 
 There is no python onnxruntime (and so no onnxruntime.quantization) here, so the graph
@@ -18,7 +18,7 @@ PyTorch model on real training photos (forward hooks):
     scale 6/255 and zero point 0, so onnxruntime can drop the Clip into the QuantizeLinear;
     the input range is the exact one of normalised [0, 1] pixels
   - the global mean and the final Gemm compute in float (tiny); the Gemm weights are stored
-    int8 (weight only) because they are a fifth of all parameters
+    int8 (weight only) because they are a fifth of the network's parameters
   - the whitening after the descriptor (Sub, MatMul) stays float: its matrix has a wide range
 Input/output names, dynamic batch and the skulens metadata are those of export.py.
 
@@ -195,7 +195,7 @@ def quantize_graph(model, act_params):
             # No zero point input for the bias: it defaults to 0, and int32 zeros would cost 3% of the file.
             dequantized(node, 2, np.round(b / b_scale).astype(np.int32), b_scale)
         elif node.op_type == "Gemm":
-            # Weight-only int8 for the 640 -> dim projection: a fifth of all parameters, so it
+            # Weight-only int8 for the 640 -> dim projection: a fifth of the network's parameters, so it
             # matters for file size; the Gemm itself runs in float (a DQ of 164k values per run).
             assert [(a.name, a.i) for a in node.attribute if a.name == "transB"] == [("transB", 1)]
             dequantized(node, 1, *int8_rows(numpy_helper.to_array(inits.pop(node.input[1]))))

@@ -32,7 +32,9 @@ def training_class_photos():
 
 def fit_whitening(descriptor, size, ridge, batch=64):
     """(mean, W) for `descriptor` (a module: images -> [N, D]) from the training classes'
-    photos, preprocessed as export.py declares (stretched to size x size, bilinear)."""
+    photos, stretched to size x size with PIL's bilinear resize as quantize.py's calibration
+    photos are (PIL smooths when shrinking, skulens' declared preprocessing does not; the
+    whitening is fitted on the float descriptor and applied to the int8 one)."""
     rows = training_class_photos()
     outputs = []
     with torch.no_grad():
