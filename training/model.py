@@ -92,11 +92,10 @@ class Descriptor(nn.Module):
     def __init__(self, student, block=MID_LEVEL_BLOCK, weight=MID_LEVEL_WEIGHT, whitening=None):
         super().__init__()
         self.student, self.block, self.weight = student, block, weight
-        self.whitened = whitening is not None
-        if self.whitened:
-            self.register_buffer("mean", whitening[0])
-            self.register_buffer("whiten", whitening[1])
+        mean, whiten = whitening if whitening is not None else (None, None)
+        self.register_buffer("mean", mean)
+        self.register_buffer("whiten", whiten)
 
     def forward(self, x):
         d = self.student.descriptor(x, self.block, self.weight)
-        return (d - self.mean) @ self.whiten if self.whitened else d
+        return d if self.whiten is None else (d - self.mean) @ self.whiten

@@ -42,14 +42,27 @@ def held_out_rows(split):
     return [r for r in list(csv.reader(open(os.path.join(DATA, f"{split}.csv"))))[1:] if r[1] in held]
 
 
+def training_class_photos(splits=("train", "val")):
+    """(path, class) of every row of `splits` whose class is a training class, in file order."""
+    held_out = held_out_classes()
+    rows = []
+    for split in splits:
+        with open(os.path.join(DATA, f"{split}.csv")) as f:
+            rows += [(r["path"], r["label"]) for r in csv.DictReader(f) if r["label"] not in held_out]
+    return rows
+
+
+def load_photos(paths, size):
+    """Photos (paths relative to DATA) stretched to size x size with PIL's bilinear resize,
+    ImageNet-normalised, as a float32 NCHW batch: what every training-side measurement feeds."""
+    pixels = np.stack([np.asarray(Image.open(os.path.join(DATA, p)).convert("RGB").resize((size, size), Image.BILINEAR)) for p in paths])
+    return (torch.from_numpy(pixels).permute(0, 3, 1, 2).float() / 255 - MEAN) / STD
+
+
 def embed(model, rows, size):
     out = []
     for start in range(0, len(rows), 64):
-        batch = [
-            torch.from_numpy(np.asarray(Image.open(os.path.join(DATA, r[0])).convert("RGB").resize((size, size), Image.BILINEAR)).copy())
-            for r in rows[start : start + 64]
-        ]
-        x = (torch.stack(batch).permute(0, 3, 1, 2).float() / 255 - MEAN) / STD
+        x = load_photos([r[0] for r in rows[start : start + 64]], size)
         with torch.no_grad():
             out.append(F.normalize(model(x), dim=1))
     return torch.cat(out)

@@ -27,7 +27,6 @@ Run: /usr/bin/python3 training/quantize.py [--checkpoint training/cache/student.
        [--mid-level-block 9] [--mid-level-weight 0.5] [--whitening-ridge 0.1]
 """
 import argparse
-import csv
 import json
 import os
 import tempfile
@@ -36,35 +35,22 @@ import numpy as np
 import onnx
 import torch
 from onnx import helper, numpy_helper
-from PIL import Image
 
 from export import add_descriptor_args, export_float, load_student
 from model import InvertedResidual
-from monitor import held_out_classes
+from monitor import MEAN, STD, load_photos, training_class_photos
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-SHARED = os.path.abspath(os.environ.get("SKULENS_SHARED", os.path.join(HERE, "..", "..", "shared")))
-DATA = os.path.join(SHARED, "data", "grocery-store")
-MEAN = np.array([0.485, 0.456, 0.406], np.float32).reshape(1, 3, 1, 1)
-STD = np.array([0.229, 0.224, 0.225], np.float32).reshape(1, 3, 1, 1)
 RELU6_SCALE = np.float32(6 / 255)
 CONV_WEIGHT_LEVELS = 63  # 7-bit conv weights, see the top
 
 
 def calibration_images(n, size):
     """n training photos preprocessed exactly like export.py's skulens.preprocess, NCHW."""
-    held_out = held_out_classes()
-    with open(os.path.join(DATA, "train.csv")) as f:
-        # Training classes only: the held-out ones stay unseen, even by calibration.
-        rows = [r for r in csv.DictReader(f) if r["label"] not in held_out]
+    # Training classes only: the held-out ones stay unseen, even by calibration.
+    rows = training_class_photos(("train",))
     # train.csv is sorted by class: take evenly spaced rows so calibration sees every class.
-    picks = [rows[i * len(rows) // n] for i in range(n)]
-    images = [
-        np.asarray(Image.open(os.path.join(DATA, r["path"])).convert("RGB").resize((size, size), Image.BILINEAR), np.float32)
-        for r in picks
-    ]
-    x = np.stack(images).transpose(0, 3, 1, 2) / 255
-    return torch.from_numpy((x - MEAN) / STD)
+    return load_photos([rows[i * len(rows) // n][0] for i in range(n)], size)
 
 
 class Range:

@@ -10,24 +10,9 @@ are shrunk and those in which they hardly vary are stretched, so plain cosine se
 unseen products improves, and adapt()'s shrinkage toward the identity becomes shrinkage
 toward what 61 classes taught about within-class variation (training/README, "Whitening").
 """
-import csv
-import os
-
-import numpy as np
 import torch
-from PIL import Image
 
-from monitor import DATA, MEAN, STD, held_out_classes
-
-
-def training_class_photos():
-    """(path, class) of every train and val row of the training classes."""
-    held_out = held_out_classes()
-    rows = []
-    for split in ("train", "val"):
-        with open(os.path.join(DATA, f"{split}.csv")) as f:
-            rows += [(r["path"], r["label"]) for r in csv.DictReader(f) if r["label"] not in held_out]
-    return rows
+from monitor import load_photos, training_class_photos
 
 
 def fit_whitening(descriptor, size, ridge, batch=64):
@@ -39,9 +24,7 @@ def fit_whitening(descriptor, size, ridge, batch=64):
     outputs = []
     with torch.no_grad():
         for start in range(0, len(rows), batch):
-            pixels = [np.asarray(Image.open(os.path.join(DATA, path)).convert("RGB").resize((size, size), Image.BILINEAR)) for path, _ in rows[start : start + batch]]
-            x = torch.from_numpy(np.stack(pixels)).permute(0, 3, 1, 2).float() / 255
-            outputs.append(descriptor((x - MEAN) / STD).double())
+            outputs.append(descriptor(load_photos([path for path, _ in rows[start : start + batch]], size)).double())
     d = torch.cat(outputs)
     labels = [label for _, label in rows]
     residual = d.clone()
