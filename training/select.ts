@@ -14,9 +14,11 @@
  *   --shrinkage S       also adapt() at covariance shrinkage S (repeatable; a sweep)
  *   --refs-per-class K  a third protocol: the split-half with only the first K photos of
  *                       each class's gallery half (fewer references, more errors to compare)
+ *   --mirrored          also every split-half protocol the other way round: gallery from
+ *                       the second half of each class's photos, queries from the first
  *
  * Run: npx tsx training/select.ts [--model a.onnx --model b.onnx ...] [--shrinkage 0.02 ...]
- *        [--refs-per-class 5]   (default model: the built-in one)
+ *        [--refs-per-class 5] [--mirrored]   (default model: the built-in one)
  */
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -25,7 +27,7 @@ import { readLabelledSet } from '../src/node/dataset.js';
 import { GROCERY, fewShotTop1, readGroceryClasses, rowsAt, type FewShotMethod, type LabelledVectors } from '../bench/lib/grocery-vectors.js';
 
 const { values } = parseArgs({
-  options: { model: { type: 'string', multiple: true }, shrinkage: { type: 'string', multiple: true }, 'refs-per-class': { type: 'string' } },
+  options: { model: { type: 'string', multiple: true }, shrinkage: { type: 'string', multiple: true }, 'refs-per-class': { type: 'string' }, mirrored: { type: 'boolean' } },
 });
 const models = values.model?.length ? values.model : [DEFAULT_EMBEDDER];
 const shrinkages = (values.shrinkage ?? []).map(Number);
@@ -37,12 +39,19 @@ const rowsOf = async (split: string) => (await readLabelledSet(join(GROCERY, `${
 const train = await rowsOf('train');
 const val = await rowsOf('val');
 
-// Split-half of the train rows, by class, in file order.
+// Split-half of the train rows, by class, in file order: [gallery, queries] row indices.
 const byClass = new Map<string, number[]>();
 train.forEach((row, i) => byClass.set(row.label, [...(byClass.get(row.label) ?? []), i]));
-const firstHalf = [...byClass.values()].flatMap((idx) => idx.slice(0, idx.length >> 1));
-const secondHalf = [...byClass.values()].flatMap((idx) => idx.slice(idx.length >> 1));
-const fewRefs = refsPerClass ? [...byClass.values()].flatMap((idx) => idx.slice(0, Math.min(idx.length >> 1, refsPerClass))) : [];
+const halves = [...byClass.values()].map((idx) => [idx.slice(0, idx.length >> 1), idx.slice(idx.length >> 1)] as const);
+type Split = { name: string; gallery: number[]; queries: number[] };
+const splits: Split[] = [];
+for (const mirrored of values.mirrored ? [false, true] : [false]) {
+  const suffix = mirrored ? ', mirrored' : '';
+  const gallery = halves.map((h) => h[mirrored ? 1 : 0]);
+  const queries = halves.flatMap((h) => h[mirrored ? 0 : 1]);
+  splits.push({ name: `split-half${suffix}`, gallery: gallery.flat(), queries });
+  if (refsPerClass) splits.push({ name: `split-half ${refsPerClass}/class${suffix}`, gallery: gallery.flatMap((g) => g.slice(0, refsPerClass)), queries });
+}
 
 type Method = { name: string; method: FewShotMethod; shrinkage?: number };
 const methods: Method[] = [
@@ -51,9 +60,9 @@ const methods: Method[] = [
   { name: 'adapted', method: 'adapted' },
   ...shrinkages.map((shrinkage) => ({ name: `adapted ${shrinkage}`, method: 'adapted' as const, shrinkage })),
 ];
-const protocols = ['val', 'split-half', ...(refsPerClass ? [`split-half ${refsPerClass}/class`] : [])];
+const protocols = ['val', ...splits.map((s) => s.name)];
 
-console.log(`held-out classes: ${heldOut.size}; val ${val.length} queries; split-half ${secondHalf.length} queries (gallery ${firstHalf.length})`);
+console.log(`held-out classes: ${heldOut.size}; val ${val.length} queries; ${splits.map((s) => `${s.name} ${s.queries.length} queries (gallery ${s.gallery.length})`).join('; ')}`);
 const columns = protocols.flatMap((p) => methods.map((m) => `${p}: ${m.name}`));
 console.log(`| model | ${columns.join(' | ')} |`);
 console.log(`|---|${columns.map(() => '---:').join('|')}|`);
@@ -68,8 +77,7 @@ for (const model of models) {
   const t = await embed(train);
   const v = await embed(val);
   await embedder.dispose();
-  const queries = rowsAt(t, secondHalf);
-  const setups = [[t, v], [rowsAt(t, firstHalf), queries], ...(refsPerClass ? [[rowsAt(t, fewRefs), queries]] : [])] as const;
+  const setups = [[t, v], ...splits.map((s) => [rowsAt(t, s.gallery), rowsAt(t, s.queries)])] as const;
   const top1 = (refs: LabelledVectors, q: LabelledVectors, m: Method) => fewShotTop1(refs, q, m.method, model, m.shrinkage === undefined ? {} : { shrinkage: m.shrinkage });
   const cells = setups.flatMap(([refs, q]) => methods.map((m) => top1(refs, q, m)));
   console.log(`| ${model} | ${cells.map((c) => c.toFixed(3)).join(' | ')} |`);
