@@ -293,6 +293,9 @@ describe('embedder identity', () => {
     const g = new ReferenceGallery();
     g.useEmbedder(builtin('old1'));
     expectError(() => g.useEmbedder(builtin('new2')), 'E_FINGERPRINT', /earlier version of the built-in model skulens:retail-160 .*rebuild the gallery/);
+    // A release with another output width says the same (not a bare dimension mismatch).
+    g.add('x', [new Float32Array([1, 0, 0, 0])]);
+    expectError(() => g.useEmbedder({ ...builtin('new3'), dim: 8 }), 'E_FINGERPRINT', /earlier version of the built-in model/);
   });
 
   it("adapt() takes the built-in model's own defaults, which explicit options override and a saved gallery keeps", () => {

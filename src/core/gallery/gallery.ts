@@ -357,19 +357,19 @@ export class ReferenceGallery {
    * when the gallery has none yet). Throws E_FINGERPRINT on a different model/spec.
    */
   useEmbedder(embedder: Pick<Embedder, 'fingerprint' | 'spec' | 'modelPath' | 'dim' | 'outputName'> & { preset?: string | undefined }): void {
+    const recorded = this._embedder;
+    // Same built-in id, other weights (of any width): the gallery predates this release's model.
+    if (recorded && recorded.fingerprint !== embedder.fingerprint && recorded.path !== undefined && recorded.path === embedder.modelPath && isBuiltinModelId(recorded.path)) {
+      throw new SkulensError(
+        'E_FINGERPRINT',
+        `This gallery was built with an earlier version of the built-in model ${recorded.path} (embedder ${recorded.fingerprint}; this skulens ships ${embedder.fingerprint}). Its vectors cannot be compared with the new model's: rebuild the gallery from its reference photos (skulens gallery build).`,
+      );
+    }
     if (this._dim !== undefined && embedder.dim !== this._dim) {
       throw new SkulensError('E_DIM_MISMATCH', `The embedder makes ${embedder.dim}-d vectors but this gallery holds ${this._dim}-d vectors.`);
     }
     if (this._embedder) {
       if (this._embedder.fingerprint !== embedder.fingerprint) {
-        const id = this._embedder.path;
-        if (id !== undefined && id === embedder.modelPath && isBuiltinModelId(id)) {
-          // Same built-in id, other weights: the gallery predates this release's model.
-          throw new SkulensError(
-            'E_FINGERPRINT',
-            `This gallery was built with an earlier version of the built-in model ${id} (embedder ${this._embedder.fingerprint}; this skulens ships ${embedder.fingerprint}). Its vectors cannot be compared with the new model's: rebuild the gallery from its reference photos (skulens gallery build).`,
-          );
-        }
         throw new SkulensError(
           'E_FINGERPRINT',
           `This gallery was built with embedder ${this._embedder.fingerprint}${this._embedder.path ? ` (${this._embedder.path})` : ''} but the embedder given is ${embedder.fingerprint}${embedder.modelPath ? ` (${embedder.modelPath})` : ''}: a different model or preprocessing makes incomparable vectors. Use the gallery's model and preset, or rebuild the gallery.`,
