@@ -368,11 +368,11 @@ export class ReferenceGallery {
     if (this._dim !== undefined && embedder.dim !== this._dim) {
       throw new SkulensError('E_DIM_MISMATCH', `The embedder makes ${embedder.dim}-d vectors but this gallery holds ${this._dim}-d vectors.`);
     }
-    if (this._embedder) {
-      if (this._embedder.fingerprint !== embedder.fingerprint) {
+    if (recorded) {
+      if (recorded.fingerprint !== embedder.fingerprint) {
         throw new SkulensError(
           'E_FINGERPRINT',
-          `This gallery was built with embedder ${this._embedder.fingerprint}${this._embedder.path ? ` (${this._embedder.path})` : ''} but the embedder given is ${embedder.fingerprint}${embedder.modelPath ? ` (${embedder.modelPath})` : ''}: a different model or preprocessing makes incomparable vectors. Use the gallery's model and preset, or rebuild the gallery.`,
+          `This gallery was built with embedder ${recorded.fingerprint}${recorded.path ? ` (${recorded.path})` : ''} but the embedder given is ${embedder.fingerprint}${embedder.modelPath ? ` (${embedder.modelPath})` : ''}: a different model or preprocessing makes incomparable vectors. Use the gallery's model and preset, or rebuild the gallery.`,
         );
       }
       return;
