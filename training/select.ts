@@ -12,27 +12,32 @@
  * is never read. Options:
  *
  *   --shrinkage S       also adapt() at covariance shrinkage S (repeatable; a sweep)
+ *   --power P           also adapt() at signed power P (repeatable; with --shrinkage, every
+ *                       pair of the two sweeps)
  *   --refs-per-class K  a third protocol: the split-half with only the first K photos of
  *                       each class's gallery half (fewer references, more errors to compare)
  *   --mirrored          also every split-half protocol the other way round: gallery from
  *                       the second half of each class's photos, queries from the first
  *
- * Run: npx tsx training/select.ts [--model a.onnx --model b.onnx ...] [--shrinkage 0.02 ...]
+ * Run: npx tsx training/select.ts [--model a.onnx --model b.onnx ...] [--shrinkage 0.02 ...] [--power 1 ...]
  *        [--refs-per-class 5] [--mirrored]   (default model: the built-in one)
  */
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
+import type { AdaptOptions } from '../src/core/adapt/lda.js';
 import { DEFAULT_EMBEDDER, Embedder } from '../src/index.js';
 import { readLabelledSet } from '../src/node/dataset.js';
 import { GROCERY, fewShotTop1, readGroceryClasses, rowsAt, type FewShotMethod, type LabelledVectors } from '../bench/lib/grocery-vectors.js';
 
 const { values } = parseArgs({
-  options: { model: { type: 'string', multiple: true }, shrinkage: { type: 'string', multiple: true }, 'refs-per-class': { type: 'string' }, mirrored: { type: 'boolean' } },
+  options: { model: { type: 'string', multiple: true }, shrinkage: { type: 'string', multiple: true }, power: { type: 'string', multiple: true }, 'refs-per-class': { type: 'string' }, mirrored: { type: 'boolean' } },
 });
 const models = values.model?.length ? values.model : [DEFAULT_EMBEDDER];
 const shrinkages = (values.shrinkage ?? []).map(Number);
+const powers = (values.power ?? []).map(Number);
 const refsPerClass = values['refs-per-class'] === undefined ? undefined : Number(values['refs-per-class']);
 if (shrinkages.some((x) => !(x >= 0 && x <= 1))) throw new Error('--shrinkage takes values in [0, 1]');
+if (powers.some((x) => !(x > 0 && x <= 4))) throw new Error('--power takes values in (0, 4]');
 if (refsPerClass !== undefined && !(Number.isInteger(refsPerClass) && refsPerClass > 0)) throw new Error('--refs-per-class takes a positive integer');
 const heldOut = new Set((await readGroceryClasses()).filter((c) => c.heldOut).map((c) => c.name));
 const rowsOf = async (split: string) => (await readLabelledSet(join(GROCERY, `${split}.csv`))).items.filter((i) => heldOut.has(i.label));
@@ -53,12 +58,20 @@ for (const mirrored of values.mirrored ? [false, true] : [false]) {
   if (refsPerClass) splits.push({ name: `split-half ${refsPerClass}/class${suffix}`, gallery: gallery.flatMap((g) => g.slice(0, refsPerClass)), queries });
 }
 
-type Method = { name: string; method: FewShotMethod; shrinkage?: number };
+type Method = { name: string; method: FewShotMethod; adapt?: AdaptOptions };
+// The sweeps: every (power, shrinkage) pair, a missing sweep leaving the model's default.
+const sweep = (powers.length ? powers : [undefined]).flatMap((power) => (shrinkages.length ? shrinkages : [undefined]).map((shrinkage) => ({ power, shrinkage })));
 const methods: Method[] = [
   { name: 'gallery', method: 'gallery' },
   { name: '1-NN', method: '1-NN' },
   { name: 'adapted', method: 'adapted' },
-  ...shrinkages.map((shrinkage) => ({ name: `adapted ${shrinkage}`, method: 'adapted' as const, shrinkage })),
+  ...sweep
+    .filter((o) => o.power !== undefined || o.shrinkage !== undefined)
+    .map(({ power, shrinkage }) => ({
+      name: ['adapted', power === undefined ? '' : `p${power}`, shrinkage ?? ''].filter((x) => x !== '').join(' '),
+      method: 'adapted' as const,
+      adapt: { ...(power === undefined ? {} : { power }), ...(shrinkage === undefined ? {} : { shrinkage }) },
+    })),
 ];
 const protocols = ['val', ...splits.map((s) => s.name)];
 
@@ -78,7 +91,7 @@ for (const model of models) {
   const v = await embed(val);
   await embedder.dispose();
   const setups = [[t, v], ...splits.map((s) => [rowsAt(t, s.gallery), rowsAt(t, s.queries)])] as const;
-  const top1 = (refs: LabelledVectors, q: LabelledVectors, m: Method) => fewShotTop1(refs, q, m.method, model, m.shrinkage === undefined ? {} : { shrinkage: m.shrinkage });
+  const top1 = (refs: LabelledVectors, q: LabelledVectors, m: Method) => fewShotTop1(refs, q, m.method, model, m.adapt);
   const cells = setups.flatMap(([refs, q]) => methods.map((m) => top1(refs, q, m)));
   console.log(`| ${model} | ${cells.map((c) => c.toFixed(3)).join(' | ')} |`);
 }
