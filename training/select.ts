@@ -22,12 +22,11 @@
  * Run: npx tsx training/select.ts [--model a.onnx --model b.onnx ...] [--shrinkage 0.02 ...] [--power 1 ...]
  *        [--refs-per-class 5] [--mirrored]   (default model: the built-in one)
  */
-import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import type { AdaptOptions } from '../src/core/adapt/lda.js';
 import { DEFAULT_EMBEDDER, Embedder } from '../src/index.js';
-import { readLabelledSet } from '../src/node/dataset.js';
-import { GROCERY, fewShotTop1, readGroceryClasses, rowsAt, type FewShotMethod, type LabelledVectors } from '../bench/lib/grocery-vectors.js';
+import { fewShotTop1, rowsAt, type FewShotMethod, type LabelledVectors } from '../bench/lib/grocery-vectors.js';
+import { heldOutRows, splitHalves } from './protocols.js';
 
 const { values } = parseArgs({
   options: { model: { type: 'string', multiple: true }, shrinkage: { type: 'string', multiple: true }, power: { type: 'string', multiple: true }, 'refs-per-class': { type: 'string' }, mirrored: { type: 'boolean' } },
@@ -39,24 +38,10 @@ const refsPerClass = values['refs-per-class'] === undefined ? undefined : Number
 if (shrinkages.some((x) => !(x >= 0 && x <= 1))) throw new Error('--shrinkage takes values in [0, 1]');
 if (powers.some((x) => !(x > 0 && x <= 4))) throw new Error('--power takes values in (0, 4]');
 if (refsPerClass !== undefined && !(Number.isInteger(refsPerClass) && refsPerClass > 0)) throw new Error('--refs-per-class takes a positive integer');
-const heldOut = new Set((await readGroceryClasses()).filter((c) => c.heldOut).map((c) => c.name));
-const rowsOf = async (split: string) => (await readLabelledSet(join(GROCERY, `${split}.csv`))).items.filter((i) => heldOut.has(i.label));
-const train = await rowsOf('train');
-const val = await rowsOf('val');
-
-// Split-half of the train rows, by class, in file order: [gallery, queries] row indices.
-const byClass = new Map<string, number[]>();
-train.forEach((row, i) => byClass.set(row.label, [...(byClass.get(row.label) ?? []), i]));
-const halves = [...byClass.values()].map((idx) => [idx.slice(0, idx.length >> 1), idx.slice(idx.length >> 1)] as const);
-type Split = { name: string; gallery: number[]; queries: number[] };
-const splits: Split[] = [];
-for (const mirrored of values.mirrored ? [false, true] : [false]) {
-  const suffix = mirrored ? ', mirrored' : '';
-  const gallery = halves.map((h) => h[mirrored ? 1 : 0]);
-  const queries = halves.flatMap((h) => h[mirrored ? 0 : 1]);
-  splits.push({ name: `split-half${suffix}`, gallery: gallery.flat(), queries });
-  if (refsPerClass) splits.push({ name: `split-half ${refsPerClass}/class${suffix}`, gallery: gallery.flatMap((g) => g.slice(0, refsPerClass)), queries });
-}
+const train = await heldOutRows('train');
+const val = await heldOutRows('val');
+const splits = splitHalves(train, { refsPerClass, mirrored: values.mirrored });
+const heldOutCount = new Set(train.map((r) => r.label)).size;
 
 type Method = { name: string; method: FewShotMethod; adapt?: AdaptOptions };
 // The sweeps: every (power, shrinkage) pair, a missing sweep leaving the model's default.
@@ -75,7 +60,7 @@ const methods: Method[] = [
 ];
 const protocols = ['val', ...splits.map((s) => s.name)];
 
-console.log(`held-out classes: ${heldOut.size}; val ${val.length} queries; ${splits.map((s) => `${s.name} ${s.queries.length} queries (gallery ${s.gallery.length})`).join('; ')}`);
+console.log(`held-out classes: ${heldOutCount}; val ${val.length} queries; ${splits.map((s) => `${s.name} ${s.queries.length} queries (gallery ${s.gallery.length})`).join('; ')}`);
 const columns = protocols.flatMap((p) => methods.map((m) => `${p}: ${m.name}`));
 console.log(`| model | ${columns.join(' | ')} |`);
 console.log(`|---|${columns.map(() => '---:').join('|')}|`);

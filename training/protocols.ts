@@ -1,0 +1,39 @@
+/**
+ * The model-selection protocols' data, shared by select.ts and shift.ts: the 20 held-out
+ * classes' train and val rows (never test/) and the split-half of their train rows.
+ */
+import { join } from 'node:path';
+import { readLabelledSet } from '../src/node/dataset.js';
+import { GROCERY, readGroceryClasses } from '../bench/lib/grocery-vectors.js';
+
+export type Row = { path: string; label: string };
+
+/** The held-out classes (id ≡ 3 mod 4) and their rows of one split. */
+export async function heldOutRows(split: 'train' | 'val'): Promise<Row[]> {
+  const heldOut = new Set((await readGroceryClasses()).filter((c) => c.heldOut).map((c) => c.name));
+  return (await readLabelledSet(join(GROCERY, `${split}.csv`))).items.filter((i) => heldOut.has(i.label));
+}
+
+export type Split = { name: string; gallery: number[]; queries: number[] };
+
+/**
+ * Split-half of `rows` by class, in file order (burst shots of one item stay together):
+ * the first half of each class's photos is the gallery, the second half the queries.
+ * `refsPerClass` adds the same split with only the first K photos of each gallery half;
+ * `mirrored` adds every split the other way round (gallery from the second half).
+ */
+export function splitHalves(rows: readonly Row[], options: { refsPerClass?: number; mirrored?: boolean } = {}): Split[] {
+  const byClass = new Map<string, number[]>();
+  rows.forEach((row, i) => byClass.set(row.label, [...(byClass.get(row.label) ?? []), i]));
+  const halves = [...byClass.values()].map((idx) => [idx.slice(0, idx.length >> 1), idx.slice(idx.length >> 1)] as const);
+  const splits: Split[] = [];
+  for (const mirrored of options.mirrored ? [false, true] : [false]) {
+    const suffix = mirrored ? ', mirrored' : '';
+    const gallery = halves.map((h) => h[mirrored ? 1 : 0]);
+    const queries = halves.flatMap((h) => h[mirrored ? 0 : 1]);
+    splits.push({ name: `split-half${suffix}`, gallery: gallery.flat(), queries });
+    const k = options.refsPerClass;
+    if (k) splits.push({ name: `split-half ${k}/class${suffix}`, gallery: gallery.flatMap((g) => g.slice(0, k)), queries });
+  }
+  return splits;
+}
