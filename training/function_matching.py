@@ -42,9 +42,18 @@ def random_boxes(n, gen, min_area):
     return x, y, w, h
 
 
-def make_views(pixels, idx, gen, mix_alpha, min_area):
+def white_balance(crops, gen, strength):
+    """Scale red and blue by exp(U(-strength, strength)) each, green fixed: the colour cast of
+    another light or camera, which brightness/contrast/saturation jitter never produces."""
+    gains = torch.exp((torch.rand(len(crops), 3, generator=gen) * 2 - 1) * strength)
+    gains[:, 1] = 1.0
+    return crops * gains.view(-1, 3, 1, 1)
+
+
+def make_views(pixels, idx, gen, mix_alpha, min_area, wb_gen=None, wb_strength=0.0):
     """The teacher's 224 px view and the student's 160 px view of the same augmented,
-    mixed images, plus the mixing weights and partners."""
+    mixed images, plus the mixing weights and partners. The white-balance draws come from
+    their own generator so that turning them on leaves every other random draw unchanged."""
     imgs = pixels[idx].float()
     n = len(idx)
     flip = torch.rand(n, generator=gen) < 0.5
@@ -53,6 +62,8 @@ def make_views(pixels, idx, gen, mix_alpha, min_area):
     rois = torch.stack([torch.arange(n, dtype=torch.float32), x * STORE, y * STORE, (x + w) * STORE, (y + h) * STORE], 1)
     crops = roi_align(imgs, rois, output_size=(224, 224), spatial_scale=1.0, sampling_ratio=2, aligned=True)
     # Colour jitter, seen by both networks (consistent teaching).
+    if wb_strength > 0:
+        crops = white_balance(crops, wb_gen, wb_strength)
     crops = color_jitter(crops, gen)
     # Mixup with a shuffled partner; lambda ~ Beta(alpha, alpha) per image.
     lam = torch.distributions.Beta(mix_alpha, mix_alpha).sample((n,)) if mix_alpha > 0 else torch.ones(n)
@@ -73,6 +84,7 @@ def main():
     ap.add_argument("--mix-alpha", type=float, default=1.0)
     ap.add_argument("--proxy-weight", type=float, default=0.1)
     ap.add_argument("--min-area", type=float, default=0.25, help="smallest crop, as a fraction of the photo's area")
+    ap.add_argument("--white-balance", type=float, default=0.0, help="colour-cast jitter: red and blue gains exp(U(-x, x)); 0 = off")
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--bench", type=int, default=0, help="time this many steps and stop")
     ap.add_argument("--out", default="cache/fm.pt")
@@ -81,6 +93,7 @@ def main():
     torch.set_num_threads(2)
     torch.manual_seed(args.seed)
     gen = torch.Generator().manual_seed(args.seed)
+    wb_gen = torch.Generator().manual_seed(args.seed + 1000)
 
     rows = load_rows(args.views)
     names = sorted({r[2] for r in rows})
@@ -115,7 +128,7 @@ def main():
             order, cursor = torch.randperm(n, generator=gen), 0
         idx = order[cursor : cursor + args.batch]
         cursor += args.batch
-        teacher_x, student_x, lam, partner = make_views(pixels, idx, gen, args.mix_alpha, args.min_area)
+        teacher_x, student_x, lam, partner = make_views(pixels, idx, gen, args.mix_alpha, args.min_area, wb_gen, args.white_balance)
         with torch.no_grad():
             t = teacher(teacher_x.contiguous(memory_format=torch.channels_last))
         e = model(student_x.contiguous(memory_format=torch.channels_last))
