@@ -19,6 +19,17 @@ describe.skipIf(!HAVE_SHARED)('skulens embed', () => {
     expect(lines.map((l) => l.label).sort()).toEqual(['banana', 'kiwi']);
     expect(lines[0]!.vector).toHaveLength(1280);
     expect(r.stderr).toMatch(/skipped .*broken\.jpg: .*not a supported image format/);
+    expect(r.stderr).not.toMatch(/warning/);
+  });
+
+  it('warns when neither the model nor the options say how to preprocess', async () => {
+    const image = join(grocery, 'test/Fruit/Kiwi/Kiwi_001.jpg');
+    const bare = await runCli(['embed', image, '--embedder', models.mobilenetEmbed]);
+    expect(bare.code).toBe(0);
+    expect(bare.stderr).toMatch(/warning: .*mobilenetv2-12-int8-embed\.onnx declares no preprocessing .*stretch to 224x224, pixels \/255, no mean\/std\. An ImageNet backbone needs --preset imagenet/);
+    const builtin = await runCli(['embed', image]);
+    expect(builtin.code).toBe(0);
+    expect(builtin.stderr).not.toMatch(/warning/);
   });
 
   it('fails with one line and a non-zero exit for a model that is not there', async () => {

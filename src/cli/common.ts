@@ -1,6 +1,7 @@
 /** Shared CLI plumbing: one-line errors with their code, and exit codes. */
 import { InvalidArgumentError } from 'commander';
 import { resolve } from 'node:path';
+import type { Embedder } from '../core/embedder.js';
 import { DEFAULT_EMBEDDER, isBuiltinModelId } from '../core/model.js';
 import { SkulensError, messageOf } from '../core/errors.js';
 import { createProgress } from './progress.js';
@@ -22,6 +23,20 @@ export function action<A extends unknown[]>(fn: (...args: A) => Promise<void>): 
 /** Report a skipped input on stderr (kept to one line each). */
 export function warnSkipped(input: string, reason: string): void {
   process.stderr.write(`skulens: skipped ${input}: ${reason}\n`);
+}
+
+/**
+ * Warn when nothing declared how to preprocess for this model (no skulens.preprocess
+ * metadata, no --preset): the neutral default feeds unnormalised pixels, which an
+ * ImageNet-trained backbone still embeds, only much worse — an easy mistake to miss.
+ */
+export function warnDefaultSpec(embedder: Embedder): void {
+  if (embedder.specSource !== 'default') return;
+  const { width, height, resize } = embedder.spec;
+  process.stderr.write(
+    `skulens: warning: ${embedder.modelPath ?? 'the model'} declares no preprocessing and no --preset was given: using ${resize} to ${width}x${height}, pixels /255, no mean/std. ` +
+      `An ImageNet backbone needs --preset imagenet (docs/embedder.md, Presets).\n`,
+  );
 }
 
 /** A commander argument parser: its errors print as commander's own one-line usage errors. */

@@ -3,7 +3,7 @@ import type { Command } from 'commander';
 import { Embedder } from '../core/embedder.js';
 import { SkulensError } from '../core/errors.js';
 import { expandImageArgs, type DatasetItem } from '../node/dataset.js';
-import { EMBEDDER_HELP, action, embedderSource, out, parsePositiveInt, warnSkipped } from './common.js';
+import { EMBEDDER_HELP, action, embedderSource, out, parsePositiveInt, warnDefaultSpec, warnSkipped } from './common.js';
 import { createProgress } from './progress.js';
 
 /** Inputs embedded per call, so output streams and memory stays flat on big folders. */
@@ -42,6 +42,7 @@ export function registerEmbed(program: Command): void {
         const items = await expandImageArgs(inputs);
         if (items.length === 0) throw new SkulensError('E_EMPTY', 'No images found in the given inputs.');
         const embedder = await Embedder.create({ model: embedderSource(opts.embedder), preset: opts.preset, output: opts.output, batchSize: opts.batchSize });
+        warnDefaultSpec(embedder);
         let ok = 0;
         for await (const { chunk, vectors } of embedInChunks(embedder, items, 'embedding')) {
           const lines: string[] = [];

@@ -10,7 +10,7 @@ import { SkulensError, messageOf } from '../core/errors.js';
 import { DEFAULT_CLUSTERS, DEFAULT_K, DEFAULT_THRESHOLD, ReferenceGallery } from '../core/gallery/gallery.js';
 import type { Metric } from '../core/gallery/vector-index.js';
 import { readLabelledSet, type DatasetItem } from '../node/dataset.js';
-import { EMBEDDER_HELP, action, embedderSource, out, parsePositiveInt } from './common.js';
+import { EMBEDDER_HELP, action, embedderSource, out, parsePositiveInt, warnDefaultSpec } from './common.js';
 import { embedInChunks } from './embed.js';
 
 export function registerGallery(program: Command): void {
@@ -37,6 +37,7 @@ export function registerGallery(program: Command): void {
         for (const label of emptyClasses) process.stderr.write(`skulens: class "${label}" has no images: skipped\n`);
         if (items.length === 0) throw new SkulensError('E_EMPTY', `No reference images found in "${refs}".`);
         const embedder = await Embedder.create({ model: embedderSource(opts.embedder), preset: opts.preset, output: opts.embeddingOutput, batchSize: opts.batchSize });
+        warnDefaultSpec(embedder);
         try {
           const g = new ReferenceGallery({
             metric: opts.metric,
