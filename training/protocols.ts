@@ -4,7 +4,8 @@
  */
 import { join } from 'node:path';
 import { readLabelledSet } from '../src/node/dataset.js';
-import { GROCERY, readGroceryClasses } from '../bench/lib/grocery-vectors.js';
+import { EMBED_MODEL, GROCERY, readGroceryClasses } from '../bench/lib/grocery-vectors.js';
+import { DEFAULT_EMBEDDER } from '../src/index.js';
 
 export type Row = { path: string; label: string };
 
@@ -36,4 +37,18 @@ export function splitHalves(rows: readonly Row[], options: { refsPerClass?: numb
     if (k) splits.push({ name: `split-half ${k}/class${suffix}`, gallery: gallery.flatMap((g) => g.slice(0, k)), queries });
   }
   return splits;
+}
+
+/** An embedder to compare: its label in the tables and what Embedder.create() gets. */
+export type ModelSource = { name: string; model: string; preset?: string };
+
+/**
+ * The scripts' --model files (default: the built-in model), plus with `teacher` the shared
+ * MobileNetV2 through its imagenet preset, as bench:models and teacher-views.ts run it.
+ * The teacher file carries no preprocessing metadata: given as a bare --model it would be
+ * fed stretched, unnormalised pixels and look far weaker than it is.
+ */
+export function modelSources(models: readonly string[] | undefined, teacher = false): ModelSource[] {
+  const files = models?.length || teacher ? [...(models ?? [])] : [DEFAULT_EMBEDDER];
+  return [...(teacher ? [{ name: 'MobileNetV2 teacher (imagenet preset)', model: EMBED_MODEL, preset: 'imagenet' }] : []), ...files.map((model) => ({ name: model, model }))];
 }

@@ -18,20 +18,21 @@
  *                       each class's gallery half (fewer references, more errors to compare)
  *   --mirrored          also every split-half protocol the other way round: gallery from
  *                       the second half of each class's photos, queries from the first
+ *   --teacher           also the shared MobileNetV2 teacher, through its imagenet preset
  *
  * Run: npx tsx training/select.ts [--model a.onnx --model b.onnx ...] [--shrinkage 0.02 ...] [--power 1 ...]
- *        [--refs-per-class 5] [--mirrored]   (default model: the built-in one)
+ *        [--refs-per-class 5] [--mirrored] [--teacher]   (default model: the built-in one)
  */
 import { parseArgs } from 'node:util';
 import type { AdaptOptions } from '../src/core/adapt/lda.js';
-import { DEFAULT_EMBEDDER, Embedder } from '../src/index.js';
+import { Embedder } from '../src/index.js';
 import { fewShotTop1, rowsAt, type FewShotMethod, type LabelledVectors } from '../bench/lib/grocery-vectors.js';
-import { heldOutRows, splitHalves } from './protocols.js';
+import { heldOutRows, modelSources, splitHalves } from './protocols.js';
 
 const { values } = parseArgs({
-  options: { model: { type: 'string', multiple: true }, shrinkage: { type: 'string', multiple: true }, power: { type: 'string', multiple: true }, 'refs-per-class': { type: 'string' }, mirrored: { type: 'boolean' } },
+  options: { model: { type: 'string', multiple: true }, shrinkage: { type: 'string', multiple: true }, power: { type: 'string', multiple: true }, 'refs-per-class': { type: 'string' }, mirrored: { type: 'boolean' }, teacher: { type: 'boolean' } },
 });
-const models = values.model?.length ? values.model : [DEFAULT_EMBEDDER];
+const models = modelSources(values.model, values.teacher);
 const shrinkages = (values.shrinkage ?? []).map(Number);
 const powers = (values.power ?? []).map(Number);
 const refsPerClass = values['refs-per-class'] === undefined ? undefined : Number(values['refs-per-class']);
@@ -64,8 +65,8 @@ console.log(`held-out classes: ${heldOutCount}; val ${val.length} queries; ${spl
 const columns = protocols.flatMap((p) => methods.map((m) => `${p}: ${m.name}`));
 console.log(`| model | ${columns.join(' | ')} |`);
 console.log(`|---|${columns.map(() => '---:').join('|')}|`);
-for (const model of models) {
-  const embedder = await Embedder.create({ model });
+for (const { name, model, preset } of models) {
+  const embedder = await Embedder.create({ model, preset });
   const embed = async (rows: typeof train): Promise<LabelledVectors> => {
     const vectors = await embedder.embed(rows.map((r) => r.path));
     const flat = new Float32Array(vectors.length * embedder.dim);
@@ -78,5 +79,5 @@ for (const model of models) {
   const setups = [[t, v], ...splits.map((s) => [rowsAt(t, s.gallery), rowsAt(t, s.queries)])] as const;
   const top1 = (refs: LabelledVectors, q: LabelledVectors, m: Method) => fewShotTop1(refs, q, m.method, model, m.adapt);
   const cells = setups.flatMap(([refs, q]) => methods.map((m) => top1(refs, q, m)));
-  console.log(`| ${model} | ${cells.map((c) => c.toFixed(3)).join(' | ')} |`);
+  console.log(`| ${name} | ${cells.map((c) => c.toFixed(3)).join(' | ')} |`);
 }

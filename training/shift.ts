@@ -18,17 +18,19 @@
  * --shrinkage S adapts every model at covariance shrinkage S instead of its own default (a
  * candidate file given by path has no built-in defaults: give it the built-in's 0.4 to compare).
  *
- * Run: npx tsx training/shift.ts [--model a.onnx --model b.onnx ...] [--shrinkage 0.4]   (default model: the built-in one)
+ * --teacher adds the shared MobileNetV2 teacher, through its imagenet preset.
+ *
+ * Run: npx tsx training/shift.ts [--model a.onnx --model b.onnx ...] [--teacher] [--shrinkage 0.4]   (default model: the built-in one)
  */
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import sharp, { type Sharp } from 'sharp';
-import { DEFAULT_EMBEDDER, Embedder, type EmbedInput } from '../src/index.js';
+import { Embedder, type EmbedInput } from '../src/index.js';
 import { GROCERY, fewShotTop1, readGroceryClasses, rowsAt, type LabelledVectors } from '../bench/lib/grocery-vectors.js';
-import { heldOutRows, splitHalves, type Row } from './protocols.js';
+import { heldOutRows, modelSources, splitHalves, type Row } from './protocols.js';
 
-const { values } = parseArgs({ options: { model: { type: 'string', multiple: true }, shrinkage: { type: 'string' } } });
-const models = values.model?.length ? values.model : [DEFAULT_EMBEDDER];
+const { values } = parseArgs({ options: { model: { type: 'string', multiple: true }, teacher: { type: 'boolean' }, shrinkage: { type: 'string' } } });
+const models = modelSources(values.model, values.teacher);
 const shrinkage = values.shrinkage === undefined ? undefined : Number(values.shrinkage);
 if (shrinkage !== undefined && !(shrinkage >= 0 && shrinkage <= 1)) throw new Error('--shrinkage takes a value in [0, 1]');
 
@@ -79,8 +81,8 @@ const columns = ['iconic: gallery', 'clean: gallery / adapted', ...Object.keys(S
 console.log(`held-out classes: ${classes.length}; iconic ${photos.length} queries; split-half 5/class, both directions, ${splits.reduce((n, s) => n + s.queries.length, 0)} queries`);
 console.log(`| model | ${columns.join(' | ')} |`);
 console.log(`|---|${columns.map(() => '---:').join('|')}|`);
-for (const model of models) {
-  const embedder = await Embedder.create({ model, batchSize: 32 });
+for (const { name, model, preset } of models) {
+  const embedder = await Embedder.create({ model, preset, batchSize: 32 });
   const iconic = await vectors(embedder, classes.map((c) => join(GROCERY, c.iconic)), classes.map((c) => c.name));
   const studio = fewShotTop1(iconic, await vectors(embedder, photos.map((r) => r.path), labelsOf(photos)), 'gallery', model);
   const clean = await vectors(embedder, train.map((r) => r.path), labelsOf(train));
@@ -92,5 +94,5 @@ for (const model of models) {
     cells.push(`${drop('gallery', 0)} / ${drop('adapted', 1)}`);
   }
   await embedder.dispose();
-  console.log(`| ${model} | ${cells.join(' | ')} |`);
+  console.log(`| ${name} | ${cells.join(' | ')} |`);
 }
