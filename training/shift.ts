@@ -84,12 +84,13 @@ console.log(`|---|${columns.map(() => '---:').join('|')}|`);
 for (const { name, model, preset } of models) {
   const embedder = await Embedder.create({ model, preset, batchSize: 32 });
   const iconic = await vectors(embedder, classes.map((c) => join(GROCERY, c.iconic)), classes.map((c) => c.name));
-  const studio = fewShotTop1(iconic, await vectors(embedder, photos.map((r) => r.path), labelsOf(photos)), 'gallery', model);
-  const clean = await vectors(embedder, train.map((r) => r.path), labelsOf(train));
+  const asTaken = await vectors(embedder, photos.map((r) => r.path), labelsOf(photos));
+  const studio = fewShotTop1(iconic, asTaken, 'gallery', model);
+  const clean = rowsAt(asTaken, train.map((_, i) => i)); // photos begins with the train rows
   const base = [pooled(model, clean, clean, 'gallery'), pooled(model, clean, clean, 'adapted')] as const;
   const cells = [studio.toFixed(3), `${base[0].toFixed(3)} / ${base[1].toFixed(3)}`];
-  for (const name of Object.keys(SHIFTS)) {
-    const altered = await vectors(embedder, await Promise.all(train.map((r) => shifted(r.path, name))), labelsOf(train));
+  for (const shift of Object.keys(SHIFTS)) {
+    const altered = await vectors(embedder, await Promise.all(train.map((r) => shifted(r.path, shift))), labelsOf(train));
     const drop = (method: 'gallery' | 'adapted', i: 0 | 1) => (100 * (pooled(model, clean, altered, method) - base[i])).toFixed(1);
     cells.push(`${drop('gallery', 0)} / ${drop('adapted', 1)}`);
   }
