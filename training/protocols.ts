@@ -43,12 +43,12 @@ export function splitHalves(rows: readonly Row[], options: { refsPerClass?: numb
 export type ModelSource = { name: string; model: string; preset?: string };
 
 /**
- * The scripts' --model files (default: the built-in model), plus with `teacher` the shared
+ * The scripts' --model files (default: the built-in model), after, with `teacher`, the shared
  * MobileNetV2 through its imagenet preset, as bench:models and teacher-views.ts run it.
  * The teacher file carries no preprocessing metadata: given as a bare --model it would be
  * fed stretched, unnormalised pixels and look far weaker than it is.
  */
 export function modelSources(models: readonly string[] | undefined, teacher = false): ModelSource[] {
-  const files = models?.length || teacher ? [...(models ?? [])] : [DEFAULT_EMBEDDER];
+  const files = models?.length ? models : [DEFAULT_EMBEDDER];
   return [...(teacher ? [{ name: 'MobileNetV2 teacher (imagenet preset)', model: EMBED_MODEL, preset: 'imagenet' }] : []), ...files.map((model) => ({ name: model, model }))];
 }
