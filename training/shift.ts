@@ -44,10 +44,17 @@ const SHIFTS: Record<string, Shift> = {
   zoom: (im, w, h) => im.extract({ left: Math.round(w * 0.15), top: Math.round(h * 0.15), width: Math.round(w * 0.7), height: Math.round(h * 0.7) }),
 };
 
-/** The photo with `shift` applied, as encoded bytes (jpeg) or decoded pixels (the rest). */
-async function shifted(path: string, name: string): Promise<EmbedInput> {
+type Decoded = { data: Buffer; width: number; height: number };
+
+/** A photo's upright RGB pixels. */
+async function decode(path: string): Promise<Decoded> {
   const { data, info } = await sharp(path).rotate().toColourspace('srgb').removeAlpha().raw().toBuffer({ resolveWithObject: true });
-  const altered = SHIFTS[name]!(sharp(data, { raw: { width: info.width, height: info.height, channels: 3 } }), info.width, info.height);
+  return { data, width: info.width, height: info.height };
+}
+
+/** The photo with `shift` applied, as encoded bytes (jpeg) or decoded pixels (the rest). */
+async function shifted({ data, width, height }: Decoded, name: string): Promise<EmbedInput> {
+  const altered = SHIFTS[name]!(sharp(data, { raw: { width, height, channels: 3 } }), width, height);
   if (name === 'jpeg') return new Uint8Array(await altered.toBuffer());
   const out = await altered.raw().toBuffer({ resolveWithObject: true });
   return { data: out.data, width: out.info.width, height: out.info.height, channels: 3 };
@@ -57,6 +64,8 @@ const classes = (await readGroceryClasses()).filter((c) => c.heldOut);
 const train = await heldOutRows('train');
 const photos = [...train, ...(await heldOutRows('val'))];
 const splits = splitHalves(train, { refsPerClass: 5, mirrored: true }).filter((s) => s.name.includes('/class'));
+// Decoded once: every shift of every model starts from these pixels.
+const decodedTrain = await Promise.all(train.map((r) => decode(r.path)));
 
 async function vectors(embedder: Embedder, inputs: readonly EmbedInput[], labels: string[]): Promise<LabelledVectors> {
   const out = await embedder.embed(inputs);
@@ -90,7 +99,7 @@ for (const { name, model, preset } of models) {
   const base = [pooled(model, clean, clean, 'gallery'), pooled(model, clean, clean, 'adapted')] as const;
   const cells = [studio.toFixed(3), `${base[0].toFixed(3)} / ${base[1].toFixed(3)}`];
   for (const shift of Object.keys(SHIFTS)) {
-    const altered = await vectors(embedder, await Promise.all(train.map((r) => shifted(r.path, shift))), labelsOf(train));
+    const altered = await vectors(embedder, await Promise.all(decodedTrain.map((photo) => shifted(photo, shift))), labelsOf(train));
     const drop = (method: 'gallery' | 'adapted', i: 0 | 1) => (100 * (pooled(model, clean, altered, method) - base[i])).toFixed(1);
     cells.push(`${drop('gallery', 0)} / ${drop('adapted', 1)}`);
   }
