@@ -6,7 +6,7 @@ covariance, see whitening.py), and the preprocessing it was trained with in the 
 `skulens.preprocess` metadata.
 
 Run: /usr/bin/python3 training/export.py [--checkpoint training/cache/student.pt] [--out models/skulens-retail-160.onnx]
-       [--mid-level-block 9] [--mid-level-weight 0.5] [--whitening-ridge 0.1]
+       [--mid-level-block 9] [--mid-level-weight 0.5] [--whitening-ridge 0.1] [--whitening-nuisance 0]
 """
 import argparse
 import json
@@ -41,16 +41,17 @@ def add_descriptor_args(ap):
     ap.add_argument("--mid-level-block", type=int, default=MID_LEVEL_BLOCK, help="block whose pooled depthwise output joins the embedding")
     ap.add_argument("--mid-level-weight", type=float, default=MID_LEVEL_WEIGHT, help="its weight next to the unit-length embedding")
     ap.add_argument("--whitening-ridge", type=float, default=WHITENING_RIDGE, help="ridge of the within-class whitening (0: no whitening)")
+    ap.add_argument("--whitening-nuisance", type=float, default=0.0, help="experiment: weight of the colour-cast and zoom scatter in the whitening (whitening.py; 0: off)")
 
 
-def export_float(model, train_args, out, block=MID_LEVEL_BLOCK, weight=MID_LEVEL_WEIGHT, ridge=WHITENING_RIDGE):
+def export_float(model, train_args, out, block=MID_LEVEL_BLOCK, weight=MID_LEVEL_WEIGHT, ridge=WHITENING_RIDGE, nuisance=0.0):
     """Export the descriptor of student `model` to `out` as the float ONNX skulens loads
     (also used by quantize.py); ridge > 0 adds the within-class whitening."""
     size = train_args["size"]
     descriptor = Descriptor(model, block, weight)
     whitening_info = None
     if ridge > 0:
-        mean, whiten, whitening_info = fit_whitening(descriptor, size, ridge)
+        mean, whiten, whitening_info = fit_whitening(descriptor, size, ridge, nuisance)
         descriptor = Descriptor(model, block, weight, (mean, whiten))
     os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
     tmp = out + ".tmp"
@@ -95,7 +96,7 @@ def main():
     args = ap.parse_args()
 
     model, train_args = load_student(args.checkpoint)
-    export_float(model, train_args, args.out, args.mid_level_block, args.mid_level_weight, args.whitening_ridge)
+    export_float(model, train_args, args.out, args.mid_level_block, args.mid_level_weight, args.whitening_ridge, args.whitening_nuisance)
     width = onnx.load(args.out).graph.output[0].type.tensor_type.shape.dim[1].dim_value
     print(f"{args.out}: {os.path.getsize(args.out) / 1e6:.2f} MB, input [N,3,{train_args['size']},{train_args['size']}], output [N,{width}]")
 

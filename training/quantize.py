@@ -24,7 +24,7 @@ Input/output names, dynamic batch and the skulens metadata are those of export.p
 
 Run: /usr/bin/python3 training/quantize.py [--checkpoint training/cache/student.pt]
        [--out models/skulens-retail-160.onnx] [--calib 200] [--percentile 99.99]
-       [--mid-level-block 9] [--mid-level-weight 0.5] [--whitening-ridge 0.1]
+       [--mid-level-block 9] [--mid-level-weight 0.5] [--whitening-ridge 0.1] [--whitening-nuisance 0]
 """
 import argparse
 import json
@@ -212,7 +212,8 @@ def main():
     student, train_args = load_student(args.checkpoint)
     with tempfile.TemporaryDirectory() as tmp:
         float_path = os.path.join(tmp, "float.onnx")
-        export_float(student, train_args, float_path, args.mid_level_block, args.mid_level_weight, args.whitening_ridge)
+        export_float(student, train_args, float_path, args.mid_level_block, args.mid_level_weight, args.whitening_ridge,
+                     args.whitening_nuisance)
         model = onnx.load(float_path)
     g = model.graph
     producers = {out: node for node in g.node for out in node.output}

@@ -10,29 +10,72 @@ are shrunk and those in which they hardly vary are stretched, so plain cosine se
 unseen products improves, and adapt()'s shrinkage toward the identity becomes shrinkage
 toward what 61 classes taught about within-class variation (training/README, "Whitening").
 """
+import os
+
+import numpy as np
 import torch
+from PIL import Image
 
-from monitor import load_photos, training_class_photos
+from monitor import DATA, MEAN, STD, load_photos, training_class_photos
 
 
-def fit_whitening(descriptor, size, ridge, batch=64):
+def altered_photos(paths, size, gen, cast=0.2, zoom=(0.6, 0.9)):
+    """Two altered copies of each photo, as load_photos prepares them: a colour cast (red and
+    blue gains exp(U(-cast, cast)) each) and a closer framing (the central square of side
+    U(zoom) of the photo's sides) - the two changes shift.ts found the student most
+    sensitive to."""
+    cast_out, zoom_out = [], []
+    for p in paths:
+        img = Image.open(os.path.join(DATA, p)).convert("RGB")
+        gains = np.exp((torch.rand(3, generator=gen).numpy() * 2 - 1) * cast)
+        gains[1] = 1.0
+        plain = np.asarray(img.resize((size, size), Image.BILINEAR)).astype(np.float32)
+        cast_out.append(np.clip(plain * gains, 0, 255))
+        side = zoom[0] + (zoom[1] - zoom[0]) * float(torch.rand(1, generator=gen))
+        w, h = img.size
+        box = (w * (1 - side) / 2, h * (1 - side) / 2, w * (1 + side) / 2, h * (1 + side) / 2)
+        zoom_out.append(np.asarray(img.resize((size, size), Image.BILINEAR, box=box)).astype(np.float32))
+
+    def batch(pixels):
+        return (torch.from_numpy(np.stack(pixels)).permute(0, 3, 1, 2) / 255 - MEAN) / STD
+
+    return batch(cast_out), batch(zoom_out)
+
+
+def fit_whitening(descriptor, size, ridge, nuisance=0.0, batch=64):
     """(mean, W) for `descriptor` (a module: images -> [N, D]) from the training classes'
     photos, stretched to size x size with PIL's bilinear resize as quantize.py's calibration
     photos are (PIL smooths when shrinking, skulens' declared preprocessing does not; the
-    whitening is fitted on the float descriptor and applied to the int8 one)."""
+    whitening is fitted on the float descriptor and applied to the int8 one).
+
+    nuisance > 0 (an experiment, off by default) adds that multiple of the scatter of
+    d(altered photo) - d(photo) over altered_photos()'s colour casts and zooms, so the
+    directions those changes move are shrunk too (training/README, "Experiments that did
+    not ship")."""
     rows = training_class_photos()
     outputs = []
+    nuisance_scatter = 0.0
+    gen = torch.Generator().manual_seed(0)
     with torch.no_grad():
         for start in range(0, len(rows), batch):
-            outputs.append(descriptor(load_photos([path for path, _ in rows[start : start + batch]], size)).double())
+            paths = [path for path, _ in rows[start : start + batch]]
+            plain = descriptor(load_photos(paths, size)).double()
+            outputs.append(plain)
+            if nuisance > 0:
+                for altered in altered_photos(paths, size, gen):
+                    moved = descriptor(altered).double() - plain
+                    nuisance_scatter = nuisance_scatter + moved.T @ moved / (2 * len(rows))
     d = torch.cat(outputs)
     labels = [label for _, label in rows]
     residual = d.clone()
     for label in set(labels):
         members = torch.tensor([i for i, l in enumerate(labels) if l == label])
         residual[members] -= d[members].mean(0)
-    scatter = residual.T @ residual / len(rows)
+    scatter = residual.T @ residual / len(rows) + nuisance * nuisance_scatter
     dim = scatter.shape[0]
     values, vectors = torch.linalg.eigh(scatter + ridge * scatter.trace() / dim * torch.eye(dim, dtype=scatter.dtype))
     whiten = vectors @ torch.diag(values.rsqrt()) @ vectors.T
-    return d.mean(0).float(), whiten.float(), {"ridge": ridge, "classes": len(set(labels)), "photos": len(rows)}
+    info = {"ridge": ridge, "classes": len(set(labels)), "photos": len(rows)}
+    if nuisance > 0:
+        info["nuisance"] = nuisance
+    return d.mean(0).float(), whiten.float(), info
