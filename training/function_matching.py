@@ -50,7 +50,7 @@ def white_balance(crops, gen, strength):
     return crops * gains.view(-1, 3, 1, 1)
 
 
-def make_views(pixels, idx, gen, mix_alpha, min_area, wb_gen=None, wb_strength=0.0):
+def make_views(pixels, idx, gen, mix_alpha, min_area, wb_gen=None, wb_strength=0.0, crop_samples=2):
     """The teacher's 224 px view and the student's 160 px view of the same augmented,
     mixed images, plus the mixing weights and partners. The white-balance draws come from
     their own generator so that turning them on leaves every other random draw unchanged."""
@@ -60,7 +60,7 @@ def make_views(pixels, idx, gen, mix_alpha, min_area, wb_gen=None, wb_strength=0
     imgs[flip] = imgs[flip].flip(-1)
     x, y, w, h = random_boxes(n, gen, min_area)
     rois = torch.stack([torch.arange(n, dtype=torch.float32), x * STORE, y * STORE, (x + w) * STORE, (y + h) * STORE], 1)
-    crops = roi_align(imgs, rois, output_size=(224, 224), spatial_scale=1.0, sampling_ratio=2, aligned=True)
+    crops = roi_align(imgs, rois, output_size=(224, 224), spatial_scale=1.0, sampling_ratio=crop_samples, aligned=True)
     # Colour jitter, seen by both networks (consistent teaching).
     if wb_strength > 0:
         crops = white_balance(crops, wb_gen, wb_strength)
@@ -74,6 +74,16 @@ def make_views(pixels, idx, gen, mix_alpha, min_area, wb_gen=None, wb_strength=0
     return teacher_x, student_x, lam, partner
 
 
+def student_forward(model, x, frozen):
+    """The student's embedding; its first `frozen` feature modules run without gradient
+    (their backward pass at 80 and 40 px is most of a step's cost)."""
+    if frozen == 0:
+        return model(x)
+    with torch.no_grad():
+        x = model.features[:frozen](x)
+    return model.embed(model.features[frozen:](x).mean(dim=(2, 3)))
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--init", required=True, help="a checkpoint written by train.py")
@@ -85,6 +95,9 @@ def main():
     ap.add_argument("--proxy-weight", type=float, default=0.1)
     ap.add_argument("--min-area", type=float, default=0.25, help="smallest crop, as a fraction of the photo's area")
     ap.add_argument("--white-balance", type=float, default=0.0, help="colour-cast jitter: red and blue gains exp(U(-x, x)); 0 = off")
+    ap.add_argument("--freeze", type=int, default=0, help="keep the first N feature modules fixed (weights and BatchNorm statistics)")
+    ap.add_argument("--crop-samples", type=int, default=2, help="roi_align taps per output pixel and side (1: plain bilinear)")
+    ap.add_argument("--fast-teacher", action="store_true", help="run the teacher through torch.jit.optimize_for_inference (same outputs to ~1e-5)")
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--bench", type=int, default=0, help="time this many steps and stop")
     ap.add_argument("--out", default="cache/fm.pt")
@@ -108,9 +121,13 @@ def main():
     # channels_last: PyTorch's CPU depthwise convolutions run 2-3x faster in NHWC.
     model = model.to(memory_format=torch.channels_last)
     teacher = load_teacher().to(memory_format=torch.channels_last)
+    if args.fast_teacher:
+        teacher = torch.jit.optimize_for_inference(torch.jit.trace(teacher.eval(), torch.zeros(2, 3, 224, 224)))
+    for p in model.features[: args.freeze].parameters():
+        p.requires_grad_(False)
     head = nn.Linear(a["dim"], 1280)
     proxies = nn.Parameter(torch.randn(len(names), a["dim"]) * 0.01)
-    params = list(model.parameters()) + list(head.parameters()) + [proxies]
+    params = [p for p in model.parameters() if p.requires_grad] + list(head.parameters()) + [proxies]
     opt = torch.optim.AdamW(params, lr=args.lr, weight_decay=5e-4)
     warmup = 50
     sched = torch.optim.lr_scheduler.LambdaLR(
@@ -123,15 +140,16 @@ def main():
     order = torch.randperm(n, generator=gen)
     cursor = 0
     model.train()
+    model.features[: args.freeze].eval()
     for step in range(1, args.steps + 1):
         if cursor + args.batch > n:
             order, cursor = torch.randperm(n, generator=gen), 0
         idx = order[cursor : cursor + args.batch]
         cursor += args.batch
-        teacher_x, student_x, lam, partner = make_views(pixels, idx, gen, args.mix_alpha, args.min_area, wb_gen, args.white_balance)
+        teacher_x, student_x, lam, partner = make_views(pixels, idx, gen, args.mix_alpha, args.min_area, wb_gen, args.white_balance, args.crop_samples)
         with torch.no_grad():
             t = teacher(teacher_x.contiguous(memory_format=torch.channels_last))
-        e = model(student_x.contiguous(memory_format=torch.channels_last))
+        e = student_forward(model, student_x.contiguous(memory_format=torch.channels_last), args.freeze)
         l_feat = (1 - F.cosine_similarity(head(e), t, dim=1)).mean()
         l_rel = relational_kd(e, t)
         logits = 16.0 * F.normalize(e, dim=1) @ F.normalize(proxies, dim=1).t()

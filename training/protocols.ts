@@ -15,7 +15,8 @@ export async function heldOutRows(split: 'train' | 'val'): Promise<Row[]> {
   return (await readLabelledSet(join(GROCERY, `${split}.csv`))).items.filter((i) => heldOut.has(i.label));
 }
 
-export type Split = { name: string; gallery: number[]; queries: number[] };
+/** Row indices of one split; `refsPerClass` is set when the gallery keeps only that many photos per class. */
+export type Split = { name: string; gallery: number[]; queries: number[]; refsPerClass?: number };
 
 /**
  * Split-half of `rows` by class, in file order (burst shots of one item stay together):
@@ -34,7 +35,7 @@ export function splitHalves(rows: readonly Row[], options: { refsPerClass?: numb
     const queries = halves.flatMap((h) => h[mirrored ? 0 : 1]);
     splits.push({ name: `split-half${suffix}`, gallery: gallery.flat(), queries });
     const k = options.refsPerClass;
-    if (k) splits.push({ name: `split-half ${k}/class${suffix}`, gallery: gallery.flatMap((g) => g.slice(0, k)), queries });
+    if (k) splits.push({ name: `split-half ${k}/class${suffix}`, gallery: gallery.flatMap((g) => g.slice(0, k)), queries, refsPerClass: k });
   }
   return splits;
 }

@@ -63,7 +63,7 @@ async function shifted({ data, width, height }: Decoded, name: string): Promise<
 const classes = (await readGroceryClasses()).filter((c) => c.heldOut);
 const train = await heldOutRows('train');
 const photos = [...train, ...(await heldOutRows('val'))];
-const splits = splitHalves(train, { refsPerClass: 5, mirrored: true }).filter((s) => s.name.includes('/class'));
+const splits = splitHalves(train, { refsPerClass: 5, mirrored: true }).filter((s) => s.refsPerClass !== undefined);
 // Decoded once: every shift of every model starts from these pixels.
 const decodedTrain = await Promise.all(train.map((r) => decode(r.path)));
 
