@@ -48,4 +48,12 @@ describe.skipIf(!HAVE_SHARED)('skulens detect', () => {
     expect(bad.stderr.trim().split('\n')).toHaveLength(1);
     expect(bad.stderr).toMatch(/output is shaped \[1,1000\].*\[E_MODEL_SHAPE\]/);
   });
+
+  it('refuses --iou 0 as a flag error, before loading anything', async () => {
+    const r = await runCli(['detect', join(grocery, 'test/Fruit/Banana/Banana_013.jpg'), '--detector', models.yolov8, '--iou', '0']);
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toMatch(/--iou must be a number above 0, at most 1/);
+    const ok = await runCli(['detect', join(grocery, 'test/Fruit/Banana/Banana_013.jpg'), '--detector', models.yolov8, '--iou', '1', '--json']);
+    expect(ok.code, ok.stderr).toBe(0);
+  });
 });

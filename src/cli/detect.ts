@@ -15,7 +15,7 @@ export function addDetectorOptions(cmd: Command): Command {
     .requiredOption('--detector <model.onnx>', 'YOLO detector (YOLOv5, YOLOv8/11, end-to-end or YOLOX ONNX export)')
     .option('--format <name>', `output layout: auto, ${DETECTOR_FORMATS.join(', ')} (YOLOX needs yolox)`, parseFormat, 'auto')
     .option('--confidence <p>', 'minimum box score, 0–1', parseUnit('--confidence'), 0.25)
-    .option('--iou <p>', 'NMS overlap above which the weaker box is dropped, 0–1', parseUnit('--iou'), 0.45)
+    .option('--iou <p>', 'NMS overlap above which the weaker box is dropped, above 0, at most 1', parseUnit('--iou', true), 0.45)
     .option('--max-detections <n>', 'boxes kept per image (dense shelves: 1000)', parsePositiveInt('--max-detections'), 1000)
     .option('--class-agnostic', 'one NMS across classes (single-class shelf detectors)')
     .option('--classes <ids>', 'keep only these class ids, comma-separated (COCO: 46 banana, 47 apple, 49 orange)', parseIds)
@@ -144,10 +144,13 @@ function parseFormat(value: string): DetectorFormat | 'auto' {
   return value as DetectorFormat | 'auto';
 }
 
-function parseUnit(name: string) {
+/** A number in [0, 1], or in (0, 1] with `aboveZero` (an NMS overlap of 0 would drop every touching box). */
+function parseUnit(name: string, aboveZero = false) {
   return (value: string): number => {
     const n = Number(value);
-    if (value.trim() === '' || !(n >= 0 && n <= 1)) throw new InvalidArgumentError(`${name} must be a number from 0 to 1.`);
+    if (value.trim() === '' || !((aboveZero ? n > 0 : n >= 0) && n <= 1)) {
+      throw new InvalidArgumentError(`${name} must be a number ${aboveZero ? 'above 0, at most 1' : 'from 0 to 1'}.`);
+    }
     return n;
   };
 }
