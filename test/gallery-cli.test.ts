@@ -104,15 +104,20 @@ describe.skipIf(!HAVE_SHARED)('gallery CLI on real photos', () => {
     }
     mkdirSync(join(refs, 'empty-class'));
     writeFileSync(join(refs, 'other', 'broken.jpg'), 'not a jpeg');
+    // Images in a sub-folder of a class folder keep the class folder's label, with a note.
+    mkdirSync(join(refs, 'other', 'side view'));
+    train.filter((t) => t.label === classes[1]).slice(4, 6).forEach((row, i) => copyFileSync(row.path, join(refs, 'other', 'side view', `${i}.jpg`)));
     const out = join(dir, 'folders.skg');
     const r = run('gallery', 'build', refs, '-o', out, '--embedder', models.mobilenetEmbed, '--preset', 'imagenet', '--clusters', 'all');
     expect(r.code).toBe(0);
     expect(r.stderr).toMatch(/class "empty-class" has no images: skipped/);
     expect(r.stderr).toMatch(/skipped .*broken\.jpg/);
+    expect(r.stderr).toMatch(/note: class folders "other" \(1 sub-folder\) hold images in sub-folders; each class folder is one label/);
+    expect(r.stderr).not.toMatch(/note: .*Crème/);
     const info = JSON.parse(run('gallery', 'info', out, '--json').stdout);
     expect(info.classes).toEqual([
       { label, references: 4, vectors: 4 },
-      { label: 'other', references: 4, vectors: 4 },
+      { label: 'other', references: 6, vectors: 6 },
     ]);
     const c = JSON.parse(run('classify', train.find((t) => t.label === classes[0])!.path, '--gallery', out, '--json').stdout);
     expect(c.label).toBe(label);

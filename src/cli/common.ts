@@ -4,6 +4,7 @@ import { resolve } from 'node:path';
 import type { Embedder } from '../core/embedder.js';
 import { DEFAULT_EMBEDDER, isBuiltinModelId } from '../core/model.js';
 import { SkulensError, messageOf } from '../core/errors.js';
+import type { LabelledSet } from '../node/dataset.js';
 import { createProgress } from './progress.js';
 
 /** Wrap a command action: any error becomes one line on stderr and exit code 1. */
@@ -23,6 +24,22 @@ export function action<A extends unknown[]>(fn: (...args: A) => Promise<void>): 
 /** Report a skipped input on stderr (kept to one line each). */
 export function warnSkipped(input: string, reason: string): void {
   process.stderr.write(`skulens: skipped ${input}: ${reason}\n`);
+}
+
+/**
+ * Report what reading a class-folder tree noticed: empty class folders (skipped) and class
+ * folders whose images sit in sub-folders — a category/product tree given one level too
+ * high gets one label per category, which the user should hear about.
+ */
+export function reportClassFolders({ emptyClasses, nestedClasses }: Pick<LabelledSet, 'emptyClasses' | 'nestedClasses'>): void {
+  for (const label of emptyClasses) process.stderr.write(`skulens: class "${label}" has no images: skipped\n`);
+  if (nestedClasses.length === 0) return;
+  const shown = nestedClasses.slice(0, 3).map((c) => `"${c.label}" (${c.subfolders} sub-folder${c.subfolders === 1 ? '' : 's'})`);
+  const more = nestedClasses.length > 3 ? ` and ${nestedClasses.length - 3} more` : '';
+  process.stderr.write(
+    `skulens: note: class folders ${shown.join(', ')}${more} hold images in sub-folders; each class folder is one label. ` +
+      `For one label per sub-folder, point at the folder that holds them or use a path,label CSV.\n`,
+  );
 }
 
 /**

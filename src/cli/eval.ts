@@ -6,7 +6,7 @@ import type { Command } from 'commander';
 import { SkulensError } from '../core/errors.js';
 import { DEFAULT_K, type Classification } from '../core/gallery/gallery.js';
 import { readLabelledSet } from '../node/dataset.js';
-import { action, out } from './common.js';
+import { action, out, reportClassFolders } from './common.js';
 import { addGalleryQueryOptions, embedItems, openGallery } from './gallery.js';
 
 export interface EvalReport {
@@ -50,8 +50,9 @@ export function registerEval(program: Command): void {
     .option('--json', 'print one JSON object: n, top1, top5, perClass, unknown, ...')
     .action(
       action(async (queries: string, opts: { gallery: string; k?: number; threshold?: number; embedder?: string; batchSize: number; json?: boolean }) => {
-        const { items, emptyClasses } = await readLabelledSet(queries);
-        for (const label of emptyClasses) process.stderr.write(`skulens: class "${label}" has no images: skipped\n`);
+        const set = await readLabelledSet(queries);
+        reportClassFolders(set);
+        const { items } = set;
         if (items.length === 0) throw new SkulensError('E_EMPTY', `No query images found in "${queries}".`);
         const { gallery, embedder } = await openGallery(opts.gallery, opts.embedder, opts.batchSize);
         const k = opts.k ?? DEFAULT_K;

@@ -18,11 +18,23 @@ export function isImagePath(path: string): boolean {
   return IMAGE_EXTENSIONS.has(extname(path).toLowerCase());
 }
 
+/**
+ * A labelled set read from a class-folder tree or a CSV manifest. From a tree, also the class
+ * folders without images, and those whose images sit in sub-folders of their own (all
+ * labelled with the class folder's name, which surprises when the tree is category/product).
+ */
+export interface LabelledSet {
+  items: Required<DatasetItem>[];
+  emptyClasses: string[];
+  /** Class folders with images in sub-folders, and how many such sub-folders each has. */
+  nestedClasses: { label: string; subfolders: number }[];
+}
+
 /** A labelled set from a class-folder tree or a CSV manifest. */
-export async function readLabelledSet(source: string): Promise<{ items: Required<DatasetItem>[]; emptyClasses: string[] }> {
+export async function readLabelledSet(source: string): Promise<LabelledSet> {
   const info = await statOrThrow(source);
   if (info.isDirectory()) return readClassFolders(source);
-  if (extname(source).toLowerCase() === '.csv') return { items: await readManifest(source), emptyClasses: [] };
+  if (extname(source).toLowerCase() === '.csv') return { items: await readManifest(source), emptyClasses: [], nestedClasses: [] };
   throw new SkulensError('E_INPUT', `"${source}" is neither a folder of class sub-folders nor a .csv manifest with a path,label header.`, { input: source });
 }
 
@@ -60,17 +72,21 @@ async function statOrThrow(path: string) {
   }
 }
 
-async function readClassFolders(root: string): Promise<{ items: Required<DatasetItem>[]; emptyClasses: string[] }> {
+async function readClassFolders(root: string): Promise<LabelledSet> {
   const entries = (await readdir(root, { withFileTypes: true })).filter((e) => e.isDirectory() && !e.name.startsWith('.'));
   if (entries.length === 0) throw new SkulensError('E_EMPTY', `"${root}" has no class sub-folders (expected one folder per label with images inside).`, { input: root });
   const items: Required<DatasetItem>[] = [];
   const emptyClasses: string[] = [];
+  const nestedClasses: LabelledSet['nestedClasses'] = [];
   for (const entry of entries.sort((a, b) => a.name.localeCompare(b.name))) {
-    const files = await listImages(join(root, entry.name));
+    const folder = resolve(root, entry.name);
+    const files = await listImages(folder);
     if (files.length === 0) emptyClasses.push(entry.name);
     for (const path of files) items.push({ path, label: entry.name });
+    const subfolders = new Set(files.map((path) => dirname(path)).filter((dir) => dir !== folder));
+    if (subfolders.size > 0) nestedClasses.push({ label: entry.name, subfolders: subfolders.size });
   }
-  return { items, emptyClasses };
+  return { items, emptyClasses, nestedClasses };
 }
 
 /** Every image file below a folder, sorted, at any depth. */
