@@ -4,6 +4,12 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=/usr/bin/python3   # Debian's python3-torch; a pyenv/venv python would not see it
+# Fail in one line, before two hours of work, when a dependency is missing.
+if ! $PY -c "import torch, torchvision, onnx, PIL" 2>/dev/null; then
+  echo "run.sh: $PY cannot import torch, torchvision, onnx and PIL: apt-get install -y python3-torch python3-torchvision python3-onnx python3-pil" >&2
+  exit 1
+fi
+[ -d node_modules/onnxruntime-node ] || { echo "run.sh: run npm ci first (teacher-views.ts runs the teacher through skulens)" >&2; exit 1; }
 # glibc hands PyTorch's large freed buffers back to the kernel and faults them in again on
 # the next step (a third of the CPU time in the kernel); keeping them in the heap made a
 # function-matching step 2.0 s instead of 2.8-3.3 s here (function_matching.py --bench 15,
