@@ -144,7 +144,7 @@ function parseFormat(value: string): DetectorFormat | 'auto' {
   return value as DetectorFormat | 'auto';
 }
 
-/** A number in [0, 1], or in (0, 1] with `aboveZero` (an NMS overlap of 0 would drop every touching box). */
+/** A number in [0, 1], or in (0, 1] with `aboveZero` (an NMS overlap of 0 would drop every box that overlaps a better one at all). */
 function parseUnit(name: string, aboveZero = false) {
   return (value: string): number => {
     const n = Number(value);
