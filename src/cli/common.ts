@@ -4,7 +4,7 @@ import { resolve } from 'node:path';
 import type { Embedder } from '../core/embedder.js';
 import { DEFAULT_EMBEDDER, isBuiltinModelId } from '../core/model.js';
 import { SkulensError, messageOf } from '../core/errors.js';
-import type { LabelledSet } from '../node/dataset.js';
+import { readLabelledSet, type DatasetItem } from '../node/dataset.js';
 import { createProgress } from './progress.js';
 
 /** Wrap a command action: any error becomes one line on stderr and exit code 1. */
@@ -27,19 +27,24 @@ export function warnSkipped(input: string, reason: string): void {
 }
 
 /**
- * Report what reading a class-folder tree noticed: empty class folders (skipped) and class
- * folders whose images sit in sub-folders — a category/product tree given one level too
- * high gets one label per category, which the user should hear about.
+ * A command's labelled images (class folders or a path,label CSV), after reporting what
+ * reading a class-folder tree noticed: empty class folders (skipped) and class folders whose
+ * images sit in sub-folders — a category/product tree given one level too high gets one
+ * label per category, which the user should hear about. No images at all is E_EMPTY.
  */
-export function reportClassFolders({ emptyClasses, nestedClasses }: Pick<LabelledSet, 'emptyClasses' | 'nestedClasses'>): void {
+export async function readLabelledImages(source: string, kind: 'reference' | 'query'): Promise<Required<DatasetItem>[]> {
+  const { items, emptyClasses, nestedClasses } = await readLabelledSet(source);
   for (const label of emptyClasses) process.stderr.write(`skulens: class "${label}" has no images: skipped\n`);
-  if (nestedClasses.length === 0) return;
-  const shown = nestedClasses.slice(0, 3).map((c) => `"${c.label}" (${c.subfolders} sub-folder${c.subfolders === 1 ? '' : 's'})`);
-  const more = nestedClasses.length > 3 ? ` and ${nestedClasses.length - 3} more` : '';
-  process.stderr.write(
-    `skulens: note: class folders ${shown.join(', ')}${more} hold images in sub-folders; each class folder is one label. ` +
-      `For one label per sub-folder, point at the folder that holds them or use a path,label CSV.\n`,
-  );
+  if (nestedClasses.length > 0) {
+    const shown = nestedClasses.slice(0, 3).map((c) => `"${c.label}" (${c.subfolders} sub-folder${c.subfolders === 1 ? '' : 's'})`);
+    const more = nestedClasses.length > 3 ? ` and ${nestedClasses.length - 3} more` : '';
+    process.stderr.write(
+      `skulens: note: class folders ${shown.join(', ')}${more} hold images in sub-folders; each class folder is one label. ` +
+        `For one label per sub-folder, point at the folder that holds them or use a path,label CSV.\n`,
+    );
+  }
+  if (items.length === 0) throw new SkulensError('E_EMPTY', `No ${kind} images found in "${source}".`);
+  return items;
 }
 
 /**

@@ -5,8 +5,7 @@
 import type { Command } from 'commander';
 import { SkulensError } from '../core/errors.js';
 import { DEFAULT_K, type Classification } from '../core/gallery/gallery.js';
-import { readLabelledSet } from '../node/dataset.js';
-import { action, out, reportClassFolders } from './common.js';
+import { action, out, readLabelledImages } from './common.js';
 import { addGalleryQueryOptions, embedItems, openGallery } from './gallery.js';
 
 export interface EvalReport {
@@ -50,10 +49,7 @@ export function registerEval(program: Command): void {
     .option('--json', 'print one JSON object: n, top1, top5, perClass, unknown, ...')
     .action(
       action(async (queries: string, opts: { gallery: string; k?: number; threshold?: number; embedder?: string; batchSize: number; json?: boolean }) => {
-        const set = await readLabelledSet(queries);
-        reportClassFolders(set);
-        const { items } = set;
-        if (items.length === 0) throw new SkulensError('E_EMPTY', `No query images found in "${queries}".`);
+        const items = await readLabelledImages(queries, 'query');
         const { gallery, embedder } = await openGallery(opts.gallery, opts.embedder, opts.batchSize);
         const k = opts.k ?? DEFAULT_K;
         const threshold = opts.threshold ?? gallery.threshold;

@@ -9,8 +9,8 @@ import { Embedder, type EmbedderOptions } from '../core/embedder.js';
 import { SkulensError, messageOf } from '../core/errors.js';
 import { DEFAULT_CLUSTERS, DEFAULT_K, DEFAULT_THRESHOLD, ReferenceGallery } from '../core/gallery/gallery.js';
 import type { Metric } from '../core/gallery/vector-index.js';
-import { readLabelledSet, type DatasetItem } from '../node/dataset.js';
-import { EMBEDDER_HELP, action, embedderSource, out, parsePositiveInt, reportClassFolders, warnDefaultSpec } from './common.js';
+import type { DatasetItem } from '../node/dataset.js';
+import { EMBEDDER_HELP, action, embedderSource, out, parsePositiveInt, readLabelledImages, warnDefaultSpec } from './common.js';
 import { embedInChunks } from './embed.js';
 
 export function registerGallery(program: Command): void {
@@ -33,10 +33,7 @@ export function registerGallery(program: Command): void {
     .option('--calibrate', 'pick the "unknown" threshold from held-out references (docs/accuracy.md); ignored when --threshold is given')
     .action(
       action(async (refs: string, opts: { output: string; embedder?: string; preset?: string; embeddingOutput?: string; clusters?: number | 'all'; metric: Metric; batchSize: number; threshold?: number; float16?: boolean; adapt?: boolean; calibrate?: boolean }) => {
-        const set = await readLabelledSet(refs);
-        reportClassFolders(set);
-        const { items } = set;
-        if (items.length === 0) throw new SkulensError('E_EMPTY', `No reference images found in "${refs}".`);
+        const items = await readLabelledImages(refs, 'reference');
         const embedder = await Embedder.create({ model: embedderSource(opts.embedder), preset: opts.preset, output: opts.embeddingOutput, batchSize: opts.batchSize });
         warnDefaultSpec(embedder);
         try {
