@@ -74,16 +74,6 @@ def make_views(pixels, idx, gen, mix_alpha, min_area, wb_gen=None, wb_strength=0
     return teacher_x, student_x, lam, partner
 
 
-def student_forward(model, x, frozen):
-    """The student's embedding; its first `frozen` feature modules run without gradient
-    (their backward pass at 80 and 40 px is most of a step's cost)."""
-    if frozen == 0:
-        return model(x)
-    with torch.no_grad():
-        x = model.features[:frozen](x)
-    return model.embed(model.features[frozen:](x).mean(dim=(2, 3)))
-
-
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--init", required=True, help="a checkpoint written by train.py")
@@ -149,7 +139,7 @@ def main():
         teacher_x, student_x, lam, partner = make_views(pixels, idx, gen, args.mix_alpha, args.min_area, wb_gen, args.white_balance, args.crop_samples)
         with torch.no_grad():
             t = teacher(teacher_x.contiguous(memory_format=torch.channels_last))
-        e = student_forward(model, student_x.contiguous(memory_format=torch.channels_last), args.freeze)
+        e = model(student_x.contiguous(memory_format=torch.channels_last), args.freeze)
         l_feat = (1 - F.cosine_similarity(head(e), t, dim=1)).mean()
         l_rel = relational_kd(e, t)
         logits = 16.0 * F.normalize(e, dim=1) @ F.normalize(proxies, dim=1).t()

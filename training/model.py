@@ -64,9 +64,16 @@ class RetailEmbedder(nn.Module):
         self.features = nn.Sequential(*layers)
         self.embed = nn.Linear(last, dim)
 
-    def forward(self, x):
-        x = self.features(x).mean(dim=(2, 3))
-        return self.embed(x)
+    def forward(self, x, frozen=0):
+        """The embedding. The first `frozen` feature modules run without gradient
+        (function_matching.py --freeze: their backward pass at 80 and 40 px is most of a step)."""
+        if frozen:
+            with torch.no_grad():
+                x = self.features[:frozen](x)
+            x = self.features[frozen:](x)
+        else:
+            x = self.features(x)  # whole, so the exported graph keeps its node names
+        return self.embed(x.mean(dim=(2, 3)))
 
     def descriptor(self, x, block=MID_LEVEL_BLOCK, weight=MID_LEVEL_WEIGHT):
         """The descriptor: [L2(embedding), weight x L2(mean of `block`'s

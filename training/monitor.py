@@ -52,11 +52,26 @@ def training_class_photos(splits=("train", "val")):
     return rows
 
 
+def open_photo(path):
+    """A photo (path relative to DATA) as an RGB PIL image."""
+    return Image.open(os.path.join(DATA, path)).convert("RGB")
+
+
+def stretched(image, size, box=None):
+    """`image` (or its `box` region) stretched to size x size with PIL's bilinear resize, as
+    float32 HWC pixels 0-255."""
+    return np.asarray(image.resize((size, size), Image.BILINEAR, box=box)).astype(np.float32)
+
+
+def normalise(pixels):
+    """A list of HWC 0-255 pixel arrays as an ImageNet-normalised float32 NCHW batch."""
+    return (torch.from_numpy(np.stack(pixels)).permute(0, 3, 1, 2) / 255 - MEAN) / STD
+
+
 def load_photos(paths, size):
-    """Photos (paths relative to DATA) stretched to size x size with PIL's bilinear resize,
-    ImageNet-normalised, as a float32 NCHW batch: what every training-side measurement feeds."""
-    pixels = np.stack([np.asarray(Image.open(os.path.join(DATA, p)).convert("RGB").resize((size, size), Image.BILINEAR)) for p in paths])
-    return (torch.from_numpy(pixels).permute(0, 3, 1, 2).float() / 255 - MEAN) / STD
+    """Photos (paths relative to DATA) stretched to size x size, ImageNet-normalised, as a
+    float32 NCHW batch: what every training-side measurement feeds."""
+    return normalise([stretched(open_photo(p), size) for p in paths])
 
 
 def embed(model, rows, size):

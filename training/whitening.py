@@ -10,36 +10,26 @@ are shrunk and those in which they hardly vary are stretched, so plain cosine se
 unseen products improves, and adapt()'s shrinkage toward the identity becomes shrinkage
 toward what 61 classes taught about within-class variation (training/README, "Whitening").
 """
-import os
-
 import numpy as np
 import torch
-from PIL import Image
 
-from monitor import DATA, MEAN, STD, load_photos, training_class_photos
+from monitor import normalise, open_photo, stretched, training_class_photos
 
 
-def altered_photos(paths, size, gen, cast=0.2, zoom=(0.6, 0.9)):
-    """Two altered copies of each photo, as load_photos prepares them: a colour cast (red and
-    blue gains exp(U(-cast, cast)) each) and a closer framing (the central square of side
-    U(zoom) of the photo's sides) - the two changes shift.ts found the student most
-    sensitive to."""
+def altered_photos(images, plain, size, gen, cast=0.2, zoom=(0.6, 0.9)):
+    """Two altered copies of each photo (PIL `images`, `plain` their stretched pixels), as
+    load_photos prepares them: a colour cast (red and blue gains exp(U(-cast, cast)) each)
+    and a closer framing (the central square of side U(zoom) of the photo's sides) - the two
+    changes shift.ts found the student most sensitive to."""
     cast_out, zoom_out = [], []
-    for p in paths:
-        img = Image.open(os.path.join(DATA, p)).convert("RGB")
+    for img, pixels in zip(images, plain):
         gains = np.exp((torch.rand(3, generator=gen).numpy() * 2 - 1) * cast)
         gains[1] = 1.0
-        plain = np.asarray(img.resize((size, size), Image.BILINEAR)).astype(np.float32)
-        cast_out.append(np.clip(plain * gains, 0, 255))
+        cast_out.append(np.clip(pixels * gains, 0, 255))
         side = zoom[0] + (zoom[1] - zoom[0]) * float(torch.rand(1, generator=gen))
         w, h = img.size
-        box = (w * (1 - side) / 2, h * (1 - side) / 2, w * (1 + side) / 2, h * (1 + side) / 2)
-        zoom_out.append(np.asarray(img.resize((size, size), Image.BILINEAR, box=box)).astype(np.float32))
-
-    def batch(pixels):
-        return (torch.from_numpy(np.stack(pixels)).permute(0, 3, 1, 2) / 255 - MEAN) / STD
-
-    return batch(cast_out), batch(zoom_out)
+        zoom_out.append(stretched(img, size, (w * (1 - side) / 2, h * (1 - side) / 2, w * (1 + side) / 2, h * (1 + side) / 2)))
+    return normalise(cast_out), normalise(zoom_out)
 
 
 def fit_whitening(descriptor, size, ridge, nuisance=0.0, batch=64):
@@ -58,11 +48,12 @@ def fit_whitening(descriptor, size, ridge, nuisance=0.0, batch=64):
     gen = torch.Generator().manual_seed(0)
     with torch.no_grad():
         for start in range(0, len(rows), batch):
-            paths = [path for path, _ in rows[start : start + batch]]
-            plain = descriptor(load_photos(paths, size)).double()
+            images = [open_photo(path) for path, _ in rows[start : start + batch]]
+            pixels = [stretched(img, size) for img in images]
+            plain = descriptor(normalise(pixels)).double()
             outputs.append(plain)
             if nuisance > 0:
-                for altered in altered_photos(paths, size, gen):
+                for altered in altered_photos(images, pixels, size, gen):
                     moved = descriptor(altered).double() - plain
                     nuisance_scatter = nuisance_scatter + moved.T @ moved / (2 * len(rows))
     d = torch.cat(outputs)
