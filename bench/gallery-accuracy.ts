@@ -7,7 +7,7 @@
  */
 import '../src/node/platform.js';
 import { DEFAULT_K, DEFAULT_TEMPERATURE, ReferenceGallery, voteNeighbors, type Neighbor } from '../src/core/gallery/gallery.js';
-import type { Metric } from '../src/core/gallery/vector-index.js';
+import type { Metric } from '../src/core/vector-index.js';
 import { byLabel, groceryVectors, type LabelledVectors } from './lib/grocery-vectors.js';
 
 const json = process.argv.includes('--json');

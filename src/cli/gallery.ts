@@ -8,7 +8,7 @@ import { InvalidArgumentError, type Command } from 'commander';
 import { Embedder, type EmbedderOptions } from '../core/embedder.js';
 import { SkulensError, messageOf } from '../core/errors.js';
 import { DEFAULT_CLUSTERS, DEFAULT_K, DEFAULT_THRESHOLD, ReferenceGallery } from '../core/gallery/gallery.js';
-import type { Metric } from '../core/gallery/vector-index.js';
+import type { Metric } from '../core/vector-index.js';
 import type { DatasetItem } from '../node/dataset.js';
 import { EMBEDDER_HELP, action, embedderSource, out, parsePositiveInt, readLabelledImages, warnDefaultSpec } from './common.js';
 import { embedInChunks } from './embed.js';

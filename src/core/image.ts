@@ -1,49 +1,13 @@
 /**
- * Platform-free image types. Decoding lives in the platform entries (sharp in Node,
- * canvas in the browser); everything downstream works on `RawImage` pixels.
+ * Image helpers every platform shares: recognising raw pixels, naming an input in
+ * messages, and decoding through the registered platform (sharp in Node, canvas in the
+ * browser). The shapes themselves are in image-types.ts.
  */
 import { SkulensError, messageOf } from './errors.js';
+import type { ImageInput, RawImage } from './image-types.js';
 import { getPlatform } from './platform.js';
 
-/** Decoded 8-bit pixels, row-major, interleaved channels (RGB or RGBA). */
-export interface RawImage {
-  data: Uint8Array | Uint8ClampedArray;
-  width: number;
-  height: number;
-  channels: 3 | 4;
-}
-
-/** A rectangle in pixel units of an image (x, y = top-left corner). */
-export interface Rect {
-  x: number;
-  y: number;
-  width: number;
-  height: number;
-}
-
-/**
- * Browser image objects, described by shape so that Node builds need no DOM typings:
- * HTMLImageElement, HTMLCanvasElement, HTMLVideoElement, OffscreenCanvas, ImageBitmap,
- * ImageData and VideoFrame all have a width and a height.
- */
-export interface DrawableImage {
-  readonly width: number;
-  readonly height: number;
-}
-
-/** A Blob or File, by shape. */
-export interface BlobLike {
-  readonly size: number;
-  readonly type: string;
-  arrayBuffer(): Promise<ArrayBuffer>;
-}
-
-/**
- * What an image argument may be. Everywhere: a path (Node) or URL (browser), encoded
- * bytes (JPEG, PNG, WebP, ...) or raw pixels. In the browser also the DOM image objects
- * and Blobs; the Node decoder refuses those with E_IMAGE_DECODE.
- */
-export type ImageInput = string | URL | Uint8Array | ArrayBuffer | RawImage | DrawableImage | BlobLike;
+export type { RawImage, Rect, DrawableImage, BlobLike, ImageInput } from './image-types.js';
 
 export function isRawImage(value: unknown): value is RawImage {
   if (typeof value !== 'object' || value === null) return false;

@@ -13,7 +13,8 @@ export { Embedder, EmbedError, PREPROCESS_METADATA_KEY } from './embedder.js';
 export { DEFAULT_EMBEDDER } from './model.js';
 export type { ModelSource } from './model.js';
 export type { EmbedderOptions, EmbedInput, EmbedOptions, EmbedProgress, EmbedFailure, EmbedSettledResult } from './embedder.js';
-export { ReferenceGallery, DEFAULT_K, DEFAULT_THRESHOLD, DEFAULT_CLUSTERS, DEFAULT_HNSW } from './gallery/gallery.js';
+export { ReferenceGallery } from './gallery/gallery.js';
+export { DEFAULT_K, DEFAULT_THRESHOLD, DEFAULT_CLUSTERS, DEFAULT_HNSW } from './gallery/types.js';
 export type {
   ReferenceGalleryOptions,
   ClassifyOptions,
@@ -24,12 +25,12 @@ export type {
   GalleryEmbedderInfo,
   IndexChoice,
   AddImagesResult,
-  AdaptOptions,
   AdaptationInfo,
-  CalibrateOptions,
   CalibrationInfo,
-} from './gallery/gallery.js';
-export type { Metric, HnswParams } from './gallery/vector-index.js';
+} from './gallery/types.js';
+export type { AdaptOptions } from './adapt/lda.js';
+export type { CalibrateOptions } from './adapt/calibrate.js';
+export type { Metric, HnswParams } from './vector-index.js';
 export { FORMAT_VERSION as GALLERY_FORMAT_VERSION } from './gallery/format.js';
 export type { EncodeOptions as GalleryEncodeOptions } from './gallery/format.js';
 export { Detector, DETECTOR_FORMATS } from './detector/index.js';

@@ -6,8 +6,8 @@
  */
 import type * as OrtCommon from 'onnxruntime-common';
 import { SkulensError } from './errors.js';
-import type { RawImage } from './image.js';
-import type { AnnIndexOptions, VectorIndex } from './gallery/vector-index.js';
+import type { ImageInput, RawImage } from './image-types.js';
+import type { AnnIndexOptions, VectorIndex } from './vector-index.js';
 
 /** The parts of an onnxruntime build that skulens uses. */
 export interface OrtModule {
@@ -30,7 +30,7 @@ export interface Platform {
   name: string;
   ort: OrtModule;
   /** Decode any accepted image input into 8-bit RGB/RGBA pixels. */
-  loadImage(input: unknown): Promise<RawImage>;
+  loadImage(input: ImageInput): Promise<RawImage>;
   /** Read a model (or other binary file) given by path or URL. */
   readBinary(source: string): Promise<Uint8Array>;
   /** Path or URL of a model file shipped in the package's models/ folder. */

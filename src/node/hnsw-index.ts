@@ -4,7 +4,7 @@
  * (squared) l2 space. Scores are converted to the similarities of vector-index.ts.
  */
 import hnswlib from 'hnswlib-node';
-import type { AnnIndexOptions, SearchHit, VectorIndex } from '../core/gallery/vector-index.js';
+import type { AnnIndexOptions, SearchHit, VectorIndex } from '../core/vector-index.js';
 
 const { HierarchicalNSW } = hnswlib;
 

@@ -14,7 +14,10 @@
  *  - the threshold on that calibrated score that rejects a chosen share of the held-out
  *    references that were answered correctly.
  */
+import { SkulensError } from '../errors.js';
+import { check, is } from '../is.js';
 import { Rng } from './rng.js';
+import type { CalibrationRecord } from './serialize.js';
 
 export interface CalibrateOptions {
   /** Folds of references held out in turn (default 4; at least 2). */
@@ -114,6 +117,115 @@ export function calibrationFromAnswers(
   correct.sort((x, y) => x - y);
   const threshold = correct.length ? correct[Math.min(correct.length - 1, Math.floor(rejectRate * correct.length))]! : -Infinity;
   return { offsets, threshold: round6(threshold), heldOutTop1: answers.length ? correct.length / answers.length : 0, heldOut: answers.length };
+}
+
+/** calibrate()'s options with their defaults, checked. */
+export function calibrateSettings(options: CalibrateOptions): Required<Omit<CalibrateOptions, 'seed'>> {
+  const folds = options.folds ?? DEFAULT_FOLDS;
+  const rejectRate = options.rejectRate ?? DEFAULT_REJECT_RATE;
+  const cohortWeight = options.cohortWeight ?? DEFAULT_COHORT_WEIGHT;
+  const cohortSize = options.cohortSize ?? DEFAULT_COHORT_SIZE;
+  check(is.inRange(cohortWeight, 0, 2), 'calibrate(): cohortWeight', 'in [0, 2]', cohortWeight);
+  check(is.positiveInt(cohortSize), 'calibrate(): cohortSize', 'a positive integer', cohortSize);
+  check(Number.isInteger(folds) && folds >= 2, 'calibrate(): folds', 'an integer >= 2', folds);
+  check(is.inRange(rejectRate, 0, 1, 'hi'), 'calibrate(): rejectRate', 'in [0, 1)', rejectRate);
+  return { folds, rejectRate, cohortWeight, cohortSize };
+}
+
+/** A gallery built from every reference outside one fold, answering that fold's references. */
+export interface FoldGallery {
+  answer(label: string, vector: Float32Array): HeldOutAnswer;
+  dispose(): void;
+}
+
+/**
+ * The calibration loop: for each fold, `buildFold` makes a gallery from the other
+ * folds' references (label → vectors, in label order) and answers the fold's own.
+ * `raws[c]` holds class `labels[c]`'s references, n × dim row-major.
+ */
+export function heldOutAnswers(
+  labels: readonly string[],
+  raws: readonly Float32Array[],
+  dim: number,
+  settings: { folds: number; seed: number },
+  buildFold: (references: Map<string, Float32Array[]>) => FoldGallery,
+): HeldOutAnswer[] {
+  const assign = assignFolds(
+    raws.map((r) => r.length / dim),
+    settings.folds,
+    settings.seed,
+  );
+  if (assign.every((a) => a.every((f) => f < 0))) throw new SkulensError('E_INPUT', 'calibrate() needs a class with at least two references to hold one out.');
+  const answers: HeldOutAnswer[] = [];
+  for (let f = 0; f < settings.folds; f++) {
+    const kept = new Map<string, Float32Array[]>();
+    const held: { label: string; v: Float32Array }[] = [];
+    labels.forEach((label, c) => {
+      const r = raws[c]!;
+      const keep: Float32Array[] = [];
+      assign[c]!.forEach((fold, i) => {
+        const v = r.subarray(i * dim, (i + 1) * dim);
+        if (fold === f) held.push({ label, v });
+        else keep.push(v);
+      });
+      if (keep.length) kept.set(label, keep);
+    });
+    if (held.length === 0) continue;
+    const g = buildFold(kept);
+    for (const h of held) answers.push(g.answer(h.label, h.v));
+    g.dispose();
+  }
+  return answers;
+}
+
+/** A gallery's calibration in use: the stored record plus the offsets as a map. */
+export class Calibration {
+  private readonly record: CalibrationRecord;
+  private readonly offsets = new Map<string, number>();
+  /** Offset for labels calibrated after the fact (a stale calibration): the mean of the others. */
+  private readonly meanOffset: number;
+
+  /** Takes a record read from a file as well (E_GALLERY_FORMAT when it is invalid). */
+  constructor(rec: CalibrationRecord) {
+    if (typeof rec !== 'object' || rec === null || typeof rec.offsets !== 'object' || rec.offsets === null) {
+      throw new SkulensError('E_GALLERY_FORMAT', 'the calibration block is invalid');
+    }
+    const badNumber = (v: unknown, ok: (x: number) => boolean) => v !== undefined && !(typeof v === 'number' && ok(v));
+    if (badNumber(rec.cohortWeight, (x) => x >= 0 && x <= 2) || badNumber(rec.cohortSize, (x) => Number.isInteger(x) && x >= 1)) {
+      throw new SkulensError('E_GALLERY_FORMAT', 'the calibration block has an invalid cohortWeight or cohortSize');
+    }
+    for (const [l, v] of Object.entries(rec.offsets)) if (typeof v === 'number' && Number.isFinite(v)) this.offsets.set(l, v);
+    const vals = [...this.offsets.values()];
+    this.meanOffset = vals.length ? vals.reduce((a, b) => a + b, 0) / vals.length : 0;
+    this.record = { ...rec, offsets: { ...rec.offsets } };
+  }
+
+  /** Classes changed since: offsets of new labels fall back to the mean until calibrate() runs again. */
+  markStale(): void {
+    this.record.stale = true;
+  }
+
+  /** Labels whose best similarity the unknown score needs (the winner and its cohort; 0 without a cohort term). */
+  get labelsScored(): number {
+    return this.record.cohortWeight ? (this.record.cohortSize ?? DEFAULT_COHORT_SIZE) + 1 : 0;
+  }
+
+  /** The calibrated unknown score of a winning label given the other labels' best similarities, best first. */
+  score(winner: { label: string; score: number }, others: number[]): number {
+    const c = this.record;
+    return calibratedScore(winner.score, this.offsets.get(winner.label) ?? this.meanOffset, others, c.cohortWeight ?? 0, c.cohortSize ?? DEFAULT_COHORT_SIZE);
+  }
+
+  toRecord(): CalibrationRecord {
+    const c = this.record;
+    return {
+      offsets: { ...c.offsets },
+      rejectRate: c.rejectRate,
+      folds: c.folds,
+      ...(c.cohortWeight !== undefined ? { cohortWeight: c.cohortWeight, cohortSize: c.cohortSize ?? DEFAULT_COHORT_SIZE } : {}),
+      ...(c.stale ? { stale: true } : {}),
+    };
+  }
 }
 
 function round6(x: number): number {

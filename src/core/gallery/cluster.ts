@@ -4,7 +4,7 @@
  */
 import { kmeans } from 'ml-kmeans';
 import { normalizeInPlace } from '../vector.js';
-import type { Metric } from './vector-index.js';
+import type { Metric } from '../vector-index.js';
 
 export const DEFAULT_KMEANS_SEED = 42;
 

@@ -4,7 +4,7 @@
  * small sorted buffer. Faster than HNSW for small galleries, always exact, and the only
  * index in the browser.
  */
-import type { Metric, SearchHit, VectorIndex } from './vector-index.js';
+import type { Metric, SearchHit, VectorIndex } from '../vector-index.js';
 
 export class ExactIndex implements VectorIndex {
   readonly kind = 'exact';

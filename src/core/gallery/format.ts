@@ -8,8 +8,8 @@
 import { SkulensError } from '../errors.js';
 import { float32ToHalfArray, halfArrayToFloat32 } from '../float16.js';
 import { crc32 } from './crc32.js';
-import type { GalleryEmbedderInfo, IndexChoice } from './gallery.js';
-import type { HnswParams, Metric } from './vector-index.js';
+import type { HnswParams, Metric } from '../vector-index.js';
+import type { GalleryEmbedderInfo, IndexChoice } from './types.js';
 
 /** "\x89SKG\r\n\x1a\n": a non-ASCII first byte and CR/LF/EOF bytes catch text-mode mangling (as PNG does). */
 export const MAGIC = new Uint8Array([0x89, 0x53, 0x4b, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
