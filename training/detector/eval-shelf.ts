@@ -8,10 +8,12 @@
  * Evaluation only: training/detector/README.md says which figures decide what. Nothing here may
  * feed back into training or thresholds.
  *
- *   npx tsx training/detector/eval-shelf.ts --model models/skulens-shelf.onnx [--model other.onnx] [--photos 16] [--json out.json]
+ *   npx tsx training/detector/eval-shelf.ts --model models/skulens-shelf.onnx [--model other.onnx] [--photos 16] [--json out.json] [--doc]
+ *
+ * --doc writes the table into docs/detector.md between the shelf-model markers (the model card).
  */
-import { readdirSync, writeFileSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { basename, join, resolve } from 'node:path';
 import '../../src/node/platform.js';
 import { Detector, type Detection } from '../../src/core/detector/detector.js';
 import { loadImage } from '../../src/node/image-loader.js';
@@ -107,3 +109,22 @@ const result = { photos: photos.length, referenceBoxesPerPhoto: +(truth.reduce((
 console.log(JSON.stringify(result, null, 1));
 const out = one('json');
 if (out) writeFileSync(out, JSON.stringify(result, null, 1) + '\n');
+
+if (argv.includes('--doc')) {
+  const doc = join(import.meta.dirname, '..', '..', 'docs', 'detector.md');
+  const table = [
+    '| model | AP50 vs reference | best F1 | boxes per photo (conf 0.25) | mean count error | ms per photo |',
+    '|---|---|---|---|---|---|',
+    ...rows.map((r) => `| \`${basename(r.model)}\` | ${r.ap50.toFixed(3)} | ${r.bestF1.toFixed(3)} | ${r.boxesPerPhoto} | ${r.countError} | ${r.msPerPhoto} |`),
+    `| reference \`sku110k_yolov5n_ref.onnx\` (score ≥ ${REFERENCE_SCORE}) | 1 (by definition) | 1 | ${result.referenceBoxesPerPhoto} | 0 | ${result.referenceMsPerPhoto} |`,
+    '',
+    `${photos.length} photos 1920×2560, whole photo at 640 px (no tiles), default session options, models interleaved photo by photo; written by \`npx tsx training/detector/eval-shelf.ts --doc\`.`,
+  ].join('\n');
+  const text = readFileSync(doc, 'utf8');
+  const start = '<!-- shelf-model:start -->';
+  const end = '<!-- shelf-model:end -->';
+  const a = text.indexOf(start);
+  const b = text.indexOf(end);
+  if (a < 0 || b < a) throw new Error(`${doc} has no ${start} ... ${end} markers`);
+  writeFileSync(doc, text.slice(0, a + start.length) + '\n' + table + '\n' + text.slice(b));
+}

@@ -38,7 +38,7 @@ def metadata(ckpt):
         "imgsz": f"[{SIZE}, {SIZE}]",
         "description": "skulens-shelf: class-agnostic retail product detector (MobileNetV2 + FPN/PAN, anchor-free), "
                        "trained by skulens on synthetic shelves from the MIT Grocery Store dataset",
-        "license": "MIT",
+        "license": "MIT (backbone initialised from the ONNX Model Zoo MobileNetV2, Apache-2.0)",
         "skulens.model": "skulens-shelf",
         "skulens.training": json.dumps(train),
     }

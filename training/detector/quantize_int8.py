@@ -67,6 +67,14 @@ def unshare_initializers(g):
     """The exporter stores identical constants once (e.g. the three heads' bias at initialisation);
     quantize_graph rewrites each Conv's weight and bias by name, so give every use its own copy."""
     inits = {t.name: t for t in g.initializer}
+    # It also writes some as Identity(initializer): make those initializers of their own.
+    for node in [n for n in g.node if n.op_type == "Identity" and n.input[0] in inits]:
+        copy = onnx.TensorProto()
+        copy.CopyFrom(inits[node.input[0]])
+        copy.name = node.output[0]
+        g.initializer.append(copy)
+        inits[copy.name] = copy
+        g.node.remove(node)
     seen = set()
     for node in g.node:
         if node.op_type != "Conv":
