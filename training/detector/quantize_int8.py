@@ -134,6 +134,10 @@ def main():
     os.replace(tmp_out, args.out)
     convs = sum(n.op_type == "Conv" for n in g.node)
     print(f"{args.out}: {os.path.getsize(args.out) / 1e6:.2f} MB int8, {convs} Conv, {len(act_params)} activations quantized")
+    # The training history saved in the checkpoint, as the table in docs/detector.md.
+    print("| minutes | steps | loss | synthetic val AP50 | synthetic val best F1 |\n|---|---|---|---|---|")
+    for h in ckpt["history"]:
+        print(f"| {h['minutes']} | {h['step']} | {h['loss']:.2f} | {h['val_ap50']:.3f} | {h['val_f1']:.3f} |")
 
 
 if __name__ == "__main__":
