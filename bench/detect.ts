@@ -5,7 +5,11 @@
  * same run (interleaved rounds, so machine load hits both alike). Also the all-pairs
  * NMS the grid replaces, and post-processing of the real models' outputs on a shelf.
  *
- *   npm run bench:detect [-- --rounds 20] [--spin] [--fruit]
+ *   npm run bench:detect [-- --rounds 20] [--spin] [--fruit] [--no-recognize]
+ *
+ * Then the `recognize` row (bench/recognize-row.ts): one shelf photo through detector,
+ * crops, embedder and gallery, each stage's share, against plain onnxruntime for the two
+ * models alone; --no-recognize skips it.
  *
  * --fruit adds the grocery survey quoted in docs/detector.md: on every test photo of
  * bananas, oranges and Granny Smith apples, how often each model finds the fruit with
@@ -21,6 +25,7 @@ import type { Rect } from '../src/core/image.js';
 import type { Placement } from '../src/core/preprocess.js';
 import { loadImage } from '../src/node/image-loader.js';
 import { constantDetector, denseShelf } from '../fixtures/detector-graphs.js';
+import { recognizeRow } from './recognize-row.js';
 
 const argv = process.argv.slice(2);
 const flag = (name: string) => {
@@ -143,6 +148,9 @@ console.log(`  grid NMS is ${(median(allPairs) / median(nmsOnly)).toFixed(1)}× 
 for (const [m, r] of real.entries()) console.log(`  ${r.name}: post-processing is ${((median(realPost[m]!) / median(inference[m]!)) * 100).toFixed(2)}% of inference`);
 
 await Promise.all([fixture.dispose(), ...detectors.map((d) => d.dispose())]);
+
+// One shelf photo through detector, crops, embedder and gallery (bench/recognize-row.ts).
+if (!argv.includes('--no-recognize')) await recognizeRow(SHARED, Math.max(3, Math.round(ROUNDS / 4)));
 
 if (argv.includes('--fruit')) await fruitSurvey();
 

@@ -43,8 +43,8 @@ describe.skipIf(!HAVE_SHARED)('Embedder on real photos (MobileNetV2 int8)', () =
     const grannies = await top1(photos('Fruit/Apple/Granny-Smith', 16));
     const lemons = await top1(photos('Fruit/Lemon', 16));
     // 3/4 of each class; broken preprocessing (BGR, or no mean/std) gets 12 of 48 in all.
-    // On AVX2-only CPUs this needs the exact int8 arithmetic of DEFAULT_SESSION_OPTIONS
-    // (x64quantprecision): onnxruntime's fast kernels saturate there and name 10 bananas.
+    // On AVX2-only CPUs this needs exact int8 arithmetic (x64quantprecision, which loadModel
+    // picks there: src/core/int8-probe.ts): onnxruntime's fast kernels saturate and name 10 bananas.
     expect(bananas.filter((l) => l === 'banana').length).toBeGreaterThanOrEqual(12);
     expect(grannies.filter((l) => l === 'Granny Smith').length).toBeGreaterThanOrEqual(12);
     expect(lemons.filter((l) => l === 'lemon').length).toBeGreaterThanOrEqual(12);

@@ -6,6 +6,7 @@ import type { InferenceSession } from 'onnxruntime-common';
 import type { AdaptOptions } from './adapt/lda.js';
 import { SkulensError, messageOf } from './errors.js';
 import { float32ToHalfArray } from './float16.js';
+import { fastInt8IsExact } from './int8-probe.js';
 import { getPlatform, type WorkerPoolSession } from './platform.js';
 import { batchShape, type InputDType, type PreprocessSpec, type TensorLayout } from './preprocess.js';
 
@@ -65,24 +66,31 @@ export interface LoadedModel {
  * spinning threads steal exactly that time (measured: decode + NMS 10–65 ms with spinning
  * vs 0.2–3 ms without; embedding from JPEG files faster too).
  *
- * `x64quantprecision` on: on x86 CPUs without VNNI (AVX2 only), onnxruntime's fast int8
- * kernels add pairs of uint8×int8 products in int16, which saturates with full-range int8
- * weights, so an int8 model answers differently there than on VNNI CPUs or in browsers
+ * Exact int8 arithmetic everywhere: on x86 CPUs without VNNI (AVX2 only), onnxruntime's fast
+ * int8 kernels add pairs of uint8×int8 products in int16, which saturates with full-range
+ * int8 weights, so an int8 model answers differently there than on VNNI CPUs or in browsers
  * (the shared MobileNetV2: embedding cosine down to 0.95; 10 of 16 bananas named instead
- * of 13). With this option onnxruntime computes such layers exactly (uint8×uint8); it costs
- * ~23% on that model on an AVX2-only EPYC, nothing on models whose weights fit in 7 bits
- * (the built-in one), and changes nothing on VNNI CPUs. Exact vectors keep galleries
- * portable between machines.
+ * of 13). `x64quantprecision` makes onnxruntime compute such layers exactly (uint8×uint8),
+ * but on VNNI CPUs it replaces exact fast kernels with slow ones (MobileNetV2: half the
+ * speed, no output bit changed). So loadModel asks for it only where a probe shows the
+ * fast kernels are inexact (see int8-probe.ts, EXACT_INT8_SESSION_ENTRY). Exact vectors
+ * keep galleries portable between machines.
  */
 export const DEFAULT_SESSION_OPTIONS: InferenceSession.SessionOptions = {
-  extra: { session: { intra_op: { allow_spinning: '0' }, inter_op: { allow_spinning: '0' }, x64quantprecision: '1' } },
+  extra: { session: { intra_op: { allow_spinning: '0' }, inter_op: { allow_spinning: '0' } } },
 };
 
-/** Our defaults under the caller's options (`extra` merged one level deep per section). */
-export function withSessionDefaults(options: InferenceSession.SessionOptions = {}): InferenceSession.SessionOptions {
+/** The config entry (under `extra.session`) that makes onnxruntime's int8 arithmetic exact on every x86 CPU. */
+export const EXACT_INT8_SESSION_ENTRY = { x64quantprecision: '1' } as const;
+
+/**
+ * Our defaults under the caller's options (`extra` merged one level deep per section);
+ * `exactInt8` adds EXACT_INT8_SESSION_ENTRY to the defaults (the caller's entry still wins).
+ */
+export function withSessionDefaults(options: InferenceSession.SessionOptions = {}, { exactInt8 = false } = {}): InferenceSession.SessionOptions {
   const userExtra = (options.extra ?? {}) as Record<string, Record<string, unknown>>;
   const baseExtra = DEFAULT_SESSION_OPTIONS.extra as Record<string, Record<string, unknown>>;
-  const session = { ...baseExtra.session, ...userExtra.session } as Record<string, unknown>;
+  const session = { ...baseExtra.session, ...(exactInt8 ? EXACT_INT8_SESSION_ENTRY : {}), ...userExtra.session } as Record<string, unknown>;
   for (const key of ['intra_op', 'inter_op']) {
     session[key] = { ...(baseExtra.session?.[key] as object), ...(userExtra.session?.[key] as object) };
   }
@@ -121,7 +129,7 @@ export async function loadModel(model: ModelSource, sessionOptions?: InferenceSe
     bytes = model instanceof Uint8Array ? model : new Uint8Array(model);
   }
   try {
-    const options = withSessionDefaults(sessionOptions);
+    const options = withSessionDefaults(sessionOptions, { exactInt8: !(await fastInt8IsExact(platform.ort)) });
     let session: InferenceSession;
     let workerPool: WorkerPoolSession | undefined;
     if (worker && platform.createWorkerSession) {
