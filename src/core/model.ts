@@ -19,8 +19,19 @@ export type ModelSource = string | Uint8Array | ArrayBuffer;
  */
 export const DEFAULT_EMBEDDER = 'skulens:retail-160';
 
+/**
+ * The second built-in embedder: the ONNX model zoo's int8 MobileNetV2 (Apache-2.0, see
+ * models/NOTICE) with its pooled features as output and the imagenet preprocessing in its
+ * metadata (scripts/make-mobilenetv2.ts). Slower than retail-160 but trained on ImageNet:
+ * it holds up better on shelf photos of products unlike the Grocery Store's (docs/models.md).
+ */
+export const MOBILENETV2_EMBEDDER = 'skulens:mobilenetv2';
+
 /** Built-in model ids and their file names inside the package's models/ folder. */
-const BUILTIN_MODELS: Readonly<Record<string, string>> = { [DEFAULT_EMBEDDER]: 'skulens-retail-160.onnx' };
+const BUILTIN_MODELS: Readonly<Record<string, string>> = {
+  'skulens:retail-160': 'skulens-retail-160.onnx',
+  [MOBILENETV2_EMBEDDER]: 'skulens-mobilenetv2.onnx',
+};
 
 /**
  * adapt() defaults that differ for a built-in model. The built-in descriptor leaves the
@@ -29,7 +40,7 @@ const BUILTIN_MODELS: Readonly<Record<string, string>> = { [DEFAULT_EMBEDDER]: '
  * with 5 references each, 0.4 answered 0.908 against 0.905 at 0.02-0.15 (docs/models.md).
  * Explicit options still win.
  */
-const BUILTIN_ADAPT_DEFAULTS: Readonly<Record<string, Readonly<AdaptOptions>>> = { [DEFAULT_EMBEDDER]: { shrinkage: 0.4 } };
+const BUILTIN_ADAPT_DEFAULTS: Readonly<Record<string, Readonly<AdaptOptions>>> = { 'skulens:retail-160': { shrinkage: 0.4 } };
 
 /** adapt() defaults for vectors of this model (a built-in id or a path): empty for models not shipped here. */
 export function adaptDefaultsFor(model: string | undefined): AdaptOptions {
