@@ -47,7 +47,8 @@ describe.skipIf(!HAVE_SHARED)('gallery build --adapt --calibrate', () => {
     expect(info.calibration).toMatchObject({ folds: 4, stale: false });
     expect(Number.isFinite(info.threshold)).toBe(true);
     const bytes = readFileSync(adapted);
-    expect(bytes.readUInt16LE(8)).toBe(3); // calibrated with the cohort term
+    expect(bytes.readUInt16LE(8)).toBe(4); // calibrated with the cohort term and the raw-space guard of an adapted gallery
+    expect(info.calibration.rawThreshold).toEqual(expect.any(Number));
     expect(readFileSync(plain).readUInt16LE(8)).toBe(1);
     const text = run('gallery', 'info', adapted);
     expect(text.stdout).toMatch(/adaptation: LDA 1280-d → 11-d/);

@@ -259,7 +259,8 @@ describe('gallery.adapt() / calibrate()', () => {
     const s = synthetic(9, 7, 16, 24, 0.35);
     const g = build(s.vectors.slice(0, 6));
     g.adapt();
-    g.calibrate({ cohortWeight: 0.5, cohortSize: 3 });
+    // The main score alone (rawSpace: false): the raw-space guard is tested in store.test.ts.
+    g.calibrate({ cohortWeight: 0.5, cohortSize: 3, rawSpace: false });
     expect(g.calibrationInfo).toMatchObject({ cohortWeight: 0.5, cohortSize: 3 });
     // Expected: every label's best similarity, as calibrate() computes it.
     const expected = (gallery: ReferenceGallery, v: Float32Array) => {
@@ -278,7 +279,7 @@ describe('gallery.adapt() / calibrate()', () => {
     // `top`): classify() still sees the same cohort of 10 labels as calibrate().
     const many = synthetic(5, 14, 40, 16, 0.3);
     const all = build(many.vectors, { clustersPerClass: 'all' });
-    all.calibrate({ cohortWeight: 0.5, cohortSize: 10 });
+    all.calibrate({ cohortWeight: 0.5, cohortSize: 10, rawSpace: false });
     for (const v of [many.vectors[1]![3]!, many.vectors[4]![7]!, many.vectors[9]![0]!]) {
       const e = expected(all, v);
       expect(e.r.unknownScore).toBeCloseTo(e.want, 5);
@@ -289,7 +290,7 @@ describe('gallery.adapt() / calibrate()', () => {
     const back = ReferenceGallery.fromBytes(g.toBytes());
     expect(back.classify(q).unknownScore).toBeCloseTo(r.unknownScore, 5);
     // cohortWeight 0 is exactly the offsets-only score of earlier versions.
-    g.calibrate({ cohortWeight: 0 });
+    g.calibrate({ cohortWeight: 0, rawSpace: false });
     const plain = g.classify(q);
     expect(plain.unknownScore).toBeCloseTo(plain.score - g.calibrationInfo!.offsets[plain.label]!, 6);
     expect(version(g.toBytes())).toBe(2);

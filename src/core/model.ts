@@ -42,6 +42,19 @@ const BUILTIN_MODELS: Readonly<Record<string, string>> = {
  */
 const BUILTIN_ADAPT_DEFAULTS: Readonly<Record<string, Readonly<AdaptOptions>>> = { 'skulens:retail-160': { shrinkage: 0.4 } };
 
+/**
+ * Default "unknown" threshold of an uncalibrated, unadapted gallery built with a built-in
+ * embedder, in place of the generic DEFAULT_THRESHOLD floor: measured per model on Grocery
+ * Store train → val only (bench/thresholds.ts, rule in docs/accuracy.md), so that such a
+ * gallery rejects about 1 % of the answers its nearest label gets right.
+ */
+const BUILTIN_THRESHOLDS: Readonly<Record<string, number>> = { 'skulens:retail-160': 0.26, [MOBILENETV2_EMBEDDER]: 0.67 };
+
+/** The measured default threshold for a built-in model id (undefined for other models). */
+export function defaultThresholdFor(model: string): number | undefined {
+  return BUILTIN_THRESHOLDS[model];
+}
+
 /** adapt() defaults for vectors of this model (a built-in id or a path): empty for models not shipped here. */
 export function adaptDefaultsFor(model: string | undefined): AdaptOptions {
   return { ...(model !== undefined ? BUILTIN_ADAPT_DEFAULTS[model] : undefined) };

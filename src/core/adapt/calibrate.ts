@@ -17,7 +17,7 @@
 import { SkulensError } from '../errors.js';
 import { check, is } from '../is.js';
 import { Rng } from './rng.js';
-import type { CalibrationRecord } from './serialize.js';
+import type { CalibrationRecord, GuardCalibration } from './serialize.js';
 
 export interface CalibrateOptions {
   /** Folds of references held out in turn (default 4; at least 2). */
@@ -30,6 +30,17 @@ export interface CalibrateOptions {
   cohortWeight?: number;
   /** Other labels averaged into the cohort term (default DEFAULT_COHORT_SIZE). */
   cohortSize?: number;
+  /**
+   * Adapted galleries: also calibrate the raw-space guard (default true), which keeps
+   * products the gallery lacks from being named after adapt() (gallery/open-set.ts).
+   */
+  rawSpace?: boolean;
+  /**
+   * With negative references: the share of held-out negatives that may still be named
+   * (default DEFAULT_FALSE_NAME_RATE, 0.02); the negative guard's threshold is raised
+   * toward it (gallery/open-set.ts).
+   */
+  falseNameRate?: number;
 }
 
 /** Chosen on val.csv with bench/accuracy.ts (docs/accuracy.md): queries sit further from the references than held-out references do. */
@@ -120,7 +131,7 @@ export function calibrationFromAnswers(
 }
 
 /** calibrate()'s options with their defaults, checked. */
-export function calibrateSettings(options: CalibrateOptions): Required<Omit<CalibrateOptions, 'seed'>> {
+export function calibrateSettings(options: CalibrateOptions): Required<Omit<CalibrateOptions, 'seed' | 'rawSpace' | 'falseNameRate'>> {
   const folds = options.folds ?? DEFAULT_FOLDS;
   const rejectRate = options.rejectRate ?? DEFAULT_REJECT_RATE;
   const cohortWeight = options.cohortWeight ?? DEFAULT_COHORT_WEIGHT;
@@ -129,6 +140,7 @@ export function calibrateSettings(options: CalibrateOptions): Required<Omit<Cali
   check(is.positiveInt(cohortSize), 'calibrate(): cohortSize', 'a positive integer', cohortSize);
   check(Number.isInteger(folds) && folds >= 2, 'calibrate(): folds', 'an integer >= 2', folds);
   check(is.inRange(rejectRate, 0, 1, 'hi'), 'calibrate(): rejectRate', 'in [0, 1)', rejectRate);
+  check(options.falseNameRate === undefined || is.inRange(options.falseNameRate, 0, 1, 'hi'), 'calibrate(): falseNameRate', 'in [0, 1)', options.falseNameRate);
   return { folds, rejectRate, cohortWeight, cohortSize };
 }
 
@@ -194,6 +206,7 @@ export class Calibration {
     if (badNumber(rec.cohortWeight, (x) => x >= 0 && x <= 2) || badNumber(rec.cohortSize, (x) => Number.isInteger(x) && x >= 1)) {
       throw new SkulensError('E_GALLERY_FORMAT', 'the calibration block has an invalid cohortWeight or cohortSize');
     }
+    checkGuards(rec.guards);
     for (const [l, v] of Object.entries(rec.offsets)) if (typeof v === 'number' && Number.isFinite(v)) this.offsets.set(l, v);
     const vals = [...this.offsets.values()];
     this.meanOffset = vals.length ? vals.reduce((a, b) => a + b, 0) / vals.length : 0;
@@ -224,7 +237,33 @@ export class Calibration {
       folds: c.folds,
       ...(c.cohortWeight !== undefined ? { cohortWeight: c.cohortWeight, cohortSize: c.cohortSize ?? DEFAULT_COHORT_SIZE } : {}),
       ...(c.stale ? { stale: true } : {}),
+      ...(c.guards ? { guards: JSON.parse(JSON.stringify(c.guards)) as GuardCalibration } : {}),
     };
+  }
+
+  /** The open-set guards' calibration (gallery/open-set.ts), when calibrate() stored one. */
+  get guards(): GuardCalibration | undefined {
+    return this.record.guards;
+  }
+
+  /** Weight and size of the cohort term (the raw-space guard uses the same). */
+  get cohort(): { weight: number; size: number } {
+    return { weight: this.record.cohortWeight ?? 0, size: this.record.cohortSize ?? DEFAULT_COHORT_SIZE };
+  }
+}
+
+function checkGuards(guards: GuardCalibration | undefined): void {
+  if (guards === undefined) return;
+  const raw = guards?.raw;
+  const neg = guards?.negatives;
+  const finite = (v: unknown) => typeof v === 'number' && Number.isFinite(v);
+  if (
+    typeof guards !== 'object' ||
+    guards === null ||
+    (raw !== undefined && (typeof raw?.offsets !== 'object' || raw.offsets === null || !finite(raw.threshold) || !Object.values(raw.offsets).every(finite))) ||
+    (neg !== undefined && !finite(neg?.threshold))
+  ) {
+    throw new SkulensError('E_GALLERY_FORMAT', 'the calibration block has invalid open-set guards');
   }
 }
 

@@ -36,6 +36,26 @@ export interface CalibrationRecord {
   cohortSize?: number;
   /** True once classes changed after calibrating (offsets of new labels fall back to the mean): re-run calibrate(). */
   stale?: boolean;
+  /** Open-set guards in the embedder's raw space (gallery/open-set.ts); absent in older files: none. */
+  guards?: GuardCalibration;
+}
+
+/** What calibrate() stores for the open-set guards (gallery/open-set.ts), inside the calibration record. */
+export interface GuardCalibration {
+  /** Raw-space guard: per-label offsets and the threshold on its calibrated score. */
+  raw?: { offsets: Record<string, number>; threshold: number };
+  /** Negative guard: threshold on (winner's raw similarity − best negative similarity). */
+  negatives?: NegativeCalibration;
+}
+
+export interface NegativeCalibration {
+  threshold: number;
+  /** Held-out negative references answered in calibration. */
+  heldOut: number;
+  /** Share of them that the calibrated gallery still named (false names). */
+  falseNameRate: number;
+  /** Share of correctly answered held-out references that the negative guard rejected. */
+  knownRejected: number;
 }
 
 export function adaptationToRecord(options: AdaptOptions, fit: Adaptation | null, reason?: string): AdaptationRecord {

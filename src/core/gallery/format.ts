@@ -16,10 +16,11 @@ export const MAGIC = new Uint8Array([0x89, 0x53, 0x4b, 0x47, 0x0d, 0x0a, 0x1a, 0
 /**
  * Newest version this code reads. Version 2 adds the `adaptation` / `calibration` metadata;
  * version 3, a calibration whose unknown score has a cohort term (its threshold would
- * mean something else to a version-2 reader). Files are written with the lowest version
+ * mean something else to a version-2 reader); version 4, negative references or open-set
+ * guards (a version-3 reader would name what they reject). Files are written with the lowest version
  * that holds their content (docs/gallery-format.md).
  */
-export const FORMAT_VERSION = 3;
+export const FORMAT_VERSION = 4;
 export const HEADER_SIZE = 40;
 const CHECKSUM_SIZE = 4;
 const METRICS: Metric[] = ['cosine', 'l2'];
@@ -229,7 +230,8 @@ function readU16s(bytes: Uint8Array, view: DataView, at: number, n: number): Uin
 
 /** The lowest format version that holds this metadata. */
 function formatVersionFor(meta: GalleryMeta): number {
-  const calibration = meta.calibration as { cohortWeight?: number } | undefined;
+  const calibration = meta.calibration as { cohortWeight?: number; guards?: unknown } | undefined;
+  if (meta.negatives !== undefined || calibration?.guards !== undefined) return 4;
   if (calibration?.cohortWeight) return 3;
   return meta.adaptation !== undefined || calibration !== undefined ? 2 : 1;
 }

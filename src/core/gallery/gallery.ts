@@ -12,9 +12,10 @@ import { Adapter } from '../adapt/adapter.js';
 import { Calibration, calibrateSettings, calibrationFromAnswers, heldOutAnswers, type CalibrateOptions } from '../adapt/calibrate.js';
 import type { AdaptOptions } from '../adapt/lda.js';
 import type { CalibrationRecord } from '../adapt/serialize.js';
+import { augmentViews, embedWithViews } from '../augment/embed-views.js';
 import type { Embedder, EmbedInput, EmbedProgress } from '../embedder.js';
 import { SkulensError } from '../errors.js';
-import { adaptDefaultsFor } from '../model.js';
+import { adaptDefaultsFor, defaultThresholdFor } from '../model.js';
 import { check, is } from '../is.js';
 import { definedOnly } from '../options.js';
 import { getPlatform } from '../platform.js';
@@ -23,14 +24,18 @@ import { checkEmbedder, checkLabel, checkReferences, concat, dimError, flattenVe
 import { DEFAULT_KMEANS_SEED, reduceVectors } from './cluster.js';
 import { decodeGallery, encodeGallery, type EncodeOptions, type GalleryData } from './format.js';
 import { LabelledIndex } from './labelled-index.js';
+import { DEFAULT_FALSE_NAME_RATE, GuardCollector, normalizedRows, OpenSet } from './open-set.js';
 import {
   DEFAULT_CLUSTERS,
   DEFAULT_HNSW,
   DEFAULT_K,
   DEFAULT_TEMPERATURE,
   DEFAULT_THRESHOLD,
+  THRESHOLD_SOURCES,
   type AdaptationInfo,
+  type AddImagesOptions,
   type AddImagesResult,
+  type ThresholdSource,
   type CalibrationInfo,
   type Classification,
   type ClassifyOptions,
@@ -47,6 +52,8 @@ export * from './types.js';
 export { bestScoreByLabel, otherLabelScores, voteNeighbors, type UnknownScorer } from './vote.js';
 export type { AdaptOptions } from '../adapt/lda.js';
 export type { CalibrateOptions } from '../adapt/calibrate.js';
+export type { AugmentOptions } from '../augment/augment.js';
+export type { NegativeCalibration } from '../adapt/serialize.js';
 
 interface ClassEntry {
   label: string;
@@ -77,6 +84,9 @@ export class ReferenceGallery {
   private readonly index: LabelledIndex;
   /** Metadata fields from a file that this version does not interpret, written back unchanged. */
   private extraMeta: Record<string, unknown> = {};
+  private _thresholdSource: ThresholdSource;
+  /** Negative references and the raw-space view the open-set guards use (open-set.ts). */
+  private openSet = new OpenSet();
 
   constructor(options: ReferenceGalleryOptions = {}) {
     const { dim, metric = 'cosine', clustersPerClass = DEFAULT_CLUSTERS, index = 'auto', hnsw = {}, embedder, seed = DEFAULT_KMEANS_SEED, threshold = DEFAULT_THRESHOLD } = options;
@@ -93,6 +103,7 @@ export class ReferenceGallery {
     this.hnsw = params;
     this.seed = seed;
     this._threshold = threshold;
+    this._thresholdSource = options.threshold !== undefined ? 'explicit' : 'default';
     this._dim = dim;
     this._embedder = embedder ? { ...embedder } : undefined;
     this.index = new LabelledIndex({ choice: index, metric, hnsw: params, seed });
@@ -107,7 +118,18 @@ export class ReferenceGallery {
   setThreshold(value: number): this {
     check(is.number(value), 'threshold', 'a number', value);
     this._threshold = value;
+    this._thresholdSource = 'explicit';
     return this;
+  }
+
+  /** Where the default threshold comes from (docs/gallery.md, "Where the default threshold comes from"). */
+  get thresholdSource(): ThresholdSource {
+    return this._thresholdSource;
+  }
+
+  /** Negative references held (addNegatives). */
+  get negativeCount(): number {
+    return this.openSet.count(this.dim);
   }
 
   /** Vector dimension (0 until known). */
@@ -185,18 +207,52 @@ export class ReferenceGallery {
    * Embed images and add them under a label. Images that cannot be read are reported
    * in `failures` and skipped; the embedder must match the gallery's (E_FINGERPRINT).
    */
-  async addImages(
-    embedder: Embedder,
-    label: string,
-    images: readonly EmbedInput[],
-    options: { onProgress?: (p: EmbedProgress) => void } = {},
-  ): Promise<AddImagesResult> {
+  async addImages(embedder: Embedder, label: string, images: readonly EmbedInput[], options: AddImagesOptions = {}): Promise<AddImagesResult> {
     checkLabel(label);
     this.useEmbedder(embedder);
+    const views = augmentViews(options.augment);
+    if (views > 0) {
+      const seed = (typeof options.augment === 'object' ? options.augment.seed : undefined) ?? this.seed;
+      const r = await embedWithViews(embedder, label, images, views, seed, options.onProgress);
+      if (r.vectors.length) this.add(label, r.vectors);
+      return { added: r.added, vectors: r.vectors.length, failures: r.failures };
+    }
     const { vectors, failures } = await embedder.embedSettled(images, options.onProgress ? { onProgress: options.onProgress } : {});
     const ok = vectors.filter((v): v is Float32Array => v !== null);
     if (ok.length) this.add(label, ok);
-    return { added: ok.length, failures };
+    return { added: ok.length, vectors: ok.length, failures };
+  }
+
+  /**
+   * Negative references: vectors of products that are NOT targets (a shelf's other
+   * brands, look-alikes). Never returned as a label; a query closer to one of them than
+   * to the winning label is `unknown` (docs/gallery.md, "Negative references"), and
+   * calibrate() measures and limits how many held-out negatives would still be named.
+   */
+  addNegatives(vectors: Float32Array | readonly (Float32Array | readonly number[])[]): this {
+    const { data: flat, dim } = flattenVectors(vectors, this._dim, 'negatives');
+    if (flat.length === 0) return this;
+    this._dim ??= dim;
+    checkReferences(flat, dim, 'cosine', 'negatives');
+    this.openSet.add(flat, dim);
+    this.calibration?.markStale();
+    return this;
+  }
+
+  /** Embed images of non-target products and add them as negative references (bad images are reported in `failures` and skipped). */
+  async addNegativeImages(embedder: Embedder, images: readonly EmbedInput[], options: { onProgress?: (p: EmbedProgress) => void } = {}): Promise<AddImagesResult> {
+    this.useEmbedder(embedder);
+    const { vectors, failures } = await embedder.embedSettled(images, options.onProgress ? { onProgress: options.onProgress } : {});
+    const ok = vectors.filter((v): v is Float32Array => v !== null);
+    if (ok.length) this.addNegatives(ok);
+    return { added: ok.length, vectors: ok.length, failures };
+  }
+
+  /** Forget every negative reference. */
+  clearNegatives(): this {
+    if (this.negativeCount) this.calibration?.markStale();
+    this.openSet.clear();
+    return this;
   }
 
   /**
@@ -208,6 +264,12 @@ export class ReferenceGallery {
     if (!adopt) return;
     this._embedder = adopt;
     this._dim ??= embedder.dim;
+    // A threshold measured for this built-in embedder replaces the generic floor, unless the caller chose one.
+    const measured = embedder.modelPath !== undefined ? defaultThresholdFor(embedder.modelPath) : undefined;
+    if (measured !== undefined && this._thresholdSource === 'default') {
+      this._threshold = measured;
+      this._thresholdSource = 'embedder';
+    }
   }
 
   /** Forget a label and its vectors. Returns false when it was not there. */
@@ -235,7 +297,12 @@ export class ReferenceGallery {
     const cohort = this.calibration?.labelsScored ?? 0;
     const neighbors = this.nearest(vector, Math.max(k, top * Math.min(perClass, 8), cohort * perClass));
     const calibration = this.calibration;
-    return voteNeighbors(neighbors, { k, threshold, top, temperature }, calibration ? (winner, others) => calibration.score(winner, others) : undefined);
+    const r = voteNeighbors(neighbors, { k, threshold, top, temperature }, calibration ? (winner, others) => calibration.score(winner, others) : undefined);
+    if (!this.negativeCount && !(this.adapter && calibration?.guards?.raw)) return r;
+    // The open-set guards (open-set.ts), in the embedder's raw space.
+    const q = normalizedRows(Float32Array.from(vector), this.dim);
+    const u = this.openSet.guardedScore(r.unknownScore, r.label, q, this._threshold, this.rawMeans(), calibration, this.adapter !== undefined);
+    return { ...r, unknownScore: u, unknown: u < threshold };
   }
 
   /** The n stored vectors most similar to a query, best first (scores as in docs/gallery.md). */
@@ -333,6 +400,7 @@ export class ReferenceGallery {
     // Similarities in the adapted space are on another scale: a threshold chosen for the raw
     // embeddings means nothing there. Nothing is "unknown" until calibrate() (or an explicit threshold).
     this._threshold = -1;
+    this._thresholdSource = 'adapted';
     this.calibration = undefined;
     this.refreshAdaptation();
     return this.adaptationInfo!;
@@ -373,17 +441,38 @@ export class ReferenceGallery {
       }
       return r;
     });
+    // The open-set guards are calibrated on the same folds (open-set.ts).
+    const collect = new GuardCollector(dim, this.adapter !== undefined && (options.rawSpace ?? true), this.openSet.rows(), folds, options.seed ?? this.seed);
     const answers = heldOutAnswers(labels, raws, dim, { folds, seed: options.seed ?? this.seed }, (references) => {
       const g = new ReferenceGallery({ dim, metric: this.metric, clustersPerClass: this.clustersPerClass, index: 'exact', seed: this.seed });
       for (const [label, vectors] of references) g.add(label, vectors);
       if (this.adapter) g.adapt(this.adapter.options);
       // One full ranking serves both the vote and every label's best similarity.
-      return { answer: (label, v) => heldOutAnswer(g.nearest(v, g.size), label), dispose: () => g.dispose() };
+      const fold = { openSet: g.openSet, rawMeans: () => g.rawMeans(), answer: (v: Float32Array) => heldOutAnswer(g.nearest(v, g.size), '') };
+      if (collect.active) collect.beginFold(fold);
+      const answer = (label: string, v: Float32Array) => {
+        const a = heldOutAnswer(g.nearest(v, g.size), label);
+        collect.reference(label, v, a.answer, fold);
+        return a;
+      };
+      return { answer, dispose: () => g.dispose() };
     });
-    const result = calibrationFromAnswers(answers, labels, rejectRate, { weight: cohortWeight, size: cohortSize });
-    this.calibration = new Calibration({ offsets: result.offsets, rejectRate, folds, cohortWeight, cohortSize });
+    const cohort = { weight: cohortWeight, size: cohortSize };
+    const result = calibrationFromAnswers(answers, labels, rejectRate, cohort);
+    const guards = collect.finish(labels, result, rejectRate, cohort, options.falseNameRate ?? DEFAULT_FALSE_NAME_RATE);
+    this.calibration = new Calibration({ offsets: result.offsets, rejectRate, folds, cohortWeight, cohortSize, ...(guards.raw || guards.negatives ? { guards } : {}) });
     this._threshold = result.threshold;
-    return { threshold: result.threshold, heldOut: result.heldOut, heldOutTop1: result.heldOutTop1, folds, rejectRate, ms: performance.now() - t0 };
+    this._thresholdSource = 'calibrated';
+    return {
+      threshold: result.threshold,
+      heldOut: result.heldOut,
+      heldOutTop1: result.heldOutTop1,
+      ...(guards.raw ? { rawThreshold: guards.raw.threshold } : {}),
+      ...(guards.negatives ? { negatives: { ...guards.negatives } } : {}),
+      folds,
+      rejectRate,
+      ms: performance.now() - t0,
+    };
   }
 
   /** The calibration in use (undefined before calibrate()). */
@@ -400,8 +489,17 @@ export class ReferenceGallery {
 
   /** Classes were added or removed: an adaptation must be re-fitted, a calibration is out of date. */
   private classesChanged(): void {
+    this.openSet.invalidate();
     this.adapter?.invalidate();
     this.calibration?.markStale();
+  }
+
+  /** Normalised raw-space means of the classes (the stored vectors stand in where the references are gone). */
+  private rawMeans() {
+    return this.openSet.rawMeans(this.dim, () => {
+      const labels = this.labels;
+      return { labels, raws: labels.map((l) => this.classes.get(l)!.raw ?? this.classes.get(l)!.vectors) };
+    });
   }
 
   /** Re-fit or re-project the adapted vectors when owed (lazily, so building class by class fits once). */
@@ -435,6 +533,9 @@ export class ReferenceGallery {
         // Format version 2 (docs/gallery-format.md): an adapted gallery stores its references in the embedder's space plus the fitted projection.
         ...(adapter ? { adaptation: adapter.toRecord() } : {}),
         ...(this.calibration ? { calibration: this.calibration.toRecord() } : {}),
+        thresholdSource: this._thresholdSource,
+        // Negative references, raw embedder space (format version 4).
+        ...(this.negativeCount ? { negatives: this.openSet.toRecord(this.dim) } : {}),
       },
       classes: this.labels.map((label) => {
         const c = this.classes.get(label)!;
@@ -455,8 +556,10 @@ export class ReferenceGallery {
       ...(meta.seed !== undefined ? { seed: meta.seed } : {}),
       ...(typeof meta.threshold === 'number' ? { threshold: meta.threshold } : {}),
     });
-    const { clustersPerClass: _c, seed: _s, index: _i, hnsw: _h, embedder: _e, threshold: _t, adaptation, calibration, ...extra } = meta;
+    const { clustersPerClass: _c, seed: _s, index: _i, hnsw: _h, embedder: _e, threshold: _t, adaptation, calibration, thresholdSource, negatives, ...extra } = meta;
     g.extraMeta = extra;
+    g._thresholdSource = THRESHOLD_SOURCES.includes(thresholdSource as ThresholdSource) ? (thresholdSource as ThresholdSource) : 'stored';
+    if (negatives !== undefined) g.openSet = OpenSet.fromRecord(negatives, data.dim);
     if (adaptation !== undefined) g.adapter = Adapter.fromRecord(adaptation, data.dim);
     for (const c of data.classes) {
       // Stored vectors are already normalised and reduced: take them as they are (an adapted gallery stores its references, projected on first use).

@@ -4,7 +4,9 @@
  * importing ReferenceGallery itself.
  */
 import type { AdaptOptions } from '../adapt/lda.js';
-import type { EmbedFailure } from '../embedder.js';
+import type { AugmentOptions } from '../augment/augment.js';
+import type { EmbedFailure, EmbedProgress } from '../embedder.js';
+import type { NegativeCalibration } from '../adapt/serialize.js';
 import type { HnswParams, Metric } from '../vector-index.js';
 
 export type IndexChoice = 'auto' | 'exact' | 'hnsw';
@@ -93,9 +95,26 @@ export interface Classification {
 }
 
 export interface AddImagesResult {
+  /** Images added (each with its augmented views, when `augment` is set). */
   added: number;
+  /** Reference vectors stored: images × (1 + views). */
+  vectors: number;
   failures: EmbedFailure[];
 }
+
+export interface AddImagesOptions {
+  onProgress?: (p: EmbedProgress) => void;
+  /**
+   * Store synthetic views of every image besides it (docs/gallery.md, "Augmentation"):
+   * a number of views, or options. Deterministic: seeded by the gallery's seed, the label
+   * and the image's position in `images`.
+   */
+  augment?: number | AugmentOptions;
+}
+
+/** Where the gallery's default threshold comes from (shown by `gallery info`). */
+export type ThresholdSource = 'default' | 'embedder' | 'calibrated' | 'adapted' | 'explicit' | 'stored';
+export const THRESHOLD_SOURCES: readonly ThresholdSource[] = ['default', 'embedder', 'calibrated', 'adapted', 'explicit', 'stored'];
 
 /** What adapt() learned (see docs/accuracy.md). */
 export interface AdaptationInfo {
@@ -120,6 +139,10 @@ export interface CalibrationInfo {
   heldOut: number;
   /** Their top-1 (optimistic: references resemble each other more than queries resemble them). */
   heldOutTop1: number;
+  /** The raw-space guard's threshold (adapted galleries; see docs/gallery.md, "Open-set guards"). */
+  rawThreshold?: number;
+  /** The negative guard's calibration, on a gallery with negative references. */
+  negatives?: NegativeCalibration;
   folds: number;
   rejectRate: number;
   ms: number;
