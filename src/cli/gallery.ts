@@ -9,8 +9,10 @@ import { Embedder, type EmbedderOptions } from '../core/embedder.js';
 import { SkulensError, messageOf } from '../core/errors.js';
 import { DEFAULT_CLUSTERS, DEFAULT_K, DEFAULT_THRESHOLD, ReferenceGallery } from '../core/gallery/gallery.js';
 import type { Metric } from '../core/vector-index.js';
-import type { DatasetItem } from '../node/dataset.js';
-import { EMBEDDER_HELP, action, embedderSource, out, parsePositiveInt, readLabelledImages, warnDefaultSpec } from './common.js';
+import { DEFAULT_AUGMENT_VIEWS } from '../core/augment/augment.js';
+import { createProgress } from './progress.js';
+import { expandImageArgs, type DatasetItem } from '../node/dataset.js';
+import { EMBEDDER_HELP, action, embedderSource, out, parsePositiveInt, readLabelledImages, warnDefaultSpec, warnSkipped } from './common.js';
 import { embedInChunks } from './embed.js';
 
 export function registerGallery(program: Command): void {
@@ -27,13 +29,16 @@ export function registerGallery(program: Command): void {
     .option('--clusters <K>', `k-means centroids kept per class, or "all" (default ${DEFAULT_CLUSTERS})`, parseClusters)
     .option('--metric <metric>', 'cosine or l2', parseMetric, 'cosine' as Metric)
     .option('--batch-size <n>', 'images per inference run', parsePositiveInt('--batch-size'), 16)
-    .option('--threshold <s>', `default "unknown" threshold stored in the gallery (default ${DEFAULT_THRESHOLD}; or pick one with --calibrate)`, parseThreshold)
+    .option('--threshold <s>', `default "unknown" threshold stored in the gallery (default: measured per built-in embedder, else ${DEFAULT_THRESHOLD}; or pick one with --calibrate)`, parseThreshold)
     .option('--float16', 'store vectors as float16 (half the file size)')
     .option('--adapt', 'learn a projection from the references that separates look-alike classes (docs/accuracy.md); stored in the gallery')
     .option('--calibrate', 'pick the "unknown" threshold from held-out references (docs/accuracy.md); ignored when --threshold is given')
+    .option('--augment [N]', `store N synthetic views of every reference besides it: crop, perspective, colour, blur, JPEG, background (default N ${DEFAULT_AUGMENT_VIEWS}; docs/gallery.md)`, parseViews)
+    .option('--negatives <dir|csv>', 'images of products that are NOT targets (a folder, searched at any depth, or a path,label CSV whose labels are ignored): never named, they count against naming (docs/gallery.md)')
     .action(
-      action(async (refs: string, opts: { output: string; embedder?: string; preset?: string; embeddingOutput?: string; clusters?: number | 'all'; metric: Metric; batchSize: number; threshold?: number; float16?: boolean; adapt?: boolean; calibrate?: boolean }) => {
+      action(async (refs: string, opts: { output: string; embedder?: string; preset?: string; embeddingOutput?: string; clusters?: number | 'all'; metric: Metric; batchSize: number; threshold?: number; float16?: boolean; adapt?: boolean; calibrate?: boolean; augment?: number | true; negatives?: string }) => {
         const items = await readLabelledImages(refs, 'reference');
+        const negatives = opts.negatives !== undefined ? await readNegatives(opts.negatives) : [];
         const embedder = await Embedder.create({ model: embedderSource(opts.embedder), preset: opts.preset, output: opts.embeddingOutput, batchSize: opts.batchSize });
         warnDefaultSpec(embedder);
         try {
@@ -43,7 +48,8 @@ export function registerGallery(program: Command): void {
             ...(opts.threshold !== undefined ? { threshold: opts.threshold } : {}),
           });
           g.useEmbedder(embedder);
-          const vectors = await embedItems(embedder, items, 'embedding references');
+          const views = opts.augment === undefined ? 0 : opts.augment === true ? DEFAULT_AUGMENT_VIEWS : opts.augment;
+          const vectors = views > 0 ? await embedAugmented(g, embedder, items, views) : await embedItems(embedder, items, 'embedding references');
           // Group by label, then add each class once (one k-means run per class).
           const byLabel = new Map<string, Float32Array[]>();
           items.forEach((item, i) => {
@@ -59,6 +65,11 @@ export function registerGallery(program: Command): void {
             else process.stderr.write(`skulens: class "${label}" has no usable images: skipped\n`);
           }
           if (g.size === 0) throw new SkulensError('E_IMAGE_DECODE', `None of the ${items.length} reference images could be embedded.`);
+          if (negatives.length) {
+            const nv = (await embedItems(embedder, negatives, 'embedding negatives')).filter((v): v is Float32Array => v !== null);
+            if (nv.length === 0) throw new SkulensError('E_IMAGE_DECODE', `None of the ${negatives.length} negative images could be embedded.`);
+            g.addNegatives(nv);
+          }
           if (opts.adapt) {
             const a = g.adapt();
             process.stderr.write(
@@ -70,13 +81,20 @@ export function registerGallery(program: Command): void {
           if (opts.calibrate && opts.threshold === undefined) {
             const c = g.calibrate();
             process.stderr.write(`skulens: calibrated threshold ${c.threshold.toFixed(4)} from ${c.heldOut} held-out references (${c.folds} folds, ${(c.ms / 1000).toFixed(1)} s)\n`);
+            if (c.rawThreshold !== undefined) process.stderr.write(`skulens: raw-space guard threshold ${c.rawThreshold.toFixed(4)}\n`);
+            if (c.negatives) {
+              const n = c.negatives;
+              process.stderr.write(
+                `skulens: negative guard threshold ${n.threshold.toFixed(4)}: ${(100 * n.falseNameRate).toFixed(1)}% of ${n.heldOut} held-out negatives still named, ${(100 * n.knownRejected).toFixed(1)}% of held-out references rejected by it\n`,
+              );
+            }
           } else if (opts.adapt && opts.threshold !== undefined) {
             g.setThreshold(opts.threshold);
           }
           await g.save(opts.output, { float16: opts.float16 === true });
           const added = vectors.filter(Boolean).length;
           process.stderr.write(
-            `skulens: wrote ${opts.output}: ${g.labels.length} labels, ${added} references → ${g.size} vectors (${g.dim}-d, ${g.metric}, clusters ${g.clustersPerClass})\n`,
+            `skulens: wrote ${opts.output}: ${g.labels.length} labels, ${added} references${views ? ` (+${views} views each)` : ''} → ${g.size} vectors (${g.dim}-d, ${g.metric}, clusters ${g.clustersPerClass})${g.negativeCount ? `, ${g.negativeCount} negatives` : ''}, threshold ${g.threshold} (${describeThresholdSource(g)})\n`,
           );
         } finally {
           await embedder.dispose();
@@ -102,8 +120,18 @@ export function registerGallery(program: Command): void {
           metric: g.metric,
           clustersPerClass: g.clustersPerClass,
           threshold: g.threshold,
+          thresholdSource: g.thresholdSource,
+          negatives: g.negativeCount,
           adaptation: g.adaptationInfo ?? null,
-          calibration: g.calibrationInfo ? { rejectRate: g.calibrationInfo.rejectRate, folds: g.calibrationInfo.folds, stale: g.calibrationInfo.stale === true } : null,
+          calibration: g.calibrationInfo
+            ? {
+                rejectRate: g.calibrationInfo.rejectRate,
+                folds: g.calibrationInfo.folds,
+                stale: g.calibrationInfo.stale === true,
+                rawThreshold: g.calibrationInfo.guards?.raw?.threshold ?? null,
+                negatives: g.calibrationInfo.guards?.negatives ?? null,
+              }
+            : null,
           index: g.indexChoice,
           hnsw: g.hnsw,
           embedder: g.embedder ?? null,
@@ -113,9 +141,15 @@ export function registerGallery(program: Command): void {
         const e = g.embedder;
         const lines = [
           `${file}`,
-          `  ${info.labels} labels, ${info.references} references → ${info.vectors} vectors, ${info.dim}-d, ${info.metric}, clusters per class: ${info.clustersPerClass}, threshold ${info.threshold}`,
+          `  ${info.labels} labels, ${info.references} references → ${info.vectors} vectors, ${info.dim}-d, ${info.metric}, clusters per class: ${info.clustersPerClass}`,
+          `  threshold ${info.threshold} (${describeThresholdSource(g)})`,
+          ...(info.negatives ? [`  negative references: ${info.negatives}`] : []),
           ...(info.adaptation ? [`  adaptation: ${info.adaptation.method === 'lda' ? `LDA ${info.adaptation.inDim}-d → ${info.adaptation.outDim}-d (power ${info.adaptation.power}, shrinkage ${info.adaptation.shrinkage})` : `none (${info.adaptation.reason ?? 'identity'})`}`] : []),
-          ...(info.calibration ? [`  calibrated: threshold on similarity minus per-label offset (${info.calibration.folds} folds, reject rate ${info.calibration.rejectRate})${info.calibration.stale ? ' — STALE: classes changed since, re-calibrate' : ''}`] : []),
+          ...(info.calibration ? [`  calibrated: threshold on similarity minus per-label offset (${info.calibration.folds} folds, reject rate ${info.calibration.rejectRate})${info.calibration.stale ? ' — STALE: classes or negatives changed since, re-calibrate' : ''}`] : []),
+          ...(info.calibration?.rawThreshold != null ? [`  raw-space guard: threshold ${info.calibration.rawThreshold}`] : []),
+          ...(info.calibration?.negatives
+            ? [`  negative guard: threshold ${info.calibration.negatives.threshold}, ${(100 * info.calibration.negatives.falseNameRate).toFixed(1)}% of ${info.calibration.negatives.heldOut} held-out negatives named`]
+            : []),
           `  index: ${info.index} (HNSW M=${g.hnsw.M} efConstruction=${g.hnsw.efConstruction} ef=${g.hnsw.ef})`,
           e ? `  embedder: ${e.path ?? '(no path)'}${e.preset ? ` preset ${e.preset}` : ''}, output ${e.output ?? '?'}, fingerprint ${e.fingerprint}` : '  embedder: not recorded',
           `  label                                    references  vectors`,
@@ -160,6 +194,61 @@ export async function embedItems(embedder: Embedder, items: readonly DatasetItem
   const vectors: (Float32Array | null)[] = [];
   for await (const chunk of embedInChunks(embedder, items, label)) vectors.push(...chunk.vectors);
   return vectors;
+}
+
+/** Where the threshold comes from, in words (gallery build and info). */
+function describeThresholdSource(g: ReferenceGallery): string {
+  switch (g.thresholdSource) {
+    case 'embedder':
+      return `measured for the built-in ${g.embedder?.path ?? 'embedder'} on Grocery Store val; --calibrate fits one to this gallery`;
+    case 'calibrated':
+      return 'calibrated on this gallery\'s held-out references';
+    case 'adapted':
+      return 'adapted and not calibrated: nothing is "unknown"; add --calibrate';
+    case 'explicit':
+      return 'set explicitly';
+    case 'default':
+      return `the generic default ${DEFAULT_THRESHOLD}: not measured for this embedder, use --calibrate`;
+    default:
+      return 'stored by an earlier skulens';
+  }
+}
+
+/** Embed each class's images with N augmented views (ReferenceGallery.addImages), with one progress bar; failures reported and skipped. */
+async function embedAugmented(g: ReferenceGallery, embedder: Embedder, items: readonly Required<DatasetItem>[], views: number): Promise<(Float32Array | null)[]> {
+  const progress = createProgress(`embedding references (+${views} views each)`, items.length);
+  const ok = new Array<Float32Array | null>(items.length).fill(null);
+  const labels = [...new Set(items.map((i) => i.label))];
+  let done = 0;
+  for (const label of labels) {
+    const idx = items.flatMap((it, i) => (it.label === label ? [i] : []));
+    const r = await g.addImages(
+      embedder,
+      label,
+      idx.map((i) => items[i]!.path),
+      { augment: views, onProgress: (p) => progress.update(done + p.done) },
+    );
+    const failed = new Set(r.failures.map((f) => f.index));
+    for (const f of r.failures) warnSkipped(f.input, f.error.message);
+    // Only success matters to the caller here (the vectors are in the gallery already).
+    idx.forEach((i, j) => (ok[i] = failed.has(j) ? null : new Float32Array(0)));
+    done += idx.length;
+  }
+  progress.done();
+  return ok;
+}
+
+/** The --negatives images: a folder (any depth) or a path,label CSV (labels ignored). */
+async function readNegatives(source: string): Promise<DatasetItem[]> {
+  const items = await expandImageArgs([source]);
+  if (items.length === 0) throw new SkulensError('E_EMPTY', `No negative images found in "${source}".`, { input: source });
+  return items;
+}
+
+function parseViews(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1 || n > 1000) throw new InvalidArgumentError('expected a whole number of views from 1 to 1000.');
+  return n;
 }
 
 function parseClusters(value: string): number | 'all' {
