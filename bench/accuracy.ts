@@ -15,6 +15,8 @@
  *
  *   npm run bench:accuracy [-- --queries val|test] [--draws N] [--no-write] [--sweep-reject] [--sweep-cohort]
  *                          [--open-set-only]   (skips the closed-set table and time; never writes)
+ *                          [--no-store]        (skips the store-domain protocols of bench/lib/store-protocols.ts)
+ *                          [--store-only]      (only those; rewrites only their section of docs/accuracy.md)
  *
  * Hyper-parameters (adapt defaults, calibrate's reject rate) were chosen with
  * `--queries val --no-write`; the figures in docs come from test.csv.
@@ -33,6 +35,7 @@ import { Embedder } from '../src/core/embedder.js';
 import { bestScoreByLabel, otherLabelScores, ReferenceGallery, type ReferenceGalleryOptions } from '../src/core/gallery/gallery.js';
 import { readLabelledSet } from '../src/node/dataset.js';
 import { byLabel } from './lib/grocery-vectors.js';
+import { STORE_BEGIN, STORE_END, storeMarkdown, storeProtocols } from './lib/store-protocols.js';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const SHARED = resolve(process.env.SKULENS_SHARED ?? join(ROOT, '..', 'shared'));
@@ -50,6 +53,26 @@ const DRAWS = Number(opt('--draws', '3'));
 const OPEN_ONLY = flag('--open-set-only');
 const WRITE = !flag('--no-write') && QUERIES === 'test' && !OPEN_ONLY;
 const SIZES: (number | 'all')[] = [1, 5, 10, 20, 30, 'all'];
+
+// Store-domain protocols (issue 23): their own vectors and section of docs/accuracy.md.
+if (flag('--store-only')) {
+  const section = storeMarkdown(await storeProtocols());
+  console.log(section);
+  if (!flag('--no-write')) await writeStoreSection(join(ROOT, 'docs', 'accuracy.md'), section);
+  process.exit(0);
+}
+const STORE = flag('--no-store') || QUERIES !== 'test' || OPEN_ONLY ? undefined : storeMarkdown(await storeProtocols());
+if (STORE) console.log(STORE);
+
+/** Replace the store section between its markers (or append it before "## Reproduce"). */
+async function writeStoreSection(path: string, section: string): Promise<void> {
+  const text = await readFile(path, 'utf8');
+  const a = text.indexOf(STORE_BEGIN);
+  const b = text.indexOf(STORE_END);
+  const next = a >= 0 && b > a ? text.slice(0, a) + section + text.slice(b + STORE_END.length) : text.replace('## Reproduce', `${section}\n\n## Reproduce`);
+  await writeFile(path, next);
+  log(`wrote the store-protocols section of ${path}`);
+}
 const log = (m: string) => process.stderr.write(m + '\n');
 
 interface Split {
@@ -303,6 +326,7 @@ console.log(`\nratios (same run): adapted / class mean top-1 = ${(full.get('adap
 if (WRITE) {
   await writePlot(join(ROOT, 'docs', 'img', 'accuracy.png'));
   await writeFile(join(ROOT, 'docs', 'accuracy.md'), doc());
+  if (STORE) await writeStoreSection(join(ROOT, 'docs', 'accuracy.md'), STORE);
   log('wrote docs/accuracy.md and docs/img/accuracy.png');
 }
 
