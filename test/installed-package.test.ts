@@ -12,6 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { HAVE_SHARED, REPO_ROOT, grocery } from './helpers/shared.js';
 
 const MODEL_FILE = 'models/skulens-retail-160.onnx';
+const MOBILENET_FILE = 'models/skulens-mobilenetv2.onnx';
 const work = mkdtempSync(join(tmpdir(), 'skulens-installed-'));
 const app = join(work, 'app');
 const installed = join(app, 'node_modules', 'skulens');
@@ -42,6 +43,12 @@ beforeAll(() => {
     `import { Embedder } from 'skulens';
 const embedder = await Embedder.create();
 const [v] = await embedder.embed([process.argv[2]]);
+if (process.argv[3]) {
+  const other = await Embedder.create({ model: process.argv[3] });
+  const [w] = await other.embed([process.argv[2]]);
+  console.log(JSON.stringify({ model: other.modelPath, dim: other.dim, specSource: other.specSource, norm: Math.hypot(...w) }));
+  await other.dispose();
+}
 console.log(JSON.stringify({ model: embedder.modelPath, dim: embedder.dim, norm: Math.hypot(...v) }));
 await embedder.dispose();
 `,
@@ -56,7 +63,10 @@ describe('installed package', () => {
     expect(model, 'the model file is in the tarball').toBeDefined();
     expect(model!.size).toBeLessThanOrEqual(4 * 1024 * 1024);
     expect(paths.filter((p) => /^(training|test|fixtures|bench|scratch)\//.test(p) || (/\.(jpe?g|png|pt|f16|f32)$/.test(p) && !p.startsWith('docs/img/')))).toEqual([]);
-    expect(paths.filter((p) => p.endsWith('.onnx'))).toEqual([MODEL_FILE]);
+    expect(paths.filter((p) => p.endsWith('.onnx')).sort()).toEqual([MOBILENET_FILE, MODEL_FILE]);
+    expect(packed.files.find((f) => f.path === MOBILENET_FILE)!.size).toBeLessThanOrEqual(4 * 1024 * 1024);
+    // The Apache-2.0 model ships with its licence and a NOTICE naming its origin.
+    expect(paths).toEqual(expect.arrayContaining(['models/LICENSE-APACHE-2.0', 'models/NOTICE']));
   });
 
   it.skipIf(!HAVE_SHARED)(`embeds with the built-in model from node_modules${OFFLINE ? ', network off' : ''}`, () => {
@@ -65,6 +75,11 @@ describe('installed package', () => {
     const result = JSON.parse(r.stdout);
     expect(result).toMatchObject({ model: 'skulens:retail-160', dim: 512 });
     expect(result.norm).toBeCloseTo(1, 5);
+
+    const both = run(['main.js', join(grocery, 'test/Fruit/Banana/Banana_001.jpg'), 'skulens:mobilenetv2']);
+    const second = JSON.parse(both.stdout.trim().split('\n')[1]!);
+    expect(second).toMatchObject({ model: 'skulens:mobilenetv2', dim: 1280, specSource: 'metadata' });
+    expect(second.norm).toBeCloseTo(1, 5);
 
     const cli = run([join(installed, 'dist', 'cli.js'), 'embed', join(grocery, 'test/Fruit/Banana/Banana_001.jpg'), '--json']);
     expect(cli.status).toBe(0);
