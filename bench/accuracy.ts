@@ -17,6 +17,7 @@
  *                          [--open-set-only]   (skips the closed-set table and time; never writes)
  *                          [--no-store]        (skips the store-domain protocols of bench/lib/store-protocols.ts)
  *                          [--store-only]      (only those; rewrites only their section of docs/accuracy.md)
+ *                          [--store-parts studio,open,grocery,space]   (with --store-only: which of them)
  *
  * Hyper-parameters (adapt defaults, calibrate's reject rate) were chosen with
  * `--queries val --no-write`; the figures in docs come from test.csv.
@@ -35,7 +36,7 @@ import { Embedder } from '../src/core/embedder.js';
 import { bestScoreByLabel, otherLabelScores, ReferenceGallery, type ReferenceGalleryOptions } from '../src/core/gallery/gallery.js';
 import { readLabelledSet } from '../src/node/dataset.js';
 import { byLabel } from './lib/grocery-vectors.js';
-import { STORE_BEGIN, STORE_END, storeMarkdown, storeProtocols } from './lib/store-protocols.js';
+import { STORE_BEGIN, STORE_END, storeMarkdown, storeProtocols, type StorePart } from './lib/store-protocols.js';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const SHARED = resolve(process.env.SKULENS_SHARED ?? join(ROOT, '..', 'shared'));
@@ -56,7 +57,8 @@ const SIZES: (number | 'all')[] = [1, 5, 10, 20, 30, 'all'];
 
 // Store-domain protocols (issue 23): their own vectors and section of docs/accuracy.md.
 if (flag('--store-only')) {
-  const section = storeMarkdown(await storeProtocols());
+  const parts = opt('--store-parts', 'studio,open,grocery,space').split(',') as StorePart[];
+  const section = storeMarkdown(await storeProtocols(new Set(parts)));
   console.log(section);
   if (!flag('--no-write')) await writeStoreSection(join(ROOT, 'docs', 'accuracy.md'), section);
   process.exit(0);

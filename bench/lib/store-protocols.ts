@@ -105,7 +105,10 @@ export interface StoreResults {
   photos: number;
 }
 
-export async function storeProtocols(): Promise<StoreResults> {
+export type StorePart = 'studio' | 'open' | 'grocery' | 'space';
+
+/** Run the protocols (all parts, or those given: `--store-only --store-parts studio,open`). */
+export async function storeProtocols(parts: ReadonlySet<StorePart> = new Set(['studio', 'open', 'grocery', 'space'])): Promise<StoreResults> {
   const heldOut = new Set((await readGroceryClasses()).filter((c) => c.heldOut).map((c) => c.name));
   const out: StoreResults = { studio: [], open: [], grocery: [], space: [], boxes: 0, photos: 0 };
   for (const model of STORE_EMBEDDERS) {
@@ -114,86 +117,94 @@ export async function storeProtocols(): Promise<StoreResults> {
     const train = await groceryRows(embedder, 'train');
     const test = await groceryRows(embedder, 'test');
     const shelf = await shelfRows(embedder);
-    const iconic = [await iconicRows(embedder, 0), await iconicRows(embedder, AUGMENT_VIEWS)];
+    const iconic = parts.has('studio') ? [await iconicRows(embedder, 0), await iconicRows(embedder, AUGMENT_VIEWS)] : [];
     await embedder.dispose();
     out.boxes = shelf.labels.length;
     out.photos = new Set(shelf.labels).size;
 
     // A. studio → store
-    const studio: StoreResults['studio'][number]['rows'] = [];
-    for (const [set, keep] of [
-      ['20 held-out classes', (l: string) => heldOut.has(l)],
-      ['all 81 classes', () => true],
-    ] as const) {
-      const queries = subset(test, keep);
-      for (const refs of iconic) {
-        const r = subset(refs, keep);
-        const views = r.labels.length / new Set(r.labels).size - 1;
-        const top1 = (adapt: boolean) => {
-          const g = build(r, model, fp, { adapt });
-          const a = classifyAll(g, queries, -Infinity);
-          return a.filter((x, i) => x.label === queries.labels[i]).length / a.length;
-        };
-        studio.push({ set, views, plain: top1(false), adapted: top1(true) });
-        log(`${model} studio→store ${set}, ${views} views: plain ${pct(studio.at(-1)!.plain)} adapted ${pct(studio.at(-1)!.adapted)}`);
+    if (parts.has('studio')) {
+      const studio: StoreResults['studio'][number]['rows'] = [];
+      for (const [set, keep] of [
+        ['20 held-out classes', (l: string) => heldOut.has(l)],
+        ['all 81 classes', () => true],
+      ] as const) {
+        const queries = subset(test, keep);
+        for (const refs of iconic) {
+          const r = subset(refs, keep);
+          const views = r.labels.length / new Set(r.labels).size - 1;
+          const top1 = (adapt: boolean) => {
+            const g = build(r, model, fp, { adapt });
+            const a = classifyAll(g, queries, -Infinity);
+            return a.filter((x, i) => x.label === queries.labels[i]).length / a.length;
+          };
+          studio.push({ set, views, plain: top1(false), adapted: top1(true) });
+          log(`${model} studio→store ${set}, ${views} views: plain ${pct(studio.at(-1)!.plain)} adapted ${pct(studio.at(-1)!.adapted)}`);
+        }
       }
+      out.studio.push({ embedder: model, rows: studio });
     }
-    out.studio.push({ embedder: model, rows: studio });
 
     // B. open set on shelves
-    const rows: OpenSetRow[] = [];
-    rows.push(openSet(build(train, model, fp), 'default (no flags)', test, shelf));
-    rows.push(openSet(build(train, model, fp, { calibrate: true }), '--calibrate', test, shelf));
-    const ac = build(train, model, fp, { adapt: true });
-    ac.calibrate({ rawSpace: false });
-    rows.push(openSet(ac, '--adapt --calibrate, adapted score only (before)', test, shelf));
-    rows.push(openSet(build(train, model, fp, { adapt: true, calibrate: true }), '--adapt --calibrate (raw-space guard)', test, shelf));
-    // Negative references from half of the photos, evaluated on the other half, both ways.
-    const photos = [...new Set(shelf.labels)].sort();
-    const halves = [photos.filter((_, i) => i % 2 === 0), photos.filter((_, i) => i % 2 === 1)];
-    for (const [flags, adapt] of [
-      ['--calibrate --negatives', false],
-      ['--adapt --calibrate --negatives', true],
-    ] as const) {
-      const parts = halves.map((half, h) => {
-        const negRefs = subset(shelf, (p) => half.includes(p));
-        const evalNeg = subset(shelf, (p) => !half.includes(p));
-        const g = build(train, model, fp, { adapt, calibrate: true, negatives: negRefs.vectors });
-        const row = openSet(g, `${flags} (half ${h + 1})`, test, evalNeg);
-        log(`  ${model} ${flags} half ${h + 1}: calibration ${JSON.stringify(g.calibrationInfo?.guards?.negatives)}`);
-        return row;
-      });
-      rows.push(mergeHalves(parts, `${flags} (negatives from ${halves[0]!.length} photos, scored on the other ${halves[1]!.length}, both ways)`));
+    if (parts.has('open')) {
+      const rows: OpenSetRow[] = [];
+      rows.push(openSet(build(train, model, fp), 'default (no flags)', test, shelf));
+      rows.push(openSet(build(train, model, fp, { calibrate: true }), '--calibrate', test, shelf));
+      const ac = build(train, model, fp, { adapt: true });
+      ac.calibrate({ rawSpace: false });
+      rows.push(openSet(ac, '--adapt --calibrate, adapted score only (before)', test, shelf));
+      rows.push(openSet(build(train, model, fp, { adapt: true, calibrate: true }), '--adapt --calibrate (raw-space guard)', test, shelf));
+      // Negative references from half of the photos, evaluated on the other half, both ways.
+      const photos = [...new Set(shelf.labels)].sort();
+      const halves = [photos.filter((_, i) => i % 2 === 0), photos.filter((_, i) => i % 2 === 1)];
+      for (const [flags, adapt] of [
+        ['--calibrate --negatives', false],
+        ['--adapt --calibrate --negatives', true],
+      ] as const) {
+        const parts = halves.map((half, h) => {
+          const negRefs = subset(shelf, (p) => half.includes(p));
+          const evalNeg = subset(shelf, (p) => !half.includes(p));
+          const g = build(train, model, fp, { adapt, calibrate: true, negatives: negRefs.vectors });
+          const row = openSet(g, `${flags} (half ${h + 1})`, test, evalNeg);
+          log(`  ${model} ${flags} half ${h + 1}: calibration ${JSON.stringify(g.calibrationInfo?.guards?.negatives)}`);
+          return row;
+        });
+        rows.push(mergeHalves(parts, `${flags} (negatives from ${halves[0]!.length} photos, scored on the other ${halves[1]!.length}, both ways)`));
+      }
+      for (const r of rows) log(`${model} open set ${r.setting}: known top-1 ${pct(r.knownTop1)} (closed ${pct(r.closedTop1)}), false names ${pct(r.falseNames)}% of ${r.negatives}, AUROC ${r.auroc.toFixed(3)}, threshold ${r.threshold} (${r.thresholdSource})`);
+      out.open.push({ embedder: model, rows });
     }
-    for (const r of rows) log(`${model} open set ${r.setting}: known top-1 ${pct(r.knownTop1)} (closed ${pct(r.closedTop1)}), false names ${pct(r.falseNames)}% of ${r.negatives}, AUROC ${r.auroc.toFixed(3)}, threshold ${r.threshold} (${r.thresholdSource})`);
-    out.open.push({ embedder: model, rows });
 
     // C. Grocery train → test, and references per class
-    const full = (adapt: boolean) => {
-      const a = classifyAll(build(train, model, fp, { adapt }), test, -Infinity);
-      return a.filter((x, i) => x.label === test.labels[i]).length / a.length;
-    };
-    const perClass: StoreResults['grocery'][number]['perClass'] = [];
-    for (const n of [1, 5, 10]) {
-      const rng = new Rng(1000 + n);
-      const idx: number[] = [];
-      for (const [, rowsOf] of [...groupIndices(train)].sort(([a], [b]) => (a < b ? -1 : 1))) idx.push(...rng.shuffle([...rowsOf]).slice(0, n));
-      const refs = rowsAt(train, idx);
-      const t = (adapt: boolean) => {
-        const a = classifyAll(build(refs, model, fp, { adapt }), test, -Infinity);
+    if (parts.has('grocery')) {
+      const full = (adapt: boolean) => {
+        const a = classifyAll(build(train, model, fp, { adapt }), test, -Infinity);
         return a.filter((x, i) => x.label === test.labels[i]).length / a.length;
       };
-      perClass.push({ refs: n, plain: t(false), adapted: t(true) });
+      const perClass: StoreResults['grocery'][number]['perClass'] = [];
+      for (const n of [1, 5, 10]) {
+        const rng = new Rng(1000 + n);
+        const idx: number[] = [];
+        for (const [, rowsOf] of [...groupIndices(train)].sort(([a], [b]) => (a < b ? -1 : 1))) idx.push(...rng.shuffle([...rowsOf]).slice(0, n));
+        const refs = rowsAt(train, idx);
+        const t = (adapt: boolean) => {
+          const a = classifyAll(build(refs, model, fp, { adapt }), test, -Infinity);
+          return a.filter((x, i) => x.label === test.labels[i]).length / a.length;
+        };
+        perClass.push({ refs: n, plain: t(false), adapted: t(true) });
+      }
+      out.grocery.push({ embedder: model, plain: full(false), adapted: full(true), perClass });
     }
-    out.grocery.push({ embedder: model, plain: full(false), adapted: full(true), perClass });
 
     // D. raw vs adapted space: how close shelf products get to the gallery
-    const rawG = build(train, model, fp);
-    const adG = build(train, model, fp, { adapt: true });
-    const best = (g: ReferenceGallery, q: LabelledVectors) => classifyAll(g, q, -Infinity).map((r) => r.score);
-    const [rk, rn, ak, an] = [best(rawG, test), best(rawG, shelf), best(adG, test), best(adG, shelf)];
-    const med = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
-    out.space.push({ embedder: model, rawKnown: med(rk), rawNeg: med(rn), adaptedKnown: med(ak), adaptedNeg: med(an), rawAuroc: auroc(rk, rn), adaptedAuroc: auroc(ak, an) });
+    if (parts.has('space')) {
+      const rawG = build(train, model, fp);
+      const adG = build(train, model, fp, { adapt: true });
+      const best = (g: ReferenceGallery, q: LabelledVectors) => classifyAll(g, q, -Infinity).map((r) => r.score);
+      const [rk, rn, ak, an] = [best(rawG, test), best(rawG, shelf), best(adG, test), best(adG, shelf)];
+      const med = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+      out.space.push({ embedder: model, rawKnown: med(rk), rawNeg: med(rn), adaptedKnown: med(ak), adaptedNeg: med(an), rawAuroc: auroc(rk, rn), adaptedAuroc: auroc(ak, an) });
+    }
   }
   return out;
 }
