@@ -47,7 +47,7 @@ describe.skipIf(!HAVE_SHARED)('reference augmentation', () => {
         const g = new ReferenceGallery({ clustersPerClass: clusters, index: 'exact' });
         const r = await g.addImages(embedder, 'banana', [...photos('Fruit/Banana', 2), join(work, 'missing.jpg')], { augment: views });
         await g.addImages(embedder, 'milk', [ICONIC], { augment: views });
-        await g.addImages(embedder, 'oatghurt', photos('Packages/Oatghurt/Alpro-Vanilla-Oatghurt', 1), { augment: views });
+        await g.addImages(embedder, 'oatghurt', photos('Packages/Oatghurt/Oatly-Natural-Oatghurt', 1), { augment: views });
         return { g, r };
       };
       const { g, r } = await build(4, 'all');
@@ -85,7 +85,7 @@ describe.skipIf(!HAVE_SHARED)('negative references', () => {
     gallery = new ReferenceGallery({ index: 'exact' });
     await gallery.addImages(embedder, 'Arla Standard Milk', photos('Packages/Milk/Arla-Standard-Milk', 8));
     await gallery.addImages(embedder, 'Banana', photos('Fruit/Banana', 8));
-    await gallery.addImages(embedder, 'Alpro Vanilla Oatghurt', photos('Packages/Oatghurt/Alpro-Vanilla-Oatghurt', 8));
+    await gallery.addImages(embedder, 'Oatly Natural Oatghurt', photos('Packages/Oatghurt/Oatly-Natural-Oatghurt', 8));
     // Queries of a product the gallery lacks that resembles one of its labels: another Arla milk carton.
     lookAlike = await embedder.embed(photos('Packages/Milk/Arla-Medium-Fat-Milk', 6, 6));
   }, 120_000);
@@ -132,7 +132,7 @@ describe.skipIf(!HAVE_SHARED)('the default threshold', () => {
     writeCsv(refs, [
       ...photos('Fruit/Banana', 4).map((path) => ({ path, label: 'banana' })),
       ...photos('Packages/Milk/Arla-Standard-Milk', 4).map((path) => ({ path, label: 'milk' })),
-      ...photos('Packages/Oatghurt/Alpro-Vanilla-Oatghurt', 4).map((path) => ({ path, label: 'oatghurt' })),
+      ...photos('Packages/Oatghurt/Oatly-Natural-Oatghurt', 4).map((path) => ({ path, label: 'oatghurt' })),
     ]);
     const file = join(work, 'default.skg');
     const built = runCliSync('gallery', 'build', refs, '-o', file);
