@@ -113,11 +113,13 @@ describe.skipIf(!HAVE_SHARED)('negative references', () => {
     const loaded = await ReferenceGallery.load(file);
     expect(loaded.negativeCount).toBe(6);
     expect(loaded.labels).toEqual(gallery.labels);
-    expect(lookAlike.map((v) => loaded.classify(v).unknownScore)).toEqual(after.map((r) => r.unknownScore));
+    // The loaded class means are the stored (float32, normalised) means: equal to rounding.
+    lookAlike.forEach((v, i) => expect(loaded.classify(v).unknownScore).toBeCloseTo(after[i]!.unknownScore, 6));
   });
 
   it('calibrate() reports false names on held-out negatives and keeps them within its target', () => {
-    const g = ReferenceGallery.fromBytes(gallery.toBytes());
+    // In the session that built it, the gallery still holds its references (a loaded class-mean gallery would not).
+    const g = gallery;
     const c = g.calibrate({ folds: 3, falseNameRate: 0 });
     expect(c.negatives).toBeDefined();
     expect(c.negatives!.heldOut).toBe(6);
