@@ -27,8 +27,9 @@ import { readFile } from 'node:fs/promises';
 import { DEFAULT_EMBEDDER, Embedder, PREPROCESS_METADATA_KEY, loadImage, type RawImage } from '../src/index.js';
 import { readOnnxMetadata } from '../src/core/onnx-metadata.js';
 import { imageSize, writeImageToTensor } from '../src/core/preprocess.js';
-import { DEFAULT_SESSION_OPTIONS, loadModel, modelLocation, withSessionDefaults } from '../src/core/model.js';
-import type { InferenceSession } from 'onnxruntime-common';
+import { modelLocation } from '../src/core/builtin-models.js';
+import { DEFAULT_SESSION_OPTIONS, loadModel, withSessionDefaults } from '../src/core/model.js';
+import type { SessionLike } from '../src/core/platform.js';
 import { readManifest } from '../src/node/dataset.js';
 
 const SHARED = resolve(process.env.SKULENS_SHARED ?? join(dirname(new URL(import.meta.url).pathname), '..', '..', 'shared'));
@@ -66,7 +67,7 @@ interface Setup {
   model: string;
   embedder: Embedder;
   sessions: ort.InferenceSession[];
-  pool: InferenceSession;
+  pool: SessionLike;
   tensors: ort.Tensor[];
   times: { aSpin: number[]; aNoSpin: number[]; aPool: number[]; b: number[]; c: number[] };
 }
@@ -92,7 +93,7 @@ for (const model of models) {
   }
   setups.push({ model: model.split('/').pop()!, embedder, sessions, pool, tensors, times: { aSpin: [], aNoSpin: [], aPool: [], b: [], c: [] } });
 }
-const runRaw = (s: Setup, session: ort.InferenceSession) => async () => {
+const runRaw = (s: Setup, session: SessionLike) => async () => {
   for (const t of s.tensors) await session.run({ [s.embedder.inputName]: t }, [s.embedder.outputName]);
 };
 /** Two batches in flight on the worker pool. Runs transfer their buffers away, so each

@@ -11,7 +11,7 @@ import '../../src/node/platform.js';
 import { Embedder } from '../../src/core/embedder.js';
 import { ReferenceGallery } from '../../src/core/gallery/gallery.js';
 import { parseCsv, readLabelledSet } from '../../src/node/dataset.js';
-import { adaptDefaultsFor } from '../../src/core/model.js';
+import { adaptDefaultsFor } from '../../src/core/builtin-models.js';
 import type { AdaptOptions } from '../../src/core/adapt/lda.js';
 
 export const SHARED = resolve(process.env.SKULENS_SHARED ?? join(import.meta.dirname, '..', '..', '..', 'shared'));

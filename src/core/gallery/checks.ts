@@ -1,16 +1,10 @@
 /**
- * Checks on what callers hand a gallery: labels, reference vectors, and the embedder
- * whose vectors it will hold. Each failure is a SkulensError saying what to fix.
+ * Checks on what callers hand a gallery: labels, reference vectors and queries. Each
+ * failure is a SkulensError saying what to fix.
  */
-import type { Embedder } from '../embedder.js';
 import { SkulensError } from '../errors.js';
-import { isBuiltinModelId } from '../model.js';
 import { normalizeInPlace } from '../vector.js';
 import type { Metric } from '../vector-index.js';
-import type { GalleryEmbedderInfo } from './types.js';
-
-/** What a gallery needs to know about an embedder (an Embedder has it all). */
-export type EmbedderIdentity = Pick<Embedder, 'fingerprint' | 'spec' | 'modelPath' | 'dim' | 'outputName'> & { preset?: string | undefined };
 
 export function checkLabel(label: string): void {
   if (typeof label !== 'string' || label.length === 0) throw new SkulensError('E_INPUT', `A label must be a non-empty string, got ${JSON.stringify(label)}.`);
@@ -60,43 +54,6 @@ export function queryVector(vector: Float32Array | readonly number[], dim: numbe
   for (let i = 0; i < q.length; i++) if (!Number.isFinite(q[i]!)) throw new SkulensError('E_INPUT', `The query has a non-finite value at ${i}.`);
   if (metric === 'cosine') normalizeInPlace(q);
   return q;
-}
-
-/**
- * Whether `embedder` makes vectors comparable with a gallery that recorded `recorded`
- * and holds `dim`-d vectors (`stored` of them). Throws E_FINGERPRINT / E_DIM_MISMATCH
- * when not; returns the record to adopt when the gallery has none yet, else undefined.
- */
-export function checkEmbedder(recorded: GalleryEmbedderInfo | undefined, embedder: EmbedderIdentity, dim: number | undefined, stored: number): GalleryEmbedderInfo | undefined {
-  // Same built-in id, other weights (of any width): the gallery predates this release's model.
-  if (recorded && recorded.fingerprint !== embedder.fingerprint && recorded.path !== undefined && recorded.path === embedder.modelPath && isBuiltinModelId(recorded.path)) {
-    throw new SkulensError(
-      'E_FINGERPRINT',
-      `This gallery was built with an earlier version of the built-in model ${recorded.path} (embedder ${recorded.fingerprint}; this skulens ships ${embedder.fingerprint}). Its vectors cannot be compared with the new model's: rebuild the gallery from its reference photos (skulens gallery build).`,
-    );
-  }
-  if (dim !== undefined && embedder.dim !== dim) {
-    throw new SkulensError('E_DIM_MISMATCH', `The embedder makes ${embedder.dim}-d vectors but this gallery holds ${dim}-d vectors.`);
-  }
-  if (recorded) {
-    if (recorded.fingerprint !== embedder.fingerprint) {
-      throw new SkulensError(
-        'E_FINGERPRINT',
-        `This gallery was built with embedder ${recorded.fingerprint}${recorded.path ? ` (${recorded.path})` : ''} but the embedder given is ${embedder.fingerprint}${embedder.modelPath ? ` (${embedder.modelPath})` : ''}: a different model or preprocessing makes incomparable vectors. Use the gallery's model and preset, or rebuild the gallery.`,
-      );
-    }
-    return undefined;
-  }
-  if (stored > 0) {
-    throw new SkulensError('E_FINGERPRINT', 'This gallery holds vectors from an unrecorded embedder, so images cannot be added or compared safely. Rebuild it with addImages (or pass `embedder` to the constructor).');
-  }
-  return {
-    fingerprint: embedder.fingerprint,
-    spec: JSON.parse(JSON.stringify(embedder.spec)) as Record<string, unknown>,
-    ...(embedder.modelPath !== undefined ? { path: embedder.modelPath } : {}),
-    ...(embedder.preset !== undefined ? { preset: embedder.preset } : {}),
-    output: embedder.outputName,
-  };
 }
 
 export function dimError(got: number, dim: number, what: string): SkulensError {
