@@ -32,7 +32,7 @@ import { DEFAULT_POWER, DEFAULT_SHRINKAGE } from '../src/core/adapt/lda.js';
 import { Embedder } from '../src/core/embedder.js';
 import { bestScoreByLabel, otherLabelScores, ReferenceGallery, type ReferenceGalleryOptions } from '../src/core/gallery/gallery.js';
 import { readLabelledSet } from '../src/node/dataset.js';
-import { byLabel } from './lib/grocery-vectors.js';
+import { byLabel } from '../tools/grocery.js';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const SHARED = resolve(process.env.SKULENS_SHARED ?? join(ROOT, '..', 'shared'));
