@@ -8,7 +8,7 @@
 import '../src/node/platform.js';
 import { DEFAULT_K, DEFAULT_TEMPERATURE, ReferenceGallery, voteNeighbors, type Neighbor } from '../src/core/gallery/gallery.js';
 import type { Metric } from '../src/core/vector-index.js';
-import { byLabel, groceryVectors, type LabelledVectors } from '../tools/grocery.js';
+import { byLabel, groceryVectors } from '../tools/grocery.js';
 
 const json = process.argv.includes('--json');
 const { train, test } = await groceryVectors();

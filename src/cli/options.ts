@@ -39,7 +39,11 @@ export function addDetectorOptions(cmd: Command): Command {
     .option('--class-agnostic', 'one NMS across classes (single-class shelf detectors)')
     .option('--classes <ids>', 'keep only these class ids, comma-separated (COCO: 46 banana, 47 apple, 49 orange)', parseIds)
     .option('--labels <file>', 'class names, one per line (e.g. coco.names); default: names recorded in an Ultralytics export')
-    .option('--input-size <n|WxH>', 'model input size for models with a dynamic input (default: Ultralytics imgsz metadata, else 640; YOLOX 416)', parseSize);
+    .option(
+      '--input-size <n|WxH>',
+      'model input size for models with a dynamic input (default: Ultralytics imgsz metadata, else 640; YOLOX 416)',
+      parseSize,
+    );
 }
 
 export interface DetectorFlags {
@@ -67,8 +71,15 @@ export async function createDetectorFromFlags(opts: DetectorFlags): Promise<Dete
   if (opts.inputSize !== undefined) options.inputSize = opts.inputSize;
   if (opts.labels) options.labels = await readLabels(opts.labels);
   const detector = await Detector.create(options);
-  const source = detector.formatSource === 'option' ? 'as asked' : detector.formatSource === 'metadata' ? 'from model metadata' : `from output shape [${detector.outputShape.join(',')}]`;
-  process.stderr.write(`skulens: detector ${basename(opts.detector)}: format ${detector.format} (${source}), input ${detector.spec.width}x${detector.spec.height} ${detector.spec.dtype}\n`);
+  const source =
+    detector.formatSource === 'option'
+      ? 'as asked'
+      : detector.formatSource === 'metadata'
+        ? 'from model metadata'
+        : `from output shape [${detector.outputShape.join(',')}]`;
+  process.stderr.write(
+    `skulens: detector ${basename(opts.detector)}: format ${detector.format} (${source}), input ${detector.spec.width}x${detector.spec.height} ${detector.spec.dtype}\n`,
+  );
   return detector;
 }
 
@@ -80,14 +91,18 @@ export async function readLabels(file: string): Promise<string[]> {
   } catch (err) {
     throw new SkulensError('E_IO', `Cannot read labels file "${file}": ${messageOf(err)}`, { cause: err, input: file });
   }
-  const lines = text.replace(/^\uFEFF/, '').split(/\r?\n/).map((l) => l.trim());
+  const lines = text
+    .replace(/^\uFEFF/, '')
+    .split(/\r?\n/)
+    .map((l) => l.trim());
   while (lines.length && lines[lines.length - 1] === '') lines.pop();
   if (lines.length === 0) throw new SkulensError('E_INPUT', `Labels file "${file}" is empty.`, { input: file });
   return lines;
 }
 
 export function parseFormat(value: string): DetectorFormat | 'auto' {
-  if (value !== 'auto' && !DETECTOR_FORMATS.includes(value as DetectorFormat)) throw new InvalidArgumentError(`expected auto, ${DETECTOR_FORMATS.join(', ')}.`);
+  if (value !== 'auto' && !DETECTOR_FORMATS.includes(value as DetectorFormat))
+    throw new InvalidArgumentError(`expected auto, ${DETECTOR_FORMATS.join(', ')}.`);
   return value as DetectorFormat | 'auto';
 }
 
@@ -118,11 +133,18 @@ export function parseSize(value: string): number | [number, number] {
  * Load a gallery and re-create the embedder it was built with (from its stored path and
  * preprocessing, or from `override`). A different model or spec stops with E_FINGERPRINT.
  */
-export async function openGallery(file: string, override?: string, batchSize = 16): Promise<{ gallery: ReferenceGallery; embedder: Embedder }> {
+export async function openGallery(
+  file: string,
+  override?: string,
+  batchSize = 16,
+): Promise<{ gallery: ReferenceGallery; embedder: Embedder }> {
   const gallery = await ReferenceGallery.load(file);
   const info = gallery.embedder;
   if (!info) {
-    throw new SkulensError('E_FINGERPRINT', `Gallery "${file}" does not record its embedder, so images cannot be compared with it safely. Rebuild it with "skulens gallery build".`);
+    throw new SkulensError(
+      'E_FINGERPRINT',
+      `Gallery "${file}" does not record its embedder, so images cannot be compared with it safely. Rebuild it with "skulens gallery build".`,
+    );
   }
   const model = override ?? info.path;
   if (!model) throw new SkulensError('E_INPUT', `Gallery "${file}" does not record its model path: pass --embedder <model.onnx>.`);
@@ -132,7 +154,10 @@ export async function openGallery(file: string, override?: string, batchSize = 1
     if (isSkulensError(err, 'E_FINGERPRINT') || isSkulensError(err, 'E_DIM_MISMATCH')) throw err;
     const hint = override ? '' : ` (the path stored in the gallery; pass --embedder to use the model from elsewhere)`;
     if (err instanceof SkulensError) throw new SkulensError(err.code, `${err.message}${hint}`, { cause: err, input: model });
-    throw new SkulensError('E_MODEL_LOAD', `Cannot open the gallery's embedder "${model}"${hint}: ${messageOf(err)}`, { cause: err, input: model });
+    throw new SkulensError('E_MODEL_LOAD', `Cannot open the gallery's embedder "${model}"${hint}: ${messageOf(err)}`, {
+      cause: err,
+      input: model,
+    });
   }
 }
 
@@ -153,8 +178,15 @@ export function addGalleryQueryOptions(command: Command): Command {
   return command
     .requiredOption('--gallery <file>', 'gallery file (from "skulens gallery build")')
     .option('--k <n>', `neighbours that vote (default ${DEFAULT_K})`, parsePositiveInt('--k'))
-    .option('--threshold <s>', `score below this answers "unknown" (default: the gallery's threshold; the score is the best similarity, or the calibrated score on a calibrated gallery)`, parseThreshold)
-    .option('--embedder <model.onnx>', 'use this model file instead of the path stored in the gallery (must be the same model: fingerprint checked)')
+    .option(
+      '--threshold <s>',
+      `score below this answers "unknown" (default: the gallery's threshold; the score is the best similarity, or the calibrated score on a calibrated gallery)`,
+      parseThreshold,
+    )
+    .option(
+      '--embedder <model.onnx>',
+      'use this model file instead of the path stored in the gallery (must be the same model: fingerprint checked)',
+    )
     .option('--batch-size <n>', 'images per inference run', parsePositiveInt('--batch-size'), 16);
 }
 

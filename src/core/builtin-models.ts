@@ -43,6 +43,11 @@ export function adaptDefaultsFor(model: string | undefined): AdaptOptions {
 export function modelLocation(model: string): string {
   if (!isBuiltinModelId(model)) return model;
   const entry = BUILTIN_MODELS[model];
-  if (!entry) throw new SkulensError('E_MODEL_LOAD', `Unknown built-in model "${model}". Built-in models: ${Object.keys(BUILTIN_MODELS).join(', ')}.`, { input: model });
+  if (!entry)
+    throw new SkulensError(
+      'E_MODEL_LOAD',
+      `Unknown built-in model "${model}". Built-in models: ${Object.keys(BUILTIN_MODELS).join(', ')}.`,
+      { input: model },
+    );
   return getPlatform().builtinModelLocation(entry.file);
 }

@@ -182,7 +182,12 @@ export function inspectImageInput(session: SessionLike): ImageInputInfo {
 
 /** Apply what the model itself declares (dtype, layout, fixed size) on top of a spec. */
 export function fitSpecToInput(spec: PreprocessSpec, input: ImageInputInfo, explicitSize: boolean): PreprocessSpec {
-  if (explicitSize && input.width !== undefined && input.height !== undefined && (spec.width !== input.width || spec.height !== input.height)) {
+  if (
+    explicitSize &&
+    input.width !== undefined &&
+    input.height !== undefined &&
+    (spec.width !== input.width || spec.height !== input.height)
+  ) {
     throw new SkulensError(
       'E_MODEL_SHAPE',
       `Model input "${input.name}" has a fixed size ${input.width}x${input.height}, but ${spec.width}x${spec.height} was requested.`,

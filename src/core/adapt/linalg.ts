@@ -193,7 +193,7 @@ export function choleskyInPlace(a: Mat): boolean {
   const A = a.data;
   for (let j = 0; j < n; j++) {
     const jo = j * n;
-    let s = A[jo + j]! - dot(A, jo, A, jo, j);
+    const s = A[jo + j]! - dot(A, jo, A, jo, j);
     if (!(s > 0) || !Number.isFinite(s)) return false;
     const ljj = Math.sqrt(s);
     A[jo + j] = ljj;

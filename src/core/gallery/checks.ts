@@ -7,21 +7,28 @@ import { normalizeInPlace } from '../vector.js';
 import type { Metric } from '../vector-index.js';
 
 export function checkLabel(label: string): void {
-  if (typeof label !== 'string' || label.length === 0) throw new SkulensError('E_INPUT', `A label must be a non-empty string, got ${JSON.stringify(label)}.`);
-  if (label.length > 16384) throw new SkulensError('E_INPUT', `A label must be at most 16384 characters (got ${label.length}).`, { input: label.slice(0, 40) });
+  if (typeof label !== 'string' || label.length === 0)
+    throw new SkulensError('E_INPUT', `A label must be a non-empty string, got ${JSON.stringify(label)}.`);
+  if (label.length > 16384)
+    throw new SkulensError('E_INPUT', `A label must be at most 16384 characters (got ${label.length}).`, { input: label.slice(0, 40) });
 }
 
 /**
  * Vectors given to add() as one row-major copy. `dim` is the gallery's, when known;
  * otherwise the first vector's length sets it (returned with the data).
  */
-export function flattenVectors(vectors: Float32Array | readonly (Float32Array | readonly number[])[], known: number | undefined, label: string): { data: Float32Array; dim: number } {
+export function flattenVectors(
+  vectors: Float32Array | readonly (Float32Array | readonly number[])[],
+  known: number | undefined,
+  label: string,
+): { data: Float32Array; dim: number } {
   if (vectors instanceof Float32Array) {
     const dim = known ?? vectors.length;
     if (vectors.length % dim !== 0) throw dimError(vectors.length, dim, `vectors for "${label}": a`);
     return { data: vectors.slice(), dim };
   }
-  if (!Array.isArray(vectors)) throw new SkulensError('E_INPUT', `add() takes an array of vectors or a Float32Array, got ${typeof vectors}.`, { input: label });
+  if (!Array.isArray(vectors))
+    throw new SkulensError('E_INPUT', `add() takes an array of vectors or a Float32Array, got ${typeof vectors}.`, { input: label });
   if (vectors.length === 0) return { data: new Float32Array(0), dim: known ?? 0 };
   const dim = known ?? (vectors[0] as ArrayLike<number>).length;
   const out = new Float32Array(vectors.length * dim);
@@ -38,26 +45,34 @@ export function checkReferences(flat: Float32Array, dim: number, metric: Metric,
   for (let i = 0; i < n; i++) {
     const row = flat.subarray(i * dim, (i + 1) * dim);
     for (let j = 0; j < dim; j++) {
-      if (!Number.isFinite(row[j]!)) throw new SkulensError('E_INPUT', `Vector ${i} for "${label}" has a non-finite value at ${j}.`, { input: label });
+      if (!Number.isFinite(row[j]!))
+        throw new SkulensError('E_INPUT', `Vector ${i} for "${label}" has a non-finite value at ${j}.`, { input: label });
     }
     if (metric === 'cosine' && !normalizeInPlace(row)) {
-      throw new SkulensError('E_INPUT', `Vector ${i} for "${label}" is all zeros: it has no direction to compare with the cosine metric.`, { input: label });
+      throw new SkulensError('E_INPUT', `Vector ${i} for "${label}" is all zeros: it has no direction to compare with the cosine metric.`, {
+        input: label,
+      });
     }
   }
 }
 
 /** A query as a unit-length copy (for cosine), after checking its length and values. */
 export function queryVector(vector: Float32Array | readonly number[], dim: number, metric: Metric): Float32Array {
-  if (!vector || typeof vector.length !== 'number') throw new SkulensError('E_INPUT', 'classify() takes one vector (Float32Array or number[]).');
+  if (!vector || typeof vector.length !== 'number')
+    throw new SkulensError('E_INPUT', 'classify() takes one vector (Float32Array or number[]).');
   if (vector.length !== dim) throw dimError(vector.length, dim, 'a query');
   const q = Float32Array.from(vector);
-  for (let i = 0; i < q.length; i++) if (!Number.isFinite(q[i]!)) throw new SkulensError('E_INPUT', `The query has a non-finite value at ${i}.`);
+  for (let i = 0; i < q.length; i++)
+    if (!Number.isFinite(q[i]!)) throw new SkulensError('E_INPUT', `The query has a non-finite value at ${i}.`);
   if (metric === 'cosine') normalizeInPlace(q);
   return q;
 }
 
 export function dimError(got: number, dim: number, what: string): SkulensError {
-  return new SkulensError('E_DIM_MISMATCH', `${what} vector has ${got} values but the gallery holds ${dim}-d vectors: was it made by the gallery's embedder?`);
+  return new SkulensError(
+    'E_DIM_MISMATCH',
+    `${what} vector has ${got} values but the gallery holds ${dim}-d vectors: was it made by the gallery's embedder?`,
+  );
 }
 
 export function concat(a: Float32Array, b: Float32Array): Float32Array {

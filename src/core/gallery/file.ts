@@ -19,7 +19,10 @@ export async function readGalleryFile<T>(path: string, open: (bytes: Uint8Array)
   } catch (err) {
     if (err instanceof SkulensError) throw err;
     const code = (err as { code?: string }).code;
-    throw new SkulensError('E_IO', `Cannot read gallery "${path}": ${code === 'ENOENT' ? 'no such file' : messageOf(err)}.`, { cause: err, input: path });
+    throw new SkulensError('E_IO', `Cannot read gallery "${path}": ${code === 'ENOENT' ? 'no such file' : messageOf(err)}.`, {
+      cause: err,
+      input: path,
+    });
   }
   try {
     return open(bytes);
