@@ -35,8 +35,8 @@ import { DEFAULT_POWER, DEFAULT_SHRINKAGE } from '../src/core/adapt/lda.js';
 import { Embedder } from '../src/core/embedder.js';
 import { bestScoreByLabel, otherLabelScores, ReferenceGallery, type ReferenceGalleryOptions } from '../src/core/gallery/gallery.js';
 import { readLabelledSet } from '../src/node/dataset.js';
-import { byLabel } from './lib/grocery-vectors.js';
-import { STORE_BEGIN, STORE_END, storeMarkdown, storeProtocols, type StorePart } from './lib/store-protocols.js';
+import { byLabel } from '../tools/grocery.js';
+import { STORE_BEGIN, STORE_END, storeMarkdown, storeProtocols, type StorePart } from '../tools/store-protocols.js';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const SHARED = resolve(process.env.SKULENS_SHARED ?? join(ROOT, '..', 'shared'));

@@ -19,7 +19,7 @@ import { join } from 'node:path';
 import { Embedder, type RawImage } from '../src/index.js';
 import { readLabelledSet } from '../src/node/dataset.js';
 import { sharpToRgb } from '../src/node/image-loader.js';
-import { GROCERY } from './lib/grocery-vectors.js';
+import { GROCERY } from '../tools/grocery.js';
 
 const SHELVES = join(GROCERY, '..', 'sku110k-shelf');
 const shelfFiles = readdirSync(SHELVES).filter((f) => f.endsWith('.jpg')).sort().map((f) => join(SHELVES, f));

@@ -32,11 +32,12 @@ import { readFile } from 'node:fs/promises';
 import { DEFAULT_EMBEDDER, Embedder, PREPROCESS_METADATA_KEY, loadImage, type RawImage } from '../src/index.js';
 import { readOnnxMetadata } from '../src/core/onnx-metadata.js';
 import { imageSize, writeImageToTensor } from '../src/core/preprocess.js';
-import { modelLocation } from '../src/core/model.js';
+import { modelLocation } from '../src/core/builtin-models.js';
 import type { InferenceSession } from 'onnxruntime-common';
+import type { SessionLike } from '../src/core/platform.js';
 import { readManifest } from '../src/node/dataset.js';
 import { WorkerSession } from '../src/node/worker-session.js';
-import { transformersJsPipeline, type TransformersJsPipeline } from './lib/transformers-js.js';
+import { transformersJsPipeline, type TransformersJsPipeline } from '../tools/transformers-js.js';
 
 const SHARED = resolve(process.env.SKULENS_SHARED ?? join(dirname(new URL(import.meta.url).pathname), '..', '..', 'shared'));
 const { values } = parseArgs({
@@ -103,7 +104,7 @@ for (const model of models) {
   }
   setups.push({ model: model.split('/').pop()!, embedder, sessions, pool, tjs, tensors, times: { aSpin: [], aNoSpin: [], aPool: [], b: [], c: [], d: [] } });
 }
-const runRaw = (s: Setup, session: ort.InferenceSession) => async () => {
+const runRaw = (s: Setup, session: SessionLike) => async () => {
   for (const t of s.tensors) await session.run({ [s.embedder.inputName]: t }, [s.embedder.outputName]);
 };
 /** Two batches in flight on the worker pool. Runs transfer their buffers away, so each

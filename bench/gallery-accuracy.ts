@@ -1,14 +1,14 @@
 /**
  * Gallery accuracy on the Grocery Store dataset (gallery = train.csv, queries =
  * test.csv) with MobileNetV2 embeddings: clustersPerClass × metric × k, and an
- * open-set threshold sweep. Vectors are embedded once and cached (bench/lib).
+ * open-set threshold sweep. Vectors are embedded once and cached (tools/grocery.ts).
  *
  *   npx tsx bench/gallery-accuracy.ts [--json]
  */
 import '../src/node/platform.js';
 import { DEFAULT_K, DEFAULT_TEMPERATURE, ReferenceGallery, voteNeighbors, type Neighbor } from '../src/core/gallery/gallery.js';
 import type { Metric } from '../src/core/vector-index.js';
-import { byLabel, groceryVectors, type LabelledVectors } from './lib/grocery-vectors.js';
+import { byLabel, groceryVectors } from '../tools/grocery.js';
 
 const json = process.argv.includes('--json');
 const { train, test } = await groceryVectors();

@@ -15,7 +15,7 @@
 import { basename } from 'node:path';
 import { parseArgs } from 'node:util';
 import { DEFAULT_EMBEDDER } from '../src/index.js';
-import { EMBED_MODEL, fewShotTop1, groceryVectors, readGroceryClasses, rowsAt, type LabelledVectors } from './lib/grocery-vectors.js';
+import { EMBED_MODEL, fewShotTop1, groceryVectors, readGroceryClasses, rowsAt, type LabelledVectors } from '../tools/grocery.js';
 
 const { values } = parseArgs({ options: { model: { type: 'string' }, teacher: { type: 'string', default: EMBED_MODEL } } });
 

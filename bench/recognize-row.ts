@@ -17,7 +17,7 @@ import * as ort from 'onnxruntime-node';
 import type { InferenceSession } from 'onnxruntime-common';
 import { Detector, Embedder, Recognizer, ReferenceGallery, loadImage } from '../src/index.js';
 import { imageSize, writeImageToTensor } from '../src/core/preprocess.js';
-import { modelLocation } from '../src/core/model.js';
+import { modelLocation } from '../src/core/builtin-models.js';
 import { readLabelledSet } from '../src/node/dataset.js';
 import { WorkerSession } from '../src/node/worker-session.js';
 

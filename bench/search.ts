@@ -15,7 +15,7 @@ import { normalizeInPlace } from '../src/core/vector.js';
 import { ExactIndex } from '../src/core/gallery/exact-index.js';
 import { DEFAULT_HNSW, ReferenceGallery } from '../src/core/gallery/gallery.js';
 import { HnswIndex } from '../src/node/hnsw-index.js';
-import { groceryVectors } from './lib/grocery-vectors.js';
+import { groceryVectors } from '../tools/grocery.js';
 
 const argv = process.argv.slice(2);
 const flag = (name: string) => {

@@ -13,7 +13,7 @@ import { parseArgs } from 'node:util';
 import sharp, { type SharpOptions } from 'sharp';
 import { readLabelledSet } from '../src/node/dataset.js';
 import { DEFAULT_MAX_PIXELS, sharpToRgb } from '../src/node/image-loader.js';
-import { GROCERY } from './lib/grocery-vectors.js';
+import { GROCERY } from '../tools/grocery.js';
 
 const { values } = parseArgs({ options: { n: { type: 'string', default: '512' } } });
 const items = (await readLabelledSet(join(GROCERY, 'test.csv'))).items.slice(0, Number(values.n));

@@ -13,9 +13,9 @@
  */
 import { Rng } from '../src/core/adapt/rng.js';
 import { ReferenceGallery } from '../src/core/gallery/gallery.js';
-import { byLabel, rowsAt, type LabelledVectors } from './lib/grocery-vectors.js';
-import { builtinEmbedder, groceryRows } from './lib/store-data.js';
-import { STORE_EMBEDDERS } from './lib/store-protocols.js';
+import { byLabel, rowsAt, type LabelledVectors } from '../tools/grocery.js';
+import { builtinEmbedder, groceryRows } from '../tools/store-data.js';
+import { STORE_EMBEDDERS } from '../tools/store-protocols.js';
 
 const QUANTILE = 0.01;
 

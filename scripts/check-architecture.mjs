@@ -91,4 +91,6 @@ if (problems.length) {
   for (const p of problems) console.error(p);
   process.exit(1);
 }
-console.log(`architecture: ${files.length} files in src/, no import cycles, imports point the documented way, none over ${MAX_LINES} lines`);
+console.log(
+  `architecture: ${files.length} files in src/, no import cycles, imports point the documented way, none over ${MAX_LINES} lines`,
+);

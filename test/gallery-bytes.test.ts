@@ -43,7 +43,13 @@ const cases: Record<string, () => Uint8Array> = {
     return g.toBytes();
   },
   'embedder record (v1)': () => {
-    const embedder = { fingerprint: 'f'.repeat(32), spec: { width: 160, height: 160, mean: [0.5, 0.5, 0.5] }, path: 'skulens:retail-160', preset: 'imagenet', output: 'embedding' };
+    const embedder = {
+      fingerprint: 'f'.repeat(32),
+      spec: { width: 160, height: 160, mean: [0.5, 0.5, 0.5] },
+      path: 'skulens:retail-160',
+      preset: 'imagenet',
+      output: 'embedding',
+    };
     return build({ embedder }).toBytes();
   },
   'adapted, class means (v2)': () => {

@@ -10,7 +10,7 @@ import { ExactIndex } from '../src/core/gallery/exact-index.js';
 import { FORMAT_VERSION, HEADER_SIZE } from '../src/core/gallery/format.js';
 import { ReferenceGallery, voteNeighbors } from '../src/core/gallery/gallery.js';
 import { HnswIndex } from '../src/node/hnsw-index.js';
-import { DEFAULT_EMBEDDER } from '../src/core/model.js';
+import { DEFAULT_EMBEDDER } from '../src/core/builtin-models.js';
 import { Rng } from '../src/core/adapt/rng.js';
 
 /** Seeded clustered unit vectors: `classes` centres, `per` noisy members each. */

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Embedder, ReferenceGallery, loadImage } from '../src/index.js';
 import { augmentImage } from '../src/core/augment/augment.js';
-import { defaultThresholdFor, MOBILENETV2_EMBEDDER } from '../src/core/model.js';
+import { defaultThresholdFor, MOBILENETV2_EMBEDDER } from '../src/core/builtin-models.js';
 import { runCliSync, writeCsv } from './helpers/cli.js';
 import { HAVE_SHARED, grocery, models } from './helpers/shared.js';
 

@@ -4,7 +4,7 @@
  */
 import { join } from 'node:path';
 import { readLabelledSet } from '../src/node/dataset.js';
-import { EMBED_MODEL, GROCERY, readGroceryClasses } from '../bench/lib/grocery-vectors.js';
+import { EMBED_MODEL, GROCERY, readGroceryClasses } from '../tools/grocery.js';
 import { DEFAULT_EMBEDDER } from '../src/index.js';
 
 export type Row = { path: string; label: string };

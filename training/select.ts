@@ -26,7 +26,7 @@
 import { parseArgs } from 'node:util';
 import type { AdaptOptions } from '../src/core/adapt/lda.js';
 import { Embedder } from '../src/index.js';
-import { fewShotTop1, rowsAt, type FewShotMethod, type LabelledVectors } from '../bench/lib/grocery-vectors.js';
+import { fewShotTop1, rowsAt, type FewShotMethod, type LabelledVectors } from '../tools/grocery.js';
 import { heldOutRows, modelSources, splitHalves } from './protocols.js';
 
 const { values } = parseArgs({

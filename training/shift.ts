@@ -26,7 +26,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import sharp, { type Sharp } from 'sharp';
 import { Embedder, type EmbedInput } from '../src/index.js';
-import { GROCERY, fewShotTop1, readGroceryClasses, rowsAt, type LabelledVectors } from '../bench/lib/grocery-vectors.js';
+import { GROCERY, fewShotTop1, readGroceryClasses, rowsAt, type LabelledVectors } from '../tools/grocery.js';
 import { heldOutRows, modelSources, splitHalves, type Row } from './protocols.js';
 
 const { values } = parseArgs({ options: { model: { type: 'string', multiple: true }, teacher: { type: 'boolean' }, shrinkage: { type: 'string' } } });

@@ -26,7 +26,7 @@ import { Embedder, loadImage, type RawImage } from '../src/index.js';
 import { readManifest } from '../src/node/dataset.js';
 import { float32ToHalfArray } from '../src/core/float16.js';
 import { Rng } from '../src/core/adapt/rng.js';
-import { EMBED_MODEL as TEACHER, GROCERY as DATA, readGroceryClasses } from '../bench/lib/grocery-vectors.js';
+import { EMBED_MODEL as TEACHER, GROCERY as DATA, readGroceryClasses } from '../tools/grocery.js';
 
 const HERE = dirname(new URL(import.meta.url).pathname);
 

@@ -77,7 +77,7 @@ async function load() {
     const embedderOptions = preset ? { model, preset } : { model, ...(recorded?.spec ?? {}) };
     if (recorded?.output) embedderOptions.output = recorded.output;
     const embedder = await Embedder.create({ ...embedderOptions, batchSize: 16 });
-    gallery.useEmbedder(embedder); // throws E_FINGERPRINT when the model/preprocessing differ from the gallery's
+    gallery.bindEmbedder(embedder); // throws E_FINGERPRINT when the model/preprocessing differ from the gallery's
     gallery.buildIndex();
 
     let detector = null;

@@ -7,7 +7,7 @@
  * The gallery remembers the embedder it was built with (path + fingerprint), so the
  * embedder is re-opened from it; a different model would be refused (E_FINGERPRINT).
  */
-import { annotate, Detector, Embedder, Recognizer, ReferenceGallery } from 'skulens';
+import { annotate, Detector, Recognizer, ReferenceGallery } from 'skulens';
 
 const [shelf, detectorModel, galleryFile, out = 'annotated.jpg'] = process.argv.slice(2);
 if (!shelf || !detectorModel || !galleryFile) {
@@ -16,9 +16,7 @@ if (!shelf || !detectorModel || !galleryFile) {
 }
 
 const gallery = await ReferenceGallery.load(galleryFile);
-const info = gallery.embedder;
-if (!info?.path) throw new Error('this gallery does not record its embedder path');
-const embedder = await Embedder.create({ model: info.path, ...info.spec });
+const embedder = await gallery.openEmbedder();
 // A single-class shelf detector (e.g. YOLOv8 trained on SKU-110K) wants class-agnostic NMS
 // and room for hundreds of boxes.
 const detector = await Detector.create({ model: detectorModel, classAgnostic: true, maxDetections: 1000 });

@@ -1,9 +1,9 @@
 /** `skulens classify <image...> --gallery <file> [--top K] [--json]` */
 import type { Command } from 'commander';
-import { SkulensError } from '../core/errors.js';
+import { SkulensError } from '../index.js';
 import { expandImageArgs } from '../node/dataset.js';
-import { action, out, parsePositiveInt } from './common.js';
-import { addGalleryQueryOptions, embedItems, openGallery } from './gallery.js';
+import { action, embedItems, out } from './common.js';
+import { addGalleryQueryOptions, openGallery, parsePositiveInt } from './options.js';
 
 export function registerClassify(program: Command): void {
   addGalleryQueryOptions(

@@ -1,9 +1,8 @@
-/** Shared CLI plumbing: one-line errors with their code, and exit codes. */
-import { InvalidArgumentError } from 'commander';
-import { resolve } from 'node:path';
-import type { Embedder } from '../core/embedder.js';
-import { DEFAULT_EMBEDDER, isBuiltinModelId } from '../core/model.js';
+/** Shared CLI plumbing: one-line errors with their code and exit codes, progress over many images, output helpers. */
+import { stat } from 'node:fs/promises';
+import { basename, dirname, extname, join } from 'node:path';
 import { SkulensError, messageOf } from '../core/errors.js';
+import type { Embedder } from '../index.js';
 import { readLabelledSet, type DatasetItem } from '../node/dataset.js';
 import { createProgress } from './progress.js';
 
@@ -61,15 +60,6 @@ export function warnDefaultSpec(embedder: Embedder): void {
   );
 }
 
-/** A commander argument parser: its errors print as commander's own one-line usage errors. */
-export function parsePositiveInt(name: string) {
-  return (value: string): number => {
-    const n = Number(value);
-    if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError(`${name} must be a positive integer, got "${value}".`);
-    return n;
-  };
-}
-
 /** Write to stdout and wait for it to drain (large JSON outputs to a pipe). */
 export function out(text: string): Promise<void> {
   return new Promise((resolve) => {
@@ -111,10 +101,61 @@ export async function forEachImage<R>(
   return ok;
 }
 
-/** The --embedder value as a model source: the built-in model when absent, built-in ids as they are, files made absolute. */
-export function embedderSource(path: string | undefined): string {
-  if (path === undefined) return DEFAULT_EMBEDDER;
-  return isBuiltinModelId(path) ? path : resolve(path);
+/** Inputs embedded per call, so output streams and memory stays flat on big folders. */
+const CHUNK = 256;
+
+/**
+ * Embed image files in chunks with a progress bar, reporting and skipping the ones that
+ * cannot be read; yields each chunk with its vectors (null where an image was skipped).
+ */
+export async function* embedInChunks<T extends DatasetItem>(embedder: Embedder, items: readonly T[], label: string): AsyncGenerator<{ chunk: T[]; vectors: (Float32Array | null)[] }> {
+  const progress = createProgress(label, items.length);
+  for (let start = 0; start < items.length; start += CHUNK) {
+    const chunk = items.slice(start, start + CHUNK);
+    const { vectors, failures } = await embedder.embedSettled(
+      chunk.map((i) => i.path),
+      { onProgress: (p) => progress.update(start + p.done) },
+    );
+    for (const f of failures) warnSkipped(chunk[f.index]!.path, f.error.message);
+    yield { chunk, vectors };
+  }
+  progress.done();
 }
 
-export const EMBEDDER_HELP = `ONNX embedding model (default: the built-in ${DEFAULT_EMBEDDER}, see docs/models.md)`;
+/**
+ * Where the annotated copy of image `index` of `count` goes:
+ * - `--annotate <folder>` (existing, or ending in /): <folder>/<image name>.jpg;
+ * - one image: exactly the path given;
+ * - several images: <out name>-<image name><out ext> beside the path given
+ *   (out.jpg → out-IMG_1.jpg, out-IMG_2.jpg), with -<n> added if two images share a name.
+ */
+export async function annotationPaths(target: string, images: readonly string[]): Promise<string[]> {
+  const isDir = target.endsWith('/') || (await stat(target).then((s) => s.isDirectory(), () => false));
+  const stem = (p: string) => basename(p, extname(p));
+  const used = new Set<string>();
+  return images.map((image, i) => {
+    let path: string;
+    if (isDir) path = join(target, `${stem(image)}.jpg`);
+    else if (images.length === 1) path = target;
+    else path = join(dirname(target), `${stem(target)}-${stem(image)}${extname(target) || '.jpg'}`);
+    if (used.has(path)) path = path.replace(/(\.[^.]+)$/, `-${i + 1}$1`);
+    used.add(path);
+    return path;
+  });
+}
+
+export function round(v: number, digits = 1): number {
+  const k = 10 ** digits;
+  return Math.round(v * k) / k;
+}
+
+export function roundBox(b: { x: number; y: number; width: number; height: number }) {
+  return { x: round(b.x), y: round(b.y), width: round(b.width), height: round(b.height) };
+}
+
+/** Embed items in chunks with a progress bar; failures are reported on stderr and come back as null. */
+export async function embedItems(embedder: Embedder, items: readonly DatasetItem[], label: string): Promise<(Float32Array | null)[]> {
+  const vectors: (Float32Array | null)[] = [];
+  for await (const chunk of embedInChunks(embedder, items, label)) vectors.push(...chunk.vectors);
+  return vectors;
+}

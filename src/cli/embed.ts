@@ -1,31 +1,9 @@
 /** `skulens embed <images | folder | manifest.csv> --embedder <model.onnx>` */
 import type { Command } from 'commander';
-import { Embedder } from '../core/embedder.js';
-import { SkulensError } from '../core/errors.js';
-import { expandImageArgs, type DatasetItem } from '../node/dataset.js';
-import { EMBEDDER_HELP, action, embedderSource, out, parsePositiveInt, warnDefaultSpec, warnSkipped } from './common.js';
-import { createProgress } from './progress.js';
-
-/** Inputs embedded per call, so output streams and memory stays flat on big folders. */
-const CHUNK = 256;
-
-/**
- * Embed image files in chunks with a progress bar, reporting and skipping the ones that
- * cannot be read; yields each chunk with its vectors (null where an image was skipped).
- */
-export async function* embedInChunks<T extends DatasetItem>(embedder: Embedder, items: readonly T[], label: string): AsyncGenerator<{ chunk: T[]; vectors: (Float32Array | null)[] }> {
-  const progress = createProgress(label, items.length);
-  for (let start = 0; start < items.length; start += CHUNK) {
-    const chunk = items.slice(start, start + CHUNK);
-    const { vectors, failures } = await embedder.embedSettled(
-      chunk.map((i) => i.path),
-      { onProgress: (p) => progress.update(start + p.done) },
-    );
-    for (const f of failures) warnSkipped(chunk[f.index]!.path, f.error.message);
-    yield { chunk, vectors };
-  }
-  progress.done();
-}
+import { Embedder, SkulensError } from '../index.js';
+import { expandImageArgs } from '../node/dataset.js';
+import { action, embedInChunks, out, warnDefaultSpec } from './common.js';
+import { EMBEDDER_HELP, embedderSource, parsePositiveInt } from './options.js';
 
 export function registerEmbed(program: Command): void {
   program

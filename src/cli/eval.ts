@@ -3,10 +3,9 @@
  * queries (class folders or a path,label CSV). An "unknown" answer counts as wrong.
  */
 import type { Command } from 'commander';
-import { SkulensError } from '../core/errors.js';
-import { DEFAULT_K, type Classification } from '../core/gallery/gallery.js';
-import { action, out, readLabelledImages } from './common.js';
-import { addGalleryQueryOptions, embedItems, openGallery } from './gallery.js';
+import { DEFAULT_K, SkulensError, type Classification } from '../index.js';
+import { action, embedItems, out, readLabelledImages } from './common.js';
+import { addGalleryQueryOptions, openGallery } from './options.js';
 
 export interface EvalReport {
   /** Queries evaluated (images that could be read). */

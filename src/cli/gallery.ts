@@ -4,16 +4,13 @@
  * gallery together with the embedder it remembers, and embedding a list of images with
  * a progress bar, skipping (and reporting) the ones that cannot be read.
  */
-import { InvalidArgumentError, type Command } from 'commander';
-import { Embedder, type EmbedderOptions } from '../core/embedder.js';
-import { SkulensError, messageOf } from '../core/errors.js';
-import { DEFAULT_CLUSTERS, DEFAULT_K, DEFAULT_THRESHOLD, ReferenceGallery } from '../core/gallery/gallery.js';
-import type { Metric } from '../core/vector-index.js';
+import { type Command, InvalidArgumentError } from 'commander';
+import { DEFAULT_CLUSTERS, DEFAULT_THRESHOLD, Embedder, ReferenceGallery, SkulensError, type Metric } from '../index.js';
 import { DEFAULT_AUGMENT_VIEWS } from '../core/augment/augment.js';
-import { createProgress } from './progress.js';
 import { expandImageArgs, type DatasetItem } from '../node/dataset.js';
-import { EMBEDDER_HELP, action, embedderSource, out, parsePositiveInt, readLabelledImages, warnDefaultSpec, warnSkipped } from './common.js';
-import { embedInChunks } from './embed.js';
+import { action, embedItems, out, readLabelledImages, warnDefaultSpec, warnSkipped } from './common.js';
+import { EMBEDDER_HELP, embedderSource, parseClusters, parseMetric, parsePositiveInt, parseThreshold } from './options.js';
+import { createProgress } from './progress.js';
 
 export function registerGallery(program: Command): void {
   const gallery = program.command('gallery').description('build and inspect reference galleries');
@@ -47,7 +44,7 @@ export function registerGallery(program: Command): void {
             clustersPerClass: opts.clusters ?? DEFAULT_CLUSTERS,
             ...(opts.threshold !== undefined ? { threshold: opts.threshold } : {}),
           });
-          g.useEmbedder(embedder);
+          g.bindEmbedder(embedder);
           const views = opts.augment === undefined ? 0 : opts.augment === true ? DEFAULT_AUGMENT_VIEWS : opts.augment;
           const vectors = views > 0 ? await embedAugmented(g, embedder, items, views) : await embedItems(embedder, items, 'embedding references');
           // Group by label, then add each class once (one k-means run per class).
@@ -160,42 +157,6 @@ export function registerGallery(program: Command): void {
     );
 }
 
-/**
- * Load a gallery and re-create the embedder it was built with (from its stored path and
- * preprocessing, or from `override`). A different model or spec stops with E_FINGERPRINT.
- */
-export async function openGallery(file: string, override?: string, batchSize = 16): Promise<{ gallery: ReferenceGallery; embedder: Embedder }> {
-  const gallery = await ReferenceGallery.load(file);
-  const info = gallery.embedder;
-  if (!info) {
-    throw new SkulensError('E_FINGERPRINT', `Gallery "${file}" does not record its embedder, so images cannot be compared with it safely. Rebuild it with "skulens gallery build".`);
-  }
-  const model = override ?? info.path;
-  if (!model) throw new SkulensError('E_INPUT', `Gallery "${file}" does not record its model path: pass --embedder <model.onnx>.`);
-  let embedder: Embedder;
-  try {
-    embedder = await Embedder.create({ ...(info.spec as Partial<EmbedderOptions>), model: embedderSource(model), ...(info.output ? { output: info.output } : {}), batchSize });
-  } catch (err) {
-    const hint = override ? '' : ` (the path stored in the gallery; pass --embedder to use the model from elsewhere)`;
-    if (err instanceof SkulensError) throw new SkulensError(err.code, `${err.message}${hint}`, { cause: err, input: model });
-    throw new SkulensError('E_MODEL_LOAD', `Cannot open the gallery's embedder "${model}"${hint}: ${messageOf(err)}`, { cause: err, input: model });
-  }
-  try {
-    gallery.useEmbedder(embedder);
-  } catch (err) {
-    await embedder.dispose();
-    throw err;
-  }
-  return { gallery, embedder };
-}
-
-/** Embed items in chunks with a progress bar; failures are reported on stderr and come back as null. */
-export async function embedItems(embedder: Embedder, items: readonly DatasetItem[], label: string): Promise<(Float32Array | null)[]> {
-  const vectors: (Float32Array | null)[] = [];
-  for await (const chunk of embedInChunks(embedder, items, label)) vectors.push(...chunk.vectors);
-  return vectors;
-}
-
 /** Where the threshold comes from, in words (gallery build and info). */
 function describeThresholdSource(g: ReferenceGallery): string {
   switch (g.thresholdSource) {
@@ -248,33 +209,5 @@ async function readNegatives(source: string): Promise<DatasetItem[]> {
 function parseViews(value: string): number {
   const n = Number(value);
   if (!Number.isInteger(n) || n < 1 || n > 1000) throw new InvalidArgumentError('expected a whole number of views from 1 to 1000.');
-  return n;
-}
-
-function parseClusters(value: string): number | 'all' {
-  if (value === 'all') return 'all';
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError('expected a positive integer or "all".');
-  return n;
-}
-
-function parseMetric(value: string): Metric {
-  if (value !== 'cosine' && value !== 'l2') throw new InvalidArgumentError('expected cosine or l2.');
-  return value;
-}
-
-/** Options shared by the verbs that query a gallery with embedded images (classify, eval). */
-export function addGalleryQueryOptions(command: Command): Command {
-  return command
-    .requiredOption('--gallery <file>', 'gallery file (from "skulens gallery build")')
-    .option('--k <n>', `neighbours that vote (default ${DEFAULT_K})`, parsePositiveInt('--k'))
-    .option('--threshold <s>', `score below this answers "unknown" (default: the gallery's threshold; the score is the best similarity, or the calibrated score on a calibrated gallery)`, parseThreshold)
-    .option('--embedder <model.onnx>', 'use this model file instead of the path stored in the gallery (must be the same model: fingerprint checked)')
-    .option('--batch-size <n>', 'images per inference run', parsePositiveInt('--batch-size'), 16);
-}
-
-export function parseThreshold(value: string): number {
-  const n = Number(value);
-  if (value.trim() === '' || !Number.isFinite(n)) throw new InvalidArgumentError('expected a number.');
   return n;
 }

@@ -1,13 +1,9 @@
 /** `skulens recognize <image...> --detector <model.onnx> --gallery <file> [--json] [--annotate <out.jpg>]` */
 import type { Command } from 'commander';
-import { SkulensError } from '../core/errors.js';
-import { DEFAULT_K } from '../core/gallery/gallery.js';
-import { Recognizer, type RecognizeTimings } from '../core/recognizer.js';
-import { annotate } from '../node/annotate.js';
+import { DEFAULT_K, Recognizer, SkulensError, annotate, type RecognizeTimings } from '../index.js';
 import { expandImageArgs } from '../node/dataset.js';
-import { action, forEachImage, out, parsePositiveInt } from './common.js';
-import { addDetectorOptions, annotationPaths, createDetectorFromFlags, round, roundBox, type DetectorFlags } from './detect.js';
-import { openGallery, parseThreshold } from './gallery.js';
+import { action, annotationPaths, forEachImage, out, round, roundBox } from './common.js';
+import { addDetectorOptions, createDetectorFromFlags, openGallery, parsePositiveInt, parseThreshold, type DetectorFlags } from './options.js';
 
 type Flags = DetectorFlags & {
   gallery: string;

@@ -4,25 +4,14 @@
  * previous batch runs through the model.
  */
 import type { InferenceSession, Tensor } from 'onnxruntime-common';
+import { DEFAULT_EMBEDDER } from './builtin-models.js';
 import { SkulensError, messageOf } from './errors.js';
 import { halfArrayToFloat32 } from './float16.js';
 import { decodeImage, describeInput, isRawImage, type ImageInput, type RawImage, type Rect } from './image.js';
-import {
-  batchBuffer,
-  DEFAULT_EMBEDDER,
-  describeOutputs,
-  fitSpecToInput,
-  formatShape,
-  inspectImageInput,
-  loadModel,
-  makeInputTensor,
-  outputShape,
-  type ImageInputInfo,
-  type ModelSource,
-} from './model.js';
-import { readOnnxMetadata } from './onnx-metadata.js';
+import { fitSpecToInput, formatShape, openImageModel, type ImageModel } from './image-model.js';
+import type { ModelSource } from './model.js';
 import { definedOnly } from './options.js';
-import { getPlatform, type WorkerPoolSession } from './platform.js';
+import { getPlatform } from './platform.js';
 import { imageSize, resolveSpec, writeImageToTensor, type PreprocessSpec } from './preprocess.js';
 import { normalizeInPlace } from './vector.js';
 
@@ -123,16 +112,11 @@ export class Embedder {
   /** The preset name it was created with, if any (galleries record it). */
   readonly preset: string | undefined;
 
-  private readonly session: InferenceSession;
-  /** The session's worker pool, when it runs in worker threads (Node). */
-  private readonly workerPool: WorkerPoolSession | undefined;
-  private readonly input: ImageInputInfo;
+  private readonly model: ImageModel;
   private readonly pooled: boolean;
 
   private constructor(init: {
-    session: InferenceSession;
-    workerPool: WorkerPoolSession | undefined;
-    input: ImageInputInfo;
+    model: ImageModel;
     spec: PreprocessSpec;
     specSource: string;
     preset: string | undefined;
@@ -144,13 +128,11 @@ export class Embedder {
     normalize: boolean;
     modelPath: string | undefined;
   }) {
-    this.session = init.session;
-    this.workerPool = init.workerPool;
-    this.input = init.input;
+    this.model = init.model;
     this.spec = init.spec;
     this.specSource = init.specSource;
     this.preset = init.preset;
-    this.inputName = init.input.name;
+    this.inputName = init.model.input.name;
     this.outputName = init.outputName;
     this.pooled = init.pooled;
     this.dim = init.dim;
@@ -163,13 +145,24 @@ export class Embedder {
   static async create(options: EmbedderOptions = {}): Promise<Embedder> {
     const { model = DEFAULT_EMBEDDER, preset, output, batchSize = 16, normalize = true, sessionOptions, worker, workers, ...overrides } = options ?? ({} as EmbedderOptions);
     if (!Number.isInteger(batchSize) || batchSize < 1) throw new SkulensError('E_INPUT', `batchSize must be a positive integer, got ${batchSize}.`);
-    const loaded = await loadModel(model, sessionOptions, { worker, workers: workers ?? Math.min(2, getPlatform().cpuCount?.() ?? 1) });
-    const { session } = loaded;
+    const opened = await openImageModel(model, 'embedder', { sessionOptions, worker, workers: workers ?? Math.min(2, getPlatform().cpuCount?.() ?? 1) });
+    try {
+      return await Embedder.build(opened, { preset, output, batchSize, normalize, overrides });
+    } catch (err) {
+      await opened.release().catch(() => undefined); // refused: do not leak the session (or its worker threads)
+      throw err;
+    }
+  }
 
+  private static async build(
+    model: ImageModel,
+    options: { preset: string | undefined; output: string | undefined; batchSize: number; normalize: boolean; overrides: Partial<PreprocessSpec> },
+  ): Promise<Embedder> {
+    const { preset, output, batchSize, normalize, overrides } = options;
     // Spec precedence: model metadata < preset < explicit options.
     const sources: string[] = [];
     let fromMetadata: Partial<PreprocessSpec> = {};
-    const metaJson = readOnnxMetadata(loaded.bytes)[PREPROCESS_METADATA_KEY];
+    const metaJson = model.metadata[PREPROCESS_METADATA_KEY];
     if (metaJson !== undefined) {
       try {
         fromMetadata = JSON.parse(metaJson) as Partial<PreprocessSpec>;
@@ -184,22 +177,20 @@ export class Embedder {
     const base = preset ? resolveSpec(preset) : resolveSpec(undefined, fromMetadata);
     let spec = resolveSpec(undefined, { ...base, ...explicit });
 
-    const input = inspectImageInput(session);
+    const input = model.input;
     const explicitSize = explicit.width !== undefined || explicit.height !== undefined;
     spec = fitSpecToInput(spec, input, explicitSize);
 
-    const { name: outputName, pooled, dim } = pickOutput(session, output);
+    const { name: outputName, pooled, dim } = pickOutput(model, output);
     const effectiveBatch = input.fixedBatch ?? batchSize;
 
     const platform = getPlatform();
-    const modelHash = await platform.sha256Hex(loaded.bytes);
+    const modelHash = await platform.sha256Hex(model.bytes);
     const identity = JSON.stringify({ model: modelHash, output: outputName, normalize, spec: canonicalSpec(spec) });
     const fingerprint = (await platform.sha256Hex(new TextEncoder().encode(identity))).slice(0, 32);
 
     const embedder = new Embedder({
-      session,
-      workerPool: loaded.workerPool,
-      input,
+      model,
       spec,
       specSource: sources.join('+') || 'default',
       preset,
@@ -209,7 +200,7 @@ export class Embedder {
       fingerprint,
       batchSize: effectiveBatch,
       normalize,
-      modelPath: loaded.path,
+      modelPath: model.path,
     });
     if (dim === undefined) {
       // The output's width is symbolic: learn it from one blank image.
@@ -241,9 +232,9 @@ export class Embedder {
     const vectors: (Float32Array | null)[] = new Array(total).fill(null);
     const failures: EmbedFailure[] = [];
     const per = imageSize(this.spec);
-    const parallel = this.workerPool?.parallelRuns ?? 1;
+    const parallel = this.model.workerPool?.parallelRuns ?? 1;
     // Small jobs are split so that every worker gets a share (fixed-batch models cannot be).
-    const step = this.input.fixedBatch ? this.batchSize : Math.max(1, Math.min(this.batchSize, Math.ceil(total / parallel)));
+    const step = this.model.input.fixedBatch ? this.batchSize : Math.max(1, Math.min(this.batchSize, Math.ceil(total / parallel)));
 
     // A pipeline: while up to `parallel` batches run through the model (in worker threads
     // on Node), the next batch is preprocessed here and the one after is being decoded.
@@ -265,7 +256,7 @@ export class Embedder {
         decoding = end < total ? this.decodeBatch(inputs, end, Math.min(end + step, total)) : undefined;
 
         const ok: number[] = [];
-        const data = batchBuffer(this.workerPool, per * this.runSize(decoded.length));
+        const data = this.model.batchBuffer(per * this.runSize(decoded.length));
         decoded.forEach((d, i) => {
           const index = start + i;
           try {
@@ -307,12 +298,12 @@ export class Embedder {
 
   /** Release the ONNX session. */
   async dispose(): Promise<void> {
-    await this.session.release();
+    await this.model.release();
   }
 
   /** Batch size to run: models with a fixed batch need exactly that many slots. */
   private runSize(n: number): number {
-    return this.input.fixedBatch ?? n;
+    return this.model.input.fixedBatch ?? n;
   }
 
   private async decodeBatch(inputs: readonly EmbedInput[], start: number, end: number): Promise<Decoded[]> {
@@ -331,15 +322,7 @@ export class Embedder {
 
   /** Run `count` preprocessed images (plus padding slots for fixed-batch models). */
   private async runBatch(data: Float32Array, count: number): Promise<Float32Array[]> {
-    const size = this.runSize(count);
-    const feeds = { [this.inputName]: makeInputTensor(this.spec, data, size) };
-    let result: InferenceSession.ReturnType;
-    try {
-      result = await this.session.run(feeds, [this.outputName]);
-    } catch (err) {
-      throw new SkulensError('E_MODEL_SHAPE', `Running the embedder failed: ${messageOf(err)}`, { cause: err });
-    }
-    const tensor = result[this.outputName]!;
+    const tensor = await this.model.run(this.model.inputTensor(this.spec, data, this.runSize(count)), this.outputName);
     const vectors = this.extract(tensor, count);
     tensor.dispose?.();
     return vectors;
@@ -383,31 +366,31 @@ function asDecodeError(err: unknown, entry: EmbedInput): SkulensError {
   return new SkulensError('E_IMAGE_DECODE', `Cannot use image ${name}: ${messageOf(err)}`, { cause: err, input: name });
 }
 
-function pickOutput(session: InferenceSession, requested: string | undefined): { name: string; pooled: boolean; dim: number | undefined } {
-  const names = session.outputNames;
+function pickOutput(model: ImageModel, requested: string | undefined): { name: string; pooled: boolean; dim: number | undefined } {
+  const names = model.outputNames;
   let name: string | undefined;
   if (requested !== undefined) {
     if (!names.includes(requested)) {
-      throw new SkulensError('E_MODEL_SHAPE', `The model has no output "${requested}"; its outputs are: ${describeOutputs(session)}.`);
+      throw new SkulensError('E_MODEL_SHAPE', `The model has no output "${requested}"; its outputs are: ${model.describeOutputs()}.`);
     }
     name = requested;
   } else {
     name =
       names.find((n) => /embed/i.test(n)) ??
       (() => {
-        const twoD = names.filter((n) => outputShape(session, n)?.length === 2);
+        const twoD = names.filter((n) => model.outputShape(n)?.length === 2);
         if (twoD.length === 1) return twoD[0];
-        const fourD = names.filter((n) => outputShape(session, n)?.length === 4);
+        const fourD = names.filter((n) => model.outputShape(n)?.length === 4);
         return twoD.length === 0 && fourD.length === 1 ? fourD[0] : undefined;
       })();
     if (name === undefined) {
       throw new SkulensError(
         'E_MODEL_SHAPE',
-        `Cannot tell which output is the embedding: outputs are ${describeOutputs(session)}. Pass \`output\` (CLI: \`embed --output\`, \`gallery build --embedding-output\`) naming a [N,D] or [N,C,H,W] output.`,
+        `Cannot tell which output is the embedding: outputs are ${model.describeOutputs()}. Pass \`output\` (CLI: \`embed --output\`, \`gallery build --embedding-output\`) naming a [N,D] or [N,C,H,W] output.`,
       );
     }
   }
-  const shape = outputShape(session, name);
+  const shape = model.outputShape(name);
   if (!shape || (shape.length !== 2 && shape.length !== 4)) {
     throw new SkulensError('E_MODEL_SHAPE', `Output "${name}" has shape ${formatShape(shape)}; expected [N,D] (an embedding) or [N,C,H,W] (a feature map to average-pool).`);
   }

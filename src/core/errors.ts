@@ -7,6 +7,7 @@ export type SkulensErrorCode =
   | 'E_INPUT' // an argument is missing or of the wrong kind
   | 'E_MODEL_LOAD' // the ONNX model file could not be read or parsed
   | 'E_MODEL_SHAPE' // the model's inputs/outputs are not what skulens expects
+  | 'E_INFERENCE' // running the model failed (the runtime's reason is in the message)
   | 'E_PREPROCESS' // the preprocessing spec is invalid
   | 'E_DIM_MISMATCH' // a vector has the wrong dimension
   | 'E_GALLERY_FORMAT' // a gallery file is truncated, foreign or corrupt

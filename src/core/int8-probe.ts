@@ -8,8 +8,7 @@
  * tiny MatMulInteger whose every product pair overflows int16 and compare with the exact
  * answer. MatMulInteger, QLinearConv and QGemm share that uint8×int8 GEMM.
  */
-import type { InferenceSession } from 'onnxruntime-common';
-import type { OrtModule } from './platform.js';
+import type { OrtModule, SessionLike } from './platform.js';
 
 // A [M,K] uint8 input of 255s times a [K,N] int8 constant of 127s: every output is
 // 255·127·K exactly; a saturating pairwise sum gives 32767·K/2 instead.
@@ -61,11 +60,11 @@ let probed: Promise<boolean> | undefined;
  */
 export function fastInt8IsExact(ort: OrtModule): Promise<boolean> {
   probed ??= (async () => {
-    let session: InferenceSession | undefined;
+    let session: SessionLike | undefined;
     try {
       session = await ort.InferenceSession.create(probeModelBytes());
       const input = new ort.Tensor('uint8', new Uint8Array(M * K).fill(255), [M, K]);
-      const { y } = await session.run({ a: input });
+      const { y } = await session.run({ a: input }, ['y']);
       return Array.from(y!.data as Int32Array).every((v) => v === EXACT);
     } catch {
       return false;

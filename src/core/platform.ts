@@ -9,9 +9,23 @@ import { SkulensError } from './errors.js';
 import type { ImageInput, RawImage } from './image-types.js';
 import type { AnnIndexOptions, VectorIndex } from './vector-index.js';
 
+/**
+ * The members of an onnxruntime session that skulens calls: onnxruntime's own sessions
+ * have them, and so does the Node worker pool, without pretending to be a full
+ * InferenceSession.
+ */
+export interface SessionLike {
+  readonly inputNames: readonly string[];
+  readonly outputNames: readonly string[];
+  readonly inputMetadata: readonly OrtCommon.InferenceSession.ValueMetadata[];
+  readonly outputMetadata: readonly OrtCommon.InferenceSession.ValueMetadata[];
+  run(feeds: Record<string, OrtCommon.Tensor>, fetches: readonly string[]): Promise<Record<string, OrtCommon.Tensor>>;
+  release(): Promise<void>;
+}
+
 /** The parts of an onnxruntime build that skulens uses. */
 export interface OrtModule {
-  InferenceSession: typeof OrtCommon.InferenceSession;
+  InferenceSession: { create(model: Uint8Array, options?: OrtCommon.InferenceSession.SessionOptions): Promise<SessionLike> };
   Tensor: typeof OrtCommon.Tensor;
 }
 
@@ -19,7 +33,7 @@ export interface OrtModule {
  * A session served by a pool of worker threads (Node): several runs execute at once, and
  * the input buffers transferred to a run come back for reuse.
  */
-export interface WorkerPoolSession extends OrtCommon.InferenceSession {
+export interface WorkerPoolSession extends SessionLike {
   /** How many runs execute at once (one per worker). */
   readonly parallelRuns: number;
   /** A buffer of at least `byteLength` bytes that a finished run handed back, if any. */

@@ -73,7 +73,7 @@ export class Recognizer {
     if (!detector || !embedder || !gallery) throw new SkulensError('E_INPUT', 'Recognizer needs { detector, embedder, gallery }.');
     if (gallery.size === 0) throw new SkulensError('E_EMPTY', 'The gallery is empty: add reference images before recognizing.');
     // Same dimension and fingerprint, or a clear error now rather than wrong labels later.
-    gallery.useEmbedder(embedder);
+    gallery.bindEmbedder(embedder);
     gallery.buildIndex(); // now, so the first image's search time is the search alone
     this.detector = detector;
     this.embedder = embedder;

@@ -4,7 +4,7 @@
  * or a CSV manifest with a `path,label` header (paths relative to the manifest).
  */
 import { readdir, readFile, stat } from 'node:fs/promises';
-import { basename, dirname, extname, join, resolve } from 'node:path';
+import { basename, dirname, extname, resolve } from 'node:path';
 import { SkulensError, messageOf } from '../core/errors.js';
 
 export interface DatasetItem {

@@ -3,7 +3,7 @@ import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
 import * as ort from 'onnxruntime-node';
-import type { OrtModule, Platform, WorkerPoolSession } from '../core/platform.js';
+import type { Platform } from '../core/platform.js';
 import { setPlatform } from '../core/platform.js';
 import { loadImage, type NodeImageInput } from './image-loader.js';
 import { WorkerSession } from './worker-session.js';
@@ -13,7 +13,7 @@ import { builtinModelLocation } from './builtin-models.js';
 
 export const nodePlatform: Platform = {
   name: 'node',
-  ort: ort as unknown as OrtModule,
+  ort,
   loadImage: (input) => loadImage(input as NodeImageInput),
   async readBinary(source) {
     const buf = await readFile(source);
@@ -23,8 +23,7 @@ export const nodePlatform: Platform = {
   async sha256Hex(bytes) {
     return createHash('sha256').update(bytes).digest('hex');
   },
-  // WorkerSession implements the part of InferenceSession that skulens calls.
-  createWorkerSession: async (bytes, options, workers) => (await WorkerSession.create(bytes, options, workers)) as unknown as WorkerPoolSession,
+  createWorkerSession: (bytes, options, workers) => WorkerSession.create(bytes, options, workers),
   cpuCount: availableParallelism,
   createAnnIndex: createHnswIndex,
   writeFileAtomic,

@@ -3,6 +3,7 @@
  * the handful of routines LDA / whitening need (scatter matrices, Cholesky, triangular
  * solves, symmetric eigendecomposition). Platform-free, single-threaded, no allocation
  * in inner loops. Sizes here are "a gallery": up to a few thousand rows, ~2,000 columns.
+ * Not yet measured against ml-matrix (installed through ml-kmeans): fit time and bundle size decide (issue 28).
  */
 
 /** Row-major dense matrix. */
@@ -192,7 +193,7 @@ export function choleskyInPlace(a: Mat): boolean {
   const A = a.data;
   for (let j = 0; j < n; j++) {
     const jo = j * n;
-    let s = A[jo + j]! - dot(A, jo, A, jo, j);
+    const s = A[jo + j]! - dot(A, jo, A, jo, j);
     if (!(s > 0) || !Number.isFinite(s)) return false;
     const ljj = Math.sqrt(s);
     A[jo + j] = ljj;
@@ -239,27 +240,6 @@ export function backSolveTransposedRows(l: Mat, v: Mat): Mat {
     }
   }
   return mat(v.rows, n, out);
-}
-
-/** Inverse of a lower-triangular matrix (lower triangular). */
-export function invertLower(l: Mat): Mat {
-  const n = l.rows;
-  const L = l.data;
-  // Column j of L⁻¹ solves L·x = e_j; build it as rows of the transpose, then transpose.
-  const invT = new Float64Array(n * n);
-  const x = new Float64Array(n);
-  for (let j = 0; j < n; j++) {
-    x.fill(0);
-    x[j] = 1 / L[j * n + j]!;
-    for (let i = j + 1; i < n; i++) {
-      const io = i * n;
-      let s = 0;
-      for (let k = j; k < i; k++) s += L[io + k]! * x[k]!;
-      x[i] = -s / L[io + i]!;
-    }
-    invT.set(x, j * n);
-  }
-  return transpose(mat(n, n, invT));
 }
 
 /**

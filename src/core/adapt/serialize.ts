@@ -2,6 +2,7 @@
  * The adaptation as JSON-safe data for the gallery file's metadata block: numbers as
  * numbers, arrays of float32 as little-endian base64 (exact round trip). Platform-free.
  */
+import { LITTLE_ENDIAN } from '../endian.js';
 import type { Adaptation, AdaptOptions } from './lda.js';
 
 export interface AdaptationRecord {
@@ -96,7 +97,6 @@ export function adaptationFromRecord(r: unknown, dim: number): { options: AdaptO
 }
 
 const B64 = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/';
-const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
 
 export function f32ToBase64(a: Float32Array): string {
   const bytes = new Uint8Array(a.length * 4);

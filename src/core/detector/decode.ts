@@ -161,13 +161,17 @@ function reader(data: OutputData): (i: number) => number {
 export function decodeOutput(data: OutputData, layout: OutputLayout, inputWidth: number, inputHeight: number, opts: DecodeOptions, out: Candidates): void {
   switch (layout.format) {
     case 'yolov5':
-      return decodeRows(data, layout, opts, out, undefined);
+      decodeRows(data, layout, opts, out, undefined);
+      break;
     case 'yolox':
-      return decodeRows(data, layout, opts, out, yoloxGrid(layout.strides!, inputWidth, inputHeight));
+      decodeRows(data, layout, opts, out, yoloxGrid(layout.strides!, inputWidth, inputHeight));
+      break;
     case 'yolov8':
-      return decodeYolov8(data, layout, opts, out);
+      decodeYolov8(data, layout, opts, out);
+      break;
     case 'end2end':
-      return decodeEnd2end(data, layout, opts, out);
+      decodeEnd2end(data, layout, opts, out);
+      break;
   }
 }
 

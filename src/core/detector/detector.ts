@@ -3,10 +3,10 @@
  * NMS-ed and mapped back to the original image's pixels.
  */
 import type { InferenceSession, Tensor } from 'onnxruntime-common';
-import { SkulensError, messageOf } from '../errors.js';
+import { SkulensError } from '../errors.js';
 import { decodeImage, type ImageInput, type Rect } from '../image.js';
-import { describeOutputs, fitSpecToInput, formatShape, inspectImageInput, loadModel, makeInputTensor, outputShape, type ImageInputInfo, type ModelSource } from '../model.js';
-import { readOnnxMetadata } from '../onnx-metadata.js';
+import { fitSpecToInput, formatShape, openImageModel, type ImageModel } from '../image-model.js';
+import type { ModelSource } from '../model.js';
 import { definedOnly } from '../options.js';
 import { imageSize, resolveSpec, writeImageToTensor, type Placement, type PreprocessSpec } from '../preprocess.js';
 import { Candidates, DETECTOR_FORMATS, decodeOutput, resolveLayout, type DetectorFormat, type OutputLayout } from './decode.js';
@@ -90,14 +90,13 @@ export class Detector {
   readonly outputShape: readonly number[];
   readonly modelPath: string | undefined;
 
-  private readonly session: InferenceSession;
+  private readonly model: ImageModel;
   private readonly layout: OutputLayout;
   private readonly classMask: Uint8Array | undefined;
   private readonly candidates = new Candidates();
 
   private constructor(init: {
-    session: InferenceSession;
-    input: ImageInputInfo;
+    model: ImageModel;
     spec: PreprocessSpec;
     layout: OutputLayout;
     formatSource: FormatSource;
@@ -106,12 +105,12 @@ export class Detector {
     labels: string[] | undefined;
     modelPath: string | undefined;
   }) {
-    this.session = init.session;
+    this.model = init.model;
     this.spec = init.spec;
     this.layout = init.layout;
     this.format = init.layout.format;
     this.formatSource = init.formatSource;
-    this.inputName = init.input.name;
+    this.inputName = init.model.input.name;
     this.outputName = init.outputName;
     this.outputShape = init.layout.dims;
     this.numClasses = init.layout.classes;
@@ -147,10 +146,22 @@ export class Detector {
     } = options ?? ({} as DetectorOptions);
     checkOptions({ requested, confidence, iou, maxDetections, classes, inputSize });
 
-    const loaded = await loadModel(model, sessionOptions, { worker });
-    const { session } = loaded;
-    const input = inspectImageInput(session);
-    const meta = readOnnxMetadata(loaded.bytes);
+    const opened = await openImageModel(model, 'detector', { sessionOptions, worker });
+    try {
+      return await Detector.build(opened, { requested, inputSize, confidence, iou, maxDetections, classAgnostic, classes, labels, output, overrides });
+    } catch (err) {
+      await opened.release().catch(() => undefined); // refused: do not leak the session (or its worker thread)
+      throw err;
+    }
+  }
+
+  private static async build(
+    model: ImageModel,
+    options: Required<Pick<DetectorOptions, 'confidence' | 'iou' | 'maxDetections' | 'classAgnostic'>> &
+      Pick<DetectorOptions, 'inputSize' | 'classes' | 'labels' | 'output'> & { requested: DetectorFormat | 'auto'; overrides: Partial<PreprocessSpec> },
+  ): Promise<Detector> {
+    const { requested, inputSize, confidence, iou, maxDetections, classAgnostic, classes, labels, output, overrides } = options;
+    const { input, metadata: meta } = model;
 
     // Preprocessing: the family's preset, then an explicit input size, then overrides.
     const sizeFromMeta = ultralyticsImgsz(meta);
@@ -160,21 +171,21 @@ export class Detector {
     let spec = resolveSpec(requested === 'yolox' ? 'yolox' : 'yolo', { width: w, height: h, ...defined });
     spec = fitSpecToInput(spec, input, explicitSize);
 
-    const outputName = output ?? session.outputNames[0];
-    if (outputName === undefined || !session.outputNames.includes(outputName)) {
-      throw new SkulensError('E_MODEL_SHAPE', `The model has no output "${output}"; its outputs are: ${describeOutputs(session)}.`);
+    const outputName = output ?? model.outputNames[0];
+    if (outputName === undefined || !model.outputNames.includes(outputName)) {
+      throw new SkulensError('E_MODEL_SHAPE', `The model has no output "${output}"; its outputs are: ${model.describeOutputs()}.`);
     }
-    const describe = `input ${input.name} ${input.dtype} [${input.layout === 'nchw' ? `1,3,${spec.height},${spec.width}` : `1,${spec.height},${spec.width},3`}], outputs ${describeOutputs(session)}`;
+    const describe = `input ${input.name} ${input.dtype} [${input.layout === 'nchw' ? `1,3,${spec.height},${spec.width}` : `1,${spec.height},${spec.width},3`}], outputs ${model.describeOutputs()}`;
 
     // Symbolic output dims (dynamic exports): learn them from one blank image.
-    let dims = outputShape(session, outputName);
+    let dims = model.outputShape(outputName);
     if (!dims || dims.some((d) => typeof d !== 'number' || d < 1)) {
-      const probe = await runSession(session, input.name, outputName, makeInputTensor(spec, new Float32Array(imageSize(spec)), 1));
+      const probe = await model.probe(spec, outputName);
       dims = [...probe.dims];
       probe.dispose?.();
     }
     const end2endHint = meta.end2end === 'True';
-    const layout = resolveLayout(dims as number[], requested, spec.width, spec.height, session.outputNames.length > 1 ? `${describe} (detection output ${outputName} ${formatShape(dims)})` : describe, { end2end: end2endHint });
+    const layout = resolveLayout(dims as number[], requested, spec.width, spec.height, model.outputNames.length > 1 ? `${describe} (detection output ${outputName} ${formatShape(dims)})` : describe, { end2end: end2endHint });
     const formatSource: FormatSource = requested !== 'auto' ? 'option' : end2endHint && layout.format === 'end2end' ? 'metadata' : 'shape';
     if (classes && layout.classes > 0) {
       const bad = classes.filter((c) => c >= layout.classes);
@@ -182,15 +193,14 @@ export class Detector {
     }
 
     return new Detector({
-      session,
-      input,
+      model,
       spec,
       layout,
       formatSource,
       outputName,
       options: { confidence, iou, maxDetections, classAgnostic, classes },
       labels: labels ?? ultralyticsNames(meta),
-      modelPath: loaded.path,
+      modelPath: model.path,
     });
   }
 
@@ -206,9 +216,9 @@ export class Detector {
     const t1 = performance.now();
     const data = new Float32Array(imageSize(this.spec));
     const placement = writeImageToTensor(raw, this.spec, data, 0);
-    const input = makeInputTensor(this.spec, data, 1); // float16 models: conversion counts as preprocessing
+    const input = this.model.inputTensor(this.spec, data, 1); // float16 models: conversion counts as preprocessing
     const t2 = performance.now();
-    const tensor = await runSession(this.session, this.inputName, this.outputName, input);
+    const tensor = await this.model.run(input, this.outputName);
     const t3 = performance.now();
     try {
       const detections = this.postprocess(tensor, placement, raw.width, raw.height);
@@ -260,21 +270,12 @@ export class Detector {
 
   /** Release the ONNX session. */
   async dispose(): Promise<void> {
-    await this.session.release();
+    await this.model.release();
   }
 }
 
 function clamp(v: number, lo: number, hi: number): number {
   return v < lo ? lo : v > hi ? hi : v;
-}
-
-async function runSession(session: InferenceSession, inputName: string, outputName: string, tensor: Tensor): Promise<Tensor> {
-  try {
-    const result = await session.run({ [inputName]: tensor }, [outputName]);
-    return result[outputName]!;
-  } catch (err) {
-    throw new SkulensError('E_MODEL_SHAPE', `Running the detector failed: ${messageOf(err)}`, { cause: err });
-  }
 }
 
 function checkOptions(o: { requested: string; confidence: number; iou: number; maxDetections: number; classes: number[] | undefined; inputSize: DetectorOptions['inputSize'] }): void {

@@ -1,6 +1,5 @@
-export { Detector, ultralyticsNames } from './detector.js';
+// The detector's public names (core/index.ts); decoding and NMS stay importable only from their modules.
+export { Detector } from './detector.js';
 export type { DetectorOptions, Detection, DetectResult, DetectTimings, FormatSource } from './detector.js';
-export { DETECTOR_FORMATS, resolveLayout, decodeOutput, Candidates, gridCells } from './decode.js';
-export type { DetectorFormat, OutputLayout, DecodeOptions } from './decode.js';
-export { nms } from './nms.js';
-export type { NmsOptions } from './nms.js';
+export { DETECTOR_FORMATS } from './decode.js';
+export type { DetectorFormat } from './decode.js';

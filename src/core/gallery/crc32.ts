@@ -1,7 +1,10 @@
 /**
  * CRC-32 (IEEE 802.3, the zlib/PNG polynomial), slicing-by-8 so that checking a
  * several-hundred-megabyte gallery stays well under a second. Platform-free.
+ * Kept (no dependency): Node's zlib.crc32 needs Node >= 20.15 and browsers have none.
  */
+import { LITTLE_ENDIAN } from '../endian.js';
+
 const TABLES: Uint32Array[] = (() => {
   const t0 = new Uint32Array(256);
   for (let n = 0; n < 256; n++) {
@@ -19,7 +22,6 @@ const TABLES: Uint32Array[] = (() => {
   return tables;
 })();
 
-const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
 
 /** CRC-32 of bytes; pass the previous result as `crc` to continue over several chunks. */
 export function crc32(bytes: Uint8Array, crc = 0): number {

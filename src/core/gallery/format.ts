@@ -1,10 +1,11 @@
 /**
- * The gallery file format, version 1 (documented byte by byte in docs/gallery-format.md).
+ * The gallery file format, versions 1-3 (documented byte by byte in docs/gallery-format.md).
  * Little-endian throughout; a fixed 40-byte header, a JSON metadata block, a class
  * table, 4-byte-aligned vectors and a CRC-32 of everything before it. Every read is
  * bounds-checked, so a damaged file gives E_GALLERY_FORMAT with the reason, never a
  * crash or a silently wrong gallery.
  */
+import { LITTLE_ENDIAN } from '../endian.js';
 import { SkulensError } from '../errors.js';
 import { float32ToHalfArray, halfArrayToFloat32 } from '../float16.js';
 import { crc32 } from './crc32.js';
@@ -49,7 +50,6 @@ export interface EncodeOptions {
   float16?: boolean;
 }
 
-const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
 const utf8 = new TextEncoder();
 
 export function encodeGallery(data: GalleryData, options: EncodeOptions = {}): Uint8Array {

@@ -15,13 +15,14 @@ import type { CalibrationRecord } from '../adapt/serialize.js';
 import { augmentViews, embedWithViews } from '../augment/embed-views.js';
 import type { Embedder, EmbedInput, EmbedProgress } from '../embedder.js';
 import { SkulensError } from '../errors.js';
-import { adaptDefaultsFor, defaultThresholdFor } from '../model.js';
+import { adaptDefaultsFor, defaultThresholdFor } from '../builtin-models.js';
 import { check, is } from '../is.js';
 import { definedOnly } from '../options.js';
-import { getPlatform } from '../platform.js';
 import type { HnswParams, Metric } from '../vector-index.js';
-import { checkEmbedder, checkLabel, checkReferences, concat, dimError, flattenVectors, queryVector, type EmbedderIdentity } from './checks.js';
+import { checkLabel, checkReferences, concat, dimError, flattenVectors, queryVector } from './checks.js';
 import { DEFAULT_KMEANS_SEED, reduceVectors } from './cluster.js';
+import { checkEmbedder, openRecordedEmbedder, type EmbedderIdentity, type OpenEmbedderOptions } from './embedder-binding.js';
+import { readGalleryFile, writeGalleryFile } from './file.js';
 import { decodeGallery, encodeGallery, type EncodeOptions, type GalleryData } from './format.js';
 import { LabelledIndex } from './labelled-index.js';
 import { DEFAULT_FALSE_NAME_RATE, GuardCollector, normalizedRows, OpenSet } from './open-set.js';
@@ -209,7 +210,7 @@ export class ReferenceGallery {
    */
   async addImages(embedder: Embedder, label: string, images: readonly EmbedInput[], options: AddImagesOptions = {}): Promise<AddImagesResult> {
     checkLabel(label);
-    this.useEmbedder(embedder);
+    this.bindEmbedder(embedder);
     const views = augmentViews(options.augment);
     if (views > 0) {
       const seed = (typeof options.augment === 'object' ? options.augment.seed : undefined) ?? this.seed;
@@ -241,7 +242,7 @@ export class ReferenceGallery {
 
   /** Embed images of non-target products and add them as negative references (bad images are reported in `failures` and skipped). */
   async addNegativeImages(embedder: Embedder, images: readonly EmbedInput[], options: { onProgress?: (p: EmbedProgress) => void } = {}): Promise<AddImagesResult> {
-    this.useEmbedder(embedder);
+    this.bindEmbedder(embedder);
     const { vectors, failures } = await embedder.embedSettled(images, options.onProgress ? { onProgress: options.onProgress } : {});
     const ok = vectors.filter((v): v is Float32Array => v !== null);
     if (ok.length) this.addNegatives(ok);
@@ -256,10 +257,11 @@ export class ReferenceGallery {
   }
 
   /**
-   * Check that an embedder makes vectors comparable with this gallery's (and adopt it
-   * when the gallery has none yet). Throws E_FINGERPRINT on a different model/spec.
+   * Bind the gallery to the embedder its vectors come from: adopt it when the gallery has
+   * none recorded yet, else check it makes comparable vectors (E_FINGERPRINT for another
+   * model or preprocessing, E_DIM_MISMATCH for another width).
    */
-  useEmbedder(embedder: EmbedderIdentity): void {
+  bindEmbedder(embedder: EmbedderIdentity): void {
     const adopt = checkEmbedder(this._embedder, embedder, this._dim, this.size);
     if (!adopt) return;
     this._embedder = adopt;
@@ -270,6 +272,20 @@ export class ReferenceGallery {
       this._threshold = measured;
       this._thresholdSource = 'embedder';
     }
+  }
+
+  /** @deprecated The old name of bindEmbedder(). */
+  useEmbedder(embedder: EmbedderIdentity): void {
+    this.bindEmbedder(embedder);
+  }
+
+  /**
+   * Re-create the embedder this gallery was built with, from its recorded model (or
+   * `options.model`, e.g. the same file elsewhere), preprocessing and output, and check
+   * its fingerprint (E_FINGERPRINT when it makes other vectors). Dispose it when done.
+   */
+  openEmbedder(options: OpenEmbedderOptions = {}): Promise<Embedder> {
+    return openRecordedEmbedder(this._embedder, options, (e) => this.bindEmbedder(e));
   }
 
   /** Forget a label and its vectors. Returns false when it was not there. */
@@ -353,28 +369,12 @@ export class ReferenceGallery {
 
   /** Save atomically (temp file in the same folder, fsync, rename): a crash never leaves a half file. */
   async save(path: string, options: EncodeOptions = {}): Promise<void> {
-    const write = getPlatform().writeFileAtomic;
-    if (!write) throw new SkulensError('E_PLATFORM', 'This platform cannot write files: use toBytes() and store the bytes yourself.');
-    await write(path, this.toBytes(options));
+    await writeGalleryFile(path, this.toBytes(options));
   }
 
+  /** Read a gallery file; a damaged or foreign file is E_GALLERY_FORMAT naming the file and the reason. */
   static async load(path: string, options: Pick<ReferenceGalleryOptions, 'index' | 'hnsw'> = {}): Promise<ReferenceGallery> {
-    let bytes: Uint8Array;
-    try {
-      bytes = await getPlatform().readBinary(path);
-    } catch (err) {
-      if (err instanceof SkulensError) throw err;
-      const code = (err as { code?: string }).code;
-      throw new SkulensError('E_IO', `Cannot read gallery "${path}": ${code === 'ENOENT' ? 'no such file' : String((err as Error).message ?? err)}.`, { cause: err, input: path });
-    }
-    try {
-      return ReferenceGallery.fromBytes(bytes, options);
-    } catch (err) {
-      if (err instanceof SkulensError && err.code === 'E_GALLERY_FORMAT') {
-        throw new SkulensError('E_GALLERY_FORMAT', `"${path}" is not a usable gallery: ${err.message}`, { cause: err, input: path });
-      }
-      throw err;
-    }
+    return readGalleryFile(path, (bytes) => ReferenceGallery.fromBytes(bytes, options));
   }
 
   /**

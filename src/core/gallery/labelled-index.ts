@@ -50,7 +50,8 @@ export class LabelledIndex {
     this.reset();
     const { metric, seed, hnsw } = this.settings;
     const capacity = Math.max(16, Math.ceil(stored * 1.25));
-    this.index = kind === 'exact' ? new ExactIndex(dim, metric, capacity) : getPlatform().createAnnIndex!({ metric, dim, capacity, seed, ...hnsw });
+    this.index =
+      kind === 'exact' ? new ExactIndex(dim, metric, capacity) : getPlatform().createAnnIndex!({ metric, dim, capacity, seed, ...hnsw });
     for (const entry of classes()) this.add(entry, dim);
     return this.index;
   }
@@ -97,7 +98,8 @@ export class LabelledIndex {
     const canHnsw = platformOrUndefined()?.createAnnIndex !== undefined;
     const { choice } = this.settings;
     if (choice === 'hnsw') {
-      if (!canHnsw) throw new SkulensError('E_PLATFORM', 'index: "hnsw" needs the Node platform (hnswlib-node); use "exact" or "auto" here.');
+      if (!canHnsw)
+        throw new SkulensError('E_PLATFORM', 'index: "hnsw" needs the Node platform (hnswlib-node); use "exact" or "auto" here.');
       return 'hnsw';
     }
     if (choice === 'exact' || !canHnsw || stored < AUTO_HNSW_MIN_SIZE) return 'exact';

@@ -12,7 +12,7 @@ import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import onnxProto from 'onnx-proto';
-import type { PreprocessSpec } from '../../src/core/preprocess.js';
+import type { PreprocessSpec } from '../src/core/preprocess.js';
 
 const { onnx } = onnxProto;
 

@@ -17,10 +17,10 @@
  * Vectors come from store-data.ts (cached). Nothing here chooses a shipped default: the
  * defaults were fixed on Grocery train/val (bench/thresholds.ts) before these tables.
  */
-import { Rng } from '../../src/core/adapt/rng.js';
-import { ReferenceGallery } from '../../src/core/gallery/gallery.js';
-import type { Classification } from '../../src/core/gallery/gallery.js';
-import { byLabel, readGroceryClasses, rowsAt, type LabelledVectors } from './grocery-vectors.js';
+import { Rng } from '../src/core/adapt/rng.js';
+import { ReferenceGallery } from '../src/core/gallery/gallery.js';
+import type { Classification } from '../src/core/gallery/gallery.js';
+import { byLabel, readGroceryClasses, rowsAt, type LabelledVectors } from './grocery.js';
 import { builtinEmbedder, groceryRows, iconicRows, shelfRows } from './store-data.js';
 
 export const STORE_EMBEDDERS = ['skulens:mobilenetv2', 'skulens:retail-160'] as const;

@@ -1,20 +1,22 @@
 /**
- * Grocery Store train/test embeddings for the gallery benchmarks, computed once per
- * embedder (default: the MobileNetV2 teacher with the imagenet preset) and cached in the
- * OS temp folder keyed by the embedder's fingerprint, so re-runs skip the embedding pass.
+ * The Grocery Store protocol shared by bench/ and training/: where the data and the
+ * teacher model are, the class lists, few-shot top-1, and train/test embeddings computed
+ * once per embedder (default: the MobileNetV2 teacher with the imagenet preset) and
+ * cached in the OS temp folder keyed by the embedder's fingerprint, so re-runs skip the
+ * embedding pass.
  */
 import { existsSync } from 'node:fs';
 import { readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import '../../src/node/platform.js';
-import { Embedder } from '../../src/core/embedder.js';
-import { ReferenceGallery } from '../../src/core/gallery/gallery.js';
-import { parseCsv, readLabelledSet } from '../../src/node/dataset.js';
-import { adaptDefaultsFor } from '../../src/core/model.js';
-import type { AdaptOptions } from '../../src/core/adapt/lda.js';
+import '../src/node/platform.js';
+import { Embedder } from '../src/core/embedder.js';
+import { ReferenceGallery } from '../src/core/gallery/gallery.js';
+import { parseCsv, readLabelledSet } from '../src/node/dataset.js';
+import { adaptDefaultsFor } from '../src/core/builtin-models.js';
+import type { AdaptOptions } from '../src/core/adapt/lda.js';
 
-export const SHARED = resolve(process.env.SKULENS_SHARED ?? join(import.meta.dirname, '..', '..', '..', 'shared'));
+export const SHARED = resolve(process.env.SKULENS_SHARED ?? join(import.meta.dirname, '..', '..', 'shared'));
 export const GROCERY = join(SHARED, 'data', 'grocery-store');
 export const EMBED_MODEL = join(SHARED, 'models', 'mobilenetv2-12-int8-embed.onnx');
 

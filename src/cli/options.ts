@@ -1,0 +1,197 @@
+/**
+ * Flags more than one verb takes, their parsers, and what they open: the embedder, the
+ * detector and a gallery with its own embedder. Verb files register their verb and use
+ * these; they never import each other.
+ */
+import { readFile } from 'node:fs/promises';
+import { basename, resolve } from 'node:path';
+import { InvalidArgumentError, type Command } from 'commander';
+import { DEFAULT_EMBEDDER, isBuiltinModelId } from '../core/builtin-models.js';
+import { messageOf } from '../core/errors.js';
+import { DEFAULT_K, DETECTOR_FORMATS, Detector, ReferenceGallery, SkulensError, isSkulensError } from '../index.js';
+import type { DetectorFormat, DetectorOptions, Embedder, Metric } from '../index.js';
+
+export const EMBEDDER_HELP = `ONNX embedding model (default: the built-in ${DEFAULT_EMBEDDER}, see docs/models.md)`;
+
+/** A commander argument parser: its errors print as commander's own one-line usage errors. */
+export function parsePositiveInt(name: string) {
+  return (value: string): number => {
+    const n = Number(value);
+    if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError(`${name} must be a positive integer, got "${value}".`);
+    return n;
+  };
+}
+
+/** The --embedder value as a model source: the built-in model when absent, built-in ids as they are, files made absolute. */
+export function embedderSource(path: string | undefined): string {
+  if (path === undefined) return DEFAULT_EMBEDDER;
+  return isBuiltinModelId(path) ? path : resolve(path);
+}
+
+/** Detector flags shared by `detect` and `recognize`. */
+export function addDetectorOptions(cmd: Command): Command {
+  return cmd
+    .requiredOption('--detector <model.onnx>', 'YOLO detector (YOLOv5, YOLOv8/11, end-to-end or YOLOX ONNX export)')
+    .option('--format <name>', `output layout: auto, ${DETECTOR_FORMATS.join(', ')} (YOLOX needs yolox)`, parseFormat, 'auto')
+    .option('--confidence <p>', 'minimum box score, 0–1', parseUnit('--confidence'), 0.25)
+    .option('--iou <p>', 'NMS overlap above which the weaker box is dropped, above 0, at most 1', parseUnit('--iou', true), 0.45)
+    .option('--max-detections <n>', 'boxes kept per image (dense shelves: 1000)', parsePositiveInt('--max-detections'), 1000)
+    .option('--class-agnostic', 'one NMS across classes (single-class shelf detectors)')
+    .option('--classes <ids>', 'keep only these class ids, comma-separated (COCO: 46 banana, 47 apple, 49 orange)', parseIds)
+    .option('--labels <file>', 'class names, one per line (e.g. coco.names); default: names recorded in an Ultralytics export')
+    .option(
+      '--input-size <n|WxH>',
+      'model input size for models with a dynamic input (default: Ultralytics imgsz metadata, else 640; YOLOX 416)',
+      parseSize,
+    );
+}
+
+export interface DetectorFlags {
+  detector: string;
+  format: DetectorFormat | 'auto';
+  confidence: number;
+  iou: number;
+  maxDetections: number;
+  classAgnostic?: boolean;
+  classes?: number[];
+  labels?: string;
+  inputSize?: number | [number, number];
+}
+
+export async function createDetectorFromFlags(opts: DetectorFlags): Promise<Detector> {
+  const options: DetectorOptions = {
+    model: opts.detector,
+    format: opts.format,
+    confidence: opts.confidence,
+    iou: opts.iou,
+    maxDetections: opts.maxDetections,
+    classAgnostic: !!opts.classAgnostic,
+  };
+  if (opts.classes) options.classes = opts.classes;
+  if (opts.inputSize !== undefined) options.inputSize = opts.inputSize;
+  if (opts.labels) options.labels = await readLabels(opts.labels);
+  const detector = await Detector.create(options);
+  const source =
+    detector.formatSource === 'option'
+      ? 'as asked'
+      : detector.formatSource === 'metadata'
+        ? 'from model metadata'
+        : `from output shape [${detector.outputShape.join(',')}]`;
+  process.stderr.write(
+    `skulens: detector ${basename(opts.detector)}: format ${detector.format} (${source}), input ${detector.spec.width}x${detector.spec.height} ${detector.spec.dtype}\n`,
+  );
+  return detector;
+}
+
+/** A labels file: one class name per line (blank trailing lines ignored). */
+export async function readLabels(file: string): Promise<string[]> {
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (err) {
+    throw new SkulensError('E_IO', `Cannot read labels file "${file}": ${messageOf(err)}`, { cause: err, input: file });
+  }
+  const lines = text
+    .replace(/^\uFEFF/, '')
+    .split(/\r?\n/)
+    .map((l) => l.trim());
+  while (lines.length && lines[lines.length - 1] === '') lines.pop();
+  if (lines.length === 0) throw new SkulensError('E_INPUT', `Labels file "${file}" is empty.`, { input: file });
+  return lines;
+}
+
+export function parseFormat(value: string): DetectorFormat | 'auto' {
+  if (value !== 'auto' && !DETECTOR_FORMATS.includes(value as DetectorFormat))
+    throw new InvalidArgumentError(`expected auto, ${DETECTOR_FORMATS.join(', ')}.`);
+  return value as DetectorFormat | 'auto';
+}
+
+/** A number in [0, 1], or in (0, 1] with `aboveZero` (an NMS overlap of 0 would drop every box that overlaps a better one at all). */
+export function parseUnit(name: string, aboveZero = false) {
+  return (value: string): number => {
+    const n = Number(value);
+    if (value.trim() === '' || !((aboveZero ? n > 0 : n >= 0) && n <= 1)) {
+      throw new InvalidArgumentError(`${name} must be a number ${aboveZero ? 'above 0, at most 1' : 'from 0 to 1'}.`);
+    }
+    return n;
+  };
+}
+
+export function parseIds(value: string): number[] {
+  const ids = value.split(',').map((s) => Number(s.trim()));
+  if (ids.some((n) => !Number.isInteger(n) || n < 0)) throw new InvalidArgumentError('expected comma-separated class ids, e.g. 46,47,49.');
+  return ids;
+}
+
+export function parseSize(value: string): number | [number, number] {
+  const m = /^(\d+)(?:x(\d+))?$/i.exec(value.trim());
+  if (!m) throw new InvalidArgumentError('expected a size like 640 or 1280x736.');
+  return m[2] ? [Number(m[1]), Number(m[2])] : Number(m[1]);
+}
+
+/**
+ * Load a gallery and re-create the embedder it was built with (from its stored path and
+ * preprocessing, or from `override`). A different model or spec stops with E_FINGERPRINT.
+ */
+export async function openGallery(
+  file: string,
+  override?: string,
+  batchSize = 16,
+): Promise<{ gallery: ReferenceGallery; embedder: Embedder }> {
+  const gallery = await ReferenceGallery.load(file);
+  const info = gallery.embedder;
+  if (!info) {
+    throw new SkulensError(
+      'E_FINGERPRINT',
+      `Gallery "${file}" does not record its embedder, so images cannot be compared with it safely. Rebuild it with "skulens gallery build".`,
+    );
+  }
+  const model = override ?? info.path;
+  if (!model) throw new SkulensError('E_INPUT', `Gallery "${file}" does not record its model path: pass --embedder <model.onnx>.`);
+  try {
+    return { gallery, embedder: await gallery.openEmbedder({ model: embedderSource(model), batchSize }) };
+  } catch (err) {
+    if (isSkulensError(err, 'E_FINGERPRINT') || isSkulensError(err, 'E_DIM_MISMATCH')) throw err;
+    const hint = override ? '' : ` (the path stored in the gallery; pass --embedder to use the model from elsewhere)`;
+    if (err instanceof SkulensError) throw new SkulensError(err.code, `${err.message}${hint}`, { cause: err, input: model });
+    throw new SkulensError('E_MODEL_LOAD', `Cannot open the gallery's embedder "${model}"${hint}: ${messageOf(err)}`, {
+      cause: err,
+      input: model,
+    });
+  }
+}
+
+export function parseClusters(value: string): number | 'all' {
+  if (value === 'all') return 'all';
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError('expected a positive integer or "all".');
+  return n;
+}
+
+export function parseMetric(value: string): Metric {
+  if (value !== 'cosine' && value !== 'l2') throw new InvalidArgumentError('expected cosine or l2.');
+  return value;
+}
+
+/** Options shared by the verbs that query a gallery with embedded images (classify, eval). */
+export function addGalleryQueryOptions(command: Command): Command {
+  return command
+    .requiredOption('--gallery <file>', 'gallery file (from "skulens gallery build")')
+    .option('--k <n>', `neighbours that vote (default ${DEFAULT_K})`, parsePositiveInt('--k'))
+    .option(
+      '--threshold <s>',
+      `score below this answers "unknown" (default: the gallery's threshold; the score is the best similarity, or the calibrated score on a calibrated gallery)`,
+      parseThreshold,
+    )
+    .option(
+      '--embedder <model.onnx>',
+      'use this model file instead of the path stored in the gallery (must be the same model: fingerprint checked)',
+    )
+    .option('--batch-size <n>', 'images per inference run', parsePositiveInt('--batch-size'), 16);
+}
+
+export function parseThreshold(value: string): number {
+  const n = Number(value);
+  if (value.trim() === '' || !Number.isFinite(n)) throw new InvalidArgumentError('expected a number.');
+  return n;
+}
