@@ -96,4 +96,3 @@ describe.skipIf(!HAVE_SHARED)('gallery build --adapt --calibrate', () => {
     }
   });
 });
-});
