@@ -324,11 +324,11 @@ writes this file and \`img/accuracy.png\`. Protocol: the Grocery Store dataset (
 al., WACV 2019), gallery = \`train.csv\` (${train.labels.length} references, ${classes.length} fine classes), queries =
 \`test.csv\` (${queries.labels.length} images), MobileNetV2-int8 embeddings (\`mobilenetv2-12-int8-embed.onnx\`,
 preset \`imagenet\`, ${train.dim}-d, L2-normalised), cosine similarity, exact index, gallery
-defaults otherwise (k = 10 softmax-weighted votes). Hyper-parameters were chosen on
-\`val.csv\`, never on test: adapt()'s power and shrinkage by \`npx tsx bench/choose-defaults.ts\`
-(its tables are in [gallery.md](gallery.md#defaults-chosen-on-val)), the calibration's
-settings with \`npm run bench:accuracy -- --queries val\` (below). Figures that come from
-another command name it.
+defaults otherwise (k = 10 softmax-weighted votes). The calibration's settings were chosen
+on \`val.csv\` with \`npm run bench:accuracy -- --queries val\` (below). adapt()'s power and
+shrinkage were first picked from a table that included test figures; \`npx tsx
+bench/choose-defaults.ts\` re-makes that choice on val ([gallery.md](gallery.md#defaults-chosen-on-val)).
+Figures that come from another command name it.
 
 ## Closed set: top-1 vs references per class
 
