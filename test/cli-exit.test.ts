@@ -49,7 +49,7 @@ describe.skipIf(!HAVE_SHARED)('CLI exit paths', () => {
     writeCsv(join(dir, 'bad.csv'), bad.map((path) => ({ path, label: 'Banana' })));
     const r = await runCli(['gallery', 'build', join(dir, 'refs.csv'), '-o', gallery]);
     if (r.code !== 0) throw new Error(`gallery build failed: ${r.stderr}`);
-  }, 300_000);
+  }, 900_000);
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
   it('every input unreadable: each is reported, then exit 1 with E_IMAGE_DECODE and an empty stdout', async () => {
@@ -68,7 +68,7 @@ describe.skipIf(!HAVE_SHARED)('CLI exit paths', () => {
       expect(reason(r.stderr)).toMatch(/^skulens: None of the 2 .*\[E_IMAGE_DECODE\]$/);
     }
     expect(existsSync(join(dir, 'never.skg'))).toBe(false);
-  });
+  }, 900_000);
 
   it('an output that cannot be written is E_IO, leaving no temp file, and --json prints nothing', async () => {
     const banana = join(grocery, 'test/Fruit/Banana/Banana_013.jpg');
@@ -83,7 +83,7 @@ describe.skipIf(!HAVE_SHARED)('CLI exit paths', () => {
     }
     expect(annotated.stdout).toBe('');
     expect(readdirSync(dir).filter((f) => f.includes('.tmp'))).toEqual([]);
-  });
+  }, 900_000);
 
   it('--json with a missing or damaged gallery: exit 1, one line on stderr, nothing on stdout', async () => {
     const damaged = join(dir, 'damaged.skg');
@@ -102,5 +102,5 @@ describe.skipIf(!HAVE_SHARED)('CLI exit paths', () => {
     expect(reason(runs[0]!.stderr)).toMatch(/missing\.skg.*\[E_IO\]$/);
     expect(reason(runs[1]!.stderr)).toMatch(/\[E_GALLERY_FORMAT\]$/);
     expect(reason(runs[2]!.stderr)).toMatch(/\[E_GALLERY_FORMAT\]$/);
-  });
+  }, 900_000);
 });

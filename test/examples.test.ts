@@ -14,7 +14,7 @@ const work = mkdtempSync(join(tmpdir(), 'skulens-examples-'));
 afterAll(() => rmSync(work, { recursive: true, force: true }));
 
 const tsx = (file: string, args: string[], cwd: string) =>
-  spawnSync(process.execPath, ['--import', 'tsx', file, ...args], { cwd, encoding: 'utf8', timeout: 600_000 });
+  spawnSync(process.execPath, ['--import', 'tsx', file, ...args], { cwd, encoding: 'utf8', timeout: 840_000 });
 
 const train = (dir: string, name: string, i: number) => join(grocery, 'train', dir, `${name}_${String(i).padStart(3, '0')}.jpg`);
 
@@ -34,6 +34,7 @@ describe.skipIf(!HAVE_SHARED)('README and examples/node', () => {
       'photo.jpg': join(grocery, 'test/Packages/Oat-Milk/Oatly-Oat-Milk/Oatly-Oat-Milk_001.jpg'),
       'shop.skg': join(work, 'shop.skg'),
       'sku110k-yolov8.onnx': models.yolov8, // a COCO YOLOv8 stands in for a shelf detector
+      'x.onnx': models.mobilenetEmbed, // only named in a comment
       'shelf.jpg': join(shelves, 'train_2943.jpg'),
     };
     const named = [...sample!.matchAll(/'([\w.-]+\.(?:jpg|skg|onnx))'/g)].map((m) => m[1]!);
@@ -50,7 +51,7 @@ describe.skipIf(!HAVE_SHARED)('README and examples/node', () => {
     expect(existsSync(files['shop.skg']!)).toBe(true);
     expect(result.items).toBeGreaterThan(0);
     expect(Object.values(result.counts as Record<string, number>).reduce((a, b) => a + b, 0) + result.unnamed).toBe(result.items);
-  });
+  }, 900_000);
 
   it('examples/node: build-gallery.ts then recognize-shelf.ts', () => {
     const refs = join(work, 'refs');
@@ -72,5 +73,5 @@ describe.skipIf(!HAVE_SHARED)('README and examples/node', () => {
     const shelf = tsx(join(REPO_ROOT, 'examples/node/recognize-shelf.ts'), [join(shelves, 'train_2943.jpg'), models.yolov8, gallery, out], REPO_ROOT);
     expect(shelf.status, shelf.stderr).toBe(0);
     expect(existsSync(out)).toBe(true);
-  });
+  }, 900_000);
 });
