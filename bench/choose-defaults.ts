@@ -16,7 +16,7 @@ import { join } from 'node:path';
 import '../src/node/platform.js';
 import { DEFAULT_POWER, DEFAULT_SHRINKAGE } from '../src/core/adapt/lda.js';
 import { DEFAULT_CLUSTERS, DEFAULT_K, DEFAULT_TEMPERATURE, ReferenceGallery, voteNeighbors, type Neighbor } from '../src/core/gallery/gallery.js';
-import type { Metric } from '../src/core/gallery/vector-index.js';
+import type { Metric } from '../src/core/vector-index.js';
 import { byLabel, rowsAt, splitVectors, type LabelledVectors } from './lib/grocery-vectors.js';
 
 const log = (m: string) => process.stderr.write(m + '\n');
