@@ -13,7 +13,6 @@ import { runCli, writeCsv } from './helpers/cli.js';
 import { grocery, HAVE_SHARED, models } from './helpers/shared.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'skulens-cli-exit-'));
-const missingDir = join(dir, 'no-such-folder');
 /** The last stderr line: the one-line reason. */
 const reason = (stderr: string) => stderr.trim().split('\n').pop() ?? '';
 
@@ -72,14 +71,16 @@ describe.skipIf(!HAVE_SHARED)('CLI exit paths', () => {
 
   it('an output that cannot be written is E_IO, leaving no temp file, and --json prints nothing', async () => {
     const banana = join(grocery, 'test/Fruit/Banana/Banana_013.jpg');
+    // A folder cannot be made under a file (a missing folder would simply be created).
+    const underFile = join(bad[1]!, 'sub');
     const [build, annotated] = await Promise.all([
-      runCli(['gallery', 'build', join(dir, 'refs.csv'), '-o', join(missingDir, 'g.skg')]),
-      runCli(['detect', banana, '--detector', models.yolov8, '--json', '--annotate', join(missingDir, 'sub', 'out.jpg')]),
+      runCli(['gallery', 'build', join(dir, 'refs.csv'), '-o', join(underFile, 'g.skg')]),
+      runCli(['detect', banana, '--detector', models.yolov8, '--json', '--annotate', join(underFile, 'out.jpg')]),
     ]);
     for (const r of [build, annotated]) {
       expect(r.code, r.stderr).toBe(1);
       expect(reason(r.stderr)).toMatch(/\[E_IO\]$/);
-      expect(reason(r.stderr)).toContain(missingDir);
+      expect(reason(r.stderr)).toContain(underFile);
     }
     expect(annotated.stdout).toBe('');
     expect(readdirSync(dir).filter((f) => f.includes('.tmp'))).toEqual([]);

@@ -44,7 +44,7 @@ describe.skipIf(!HAVE_SHARED)('README and examples/node', () => {
     code += '\nconsole.log(JSON.stringify({ label, unknown, items: items.length, counts, unnamed, total: timings.total }));\n';
     const file = join(work, 'sample.mts');
     writeFileSync(file, code);
-    const r = tsx(file, [], work);
+    const r = tsx(file, [], REPO_ROOT); // from the repository, where `--import tsx` resolves
     expect(r.status, r.stderr).toBe(0);
     const result = JSON.parse(r.stdout.trim().split('\n').pop()!);
     expect(result).toMatchObject({ label: 'Oatly Oat Drink 1L', unknown: false });
