@@ -10,7 +10,7 @@
  *   (b) skulens from decoded pixels (preprocessing + inference)
  *   (c) skulens from JPEG files (decode + preprocessing + inference)
  *   (d) transformers.js' image-feature-extraction pipeline on the same model, the same
- *       preprocessing and the same files (bench/lib/transformers-js.ts; offline)
+ *       preprocessing and the same files (tools/transformers-js.ts; offline)
  *
  * Rounds are interleaved a,b,c,d,a,b,c,d,... and each figure is the median over rounds,
  * so machine noise hits all alike; the ratios come from the same run. Then each stage's

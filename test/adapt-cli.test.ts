@@ -7,6 +7,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Embedder, ReferenceGallery } from '../src/index.js';
 import { readManifest } from '../src/node/dataset.js';
 import { runCliSync, writeCsv } from './helpers/cli.js';
 import { HAVE_SHARED, grocery, models } from './helpers/shared.js';
@@ -68,15 +69,31 @@ describe.skipIf(!HAVE_SHARED)('gallery build --adapt --calibrate', () => {
     expect(closed.top1).toBeGreaterThanOrEqual(p.top1);
     expect(open.threshold).toBeGreaterThan(-1);
     expect(open.top1).toBeLessThanOrEqual(closed.top1);
-    expect(open.top1).toBeGreaterThan(closed.top1 - 0.15);
+    // docs/accuracy.md: known-class top-1 at the calibrated threshold stays within 5 points of
+    // the closed set (2–3 points measured on test.csv); 96 queries here, so 3 more of them (3 points) of noise.
+    console.log(`12-class subset: top-1 closed ${closed.top1}, at the calibrated threshold ${open.top1}, plain gallery ${p.top1}`);
+    expect(open.top1).toBeGreaterThanOrEqual(closed.top1 - 0.08);
   });
 
-  it('classify --json answers with the calibrated rule', () => {
-    const img = queries[0]!;
-    const r = run('classify', img.path, '--gallery', adapted, '--json');
+  it('classify --json answers with the calibrated rule: the API\'s answers for the same file and photos', async () => {
+    const some = queries.filter((_, i) => i % 4 === 0); // 24 photos, all 12 classes
+    const r = run('classify', ...some.map((q) => q.path), '--gallery', adapted, '--json');
     expect(r.code, r.stderr).toBe(0);
-    const line = JSON.parse(r.stdout.trim().split('\n')[0]!);
-    expect(typeof line.unknown).toBe('boolean');
-    expect(Number.isFinite(line.score)).toBe(true);
+    const lines = r.stdout.trim().split('\n').map((l) => JSON.parse(l) as { path: string; label: string | null; guess: string; score: number; unknown: boolean });
+    expect(lines.map((l) => l.path)).toEqual(some.map((q) => q.path));
+    const gallery = await ReferenceGallery.load(adapted);
+    const embedder = await Embedder.create({ model: models.mobilenetEmbed, preset: 'imagenet' });
+    try {
+      const answers = gallery.classifyBatch(await embedder.embed(some.map((q) => q.path)));
+      answers.forEach((a, i) => {
+        // The calibrated rule: unknown exactly when the calibrated score is below the stored threshold.
+        expect(a.unknown).toBe(a.unknownScore < gallery.threshold);
+        expect(a.unknownScore).not.toBeCloseTo(a.score, 3); // offsets and the cohort term apply
+        expect(lines[i]).toMatchObject({ guess: a.label, unknown: a.unknown, label: a.unknown ? null : a.label });
+        expect(lines[i]!.score).toBeCloseTo(a.score, 5);
+      });
+    } finally {
+      await embedder.dispose();
+    }
   });
 });

@@ -42,28 +42,32 @@ describe.skipIf(!HAVE_SHARED)('built-in embedder', () => {
     });
   });
 
-  it('names products it never saw in training: 20 held-out classes, 5 references each', async () => {
+  it('names products it never saw in training as documented: 20 held-out classes (docs/models.md, npm run bench:models)', async () => {
     const held = heldOutClasses();
     expect(held.size).toBe(20);
-    const train = (await readManifest(join(grocery, 'train.csv'))).filter((r) => held.has(r.label));
-    const test = (await readManifest(join(grocery, 'test.csv'))).filter((r) => held.has(r.label));
-    const refs = [...held].flatMap((label) => train.filter((r) => r.label === label).slice(0, 5));
-    // Every third query photo keeps the test short but covers all 20 classes.
-    const queries = test.filter((_, i) => i % 3 === 0);
+    // The documented protocol: gallery = every train.csv row of the 20 classes, queries = every test.csv row.
+    const refs = (await readManifest(join(grocery, 'train.csv'))).filter((r) => held.has(r.label));
+    const queries = (await readManifest(join(grocery, 'test.csv'))).filter((r) => held.has(r.label));
     const embedder = await Embedder.create({ batchSize: 32 });
     try {
-      const gallery = new ReferenceGallery();
+      const gallery = new ReferenceGallery({ index: 'exact' });
       gallery.useEmbedder(embedder);
       const refVectors = await embedder.embed(refs.map((r) => r.path));
-      for (const label of held) gallery.add(label, refVectors.filter((_, i) => refs[i]!.label === label));
+      for (const label of [...held].sort()) gallery.add(label, refVectors.filter((_, i) => refs[i]!.label === label));
       const qVectors = await embedder.embed(queries.map((q) => q.path));
-      const right = qVectors.filter((v, i) => gallery.classify(v, { threshold: -Infinity }).label === queries[i]!.label).length;
-      // 20 classes: chance is 0.05. The full-protocol figures are in docs/models.md (npm run bench:models).
-      expect(right / queries.length).toBeGreaterThan(0.6);
+      const top1 = () => qVectors.filter((v, i) => gallery.classify(v, { threshold: -Infinity }).label === queries[i]!.label).length / queries.length;
+      const plain = top1();
+      gallery.adapt(); // the built-in model's own adapt() defaults, as `gallery build --adapt` applies them
+      const adapted = top1();
+      console.log(`unseen 20 (${refs.length} references, ${queries.length} queries): top-1 ${plain.toFixed(3)} default gallery, ${adapted.toFixed(3)} adapted (documented 0.845 / 0.873)`);
+      // Deterministic (exact int8 arithmetic): only float summation order may differ between machines.
+      // The guards sit 1 point (~6 queries) under the documented figures.
+      expect(plain).toBeGreaterThanOrEqual(0.835);
+      expect(adapted).toBeGreaterThanOrEqual(0.863);
     } finally {
       await embedder.dispose();
     }
-  }, 120_000);
+  }, 600_000);
 
   it('CLI: gallery build, classify and eval need no --embedder, and the gallery records the built-in id', async () => {
     const held = [...heldOutClasses()].slice(0, 4);

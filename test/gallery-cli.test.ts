@@ -58,7 +58,8 @@ describe.skipIf(!HAVE_SHARED)('gallery CLI on real photos', () => {
     expect(report.unknown).toBe(0);
     expect(report.top5).toBeGreaterThanOrEqual(report.top1);
     console.log(`10-class subset (12 refs/class): top-1 ${report.top1}, top-5 ${report.top5}, mean per class ${report.meanPerClass} (chance 0.1)`);
-    expect(report.top1).toBeGreaterThan(0.6);
+    // Measured 0.97 on this fixed subset (deterministic); the guard allows 3 of its 100 queries.
+    expect(report.top1).toBeGreaterThanOrEqual(0.94);
     expect(r.stderr).toBe(''); // no progress bar when stderr is not a TTY
   });
 

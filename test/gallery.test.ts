@@ -1,6 +1,6 @@
 /**
  * ReferenceGallery without models: adding, merging, clustering, voting, both indexes,
- * the binary format's safety checks and concurrent queries.
+ * the binary format's safety checks (overlapping calls: concurrency.test.ts).
  */
 import { describe, expect, it } from 'vitest';
 import '../src/node/platform.js';
@@ -195,18 +195,6 @@ describe('vector indexes', () => {
     const small = galleryOf(clustered(3, 3, 8).train, { clustersPerClass: 'all' });
     small.buildIndex();
     expect(small.indexKind).toBe('exact');
-  });
-
-  it('1,000 concurrent classify calls give the same answers as sequential calls', async () => {
-    const { train, test } = clustered(30, 20, 48, 9);
-    const g = galleryOf(train, { clustersPerClass: 3, index: 'hnsw' });
-    const queries = Array.from({ length: 1000 }, (_, i) => test[i % 30]![i % 20]!);
-    const sequential = queries.map((q) => g.classify(q, { top: 3 }));
-    const concurrent = await Promise.all(queries.map(async (q, i) => {
-      await new Promise((r) => setTimeout(r, i % 7)); // interleave
-      return g.classify(q, { top: 3 });
-    }));
-    expect(concurrent).toEqual(sequential);
   });
 });
 

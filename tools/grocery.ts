@@ -2,7 +2,8 @@
  * The Grocery Store protocol shared by bench/ and training/: where the data and the
  * teacher model are, the class lists, few-shot top-1, and train/test embeddings computed
  * once per embedder (default: the MobileNetV2 teacher with the imagenet preset) and
- * cached in the OS temp folder keyed by the embedder's fingerprint, so re-runs skip the
+ * cached in the OS temp folder keyed by the embedder's fingerprint, the onnxruntime
+ * version, the session options and the CPU (./cache-key.ts), so re-runs skip the
  * embedding pass.
  */
 import { existsSync } from 'node:fs';
@@ -15,6 +16,7 @@ import { ReferenceGallery } from '../src/core/gallery/gallery.js';
 import { parseCsv, readLabelledSet } from '../src/node/dataset.js';
 import { adaptDefaultsFor } from '../src/core/builtin-models.js';
 import type { AdaptOptions } from '../src/core/adapt/lda.js';
+import { vectorCacheKey } from './cache-key.js';
 
 export const SHARED = resolve(process.env.SKULENS_SHARED ?? join(import.meta.dirname, '..', '..', 'shared'));
 export const GROCERY = join(SHARED, 'data', 'grocery-store');
@@ -38,7 +40,7 @@ export async function groceryVectors(
   model: { model?: string; preset?: string } = { model: EMBED_MODEL, preset: 'imagenet' },
 ): Promise<GroceryVectors> {
   const embedder = await Embedder.create({ ...model, batchSize: 32 });
-  const cache = join(tmpdir(), `skulens-grocery-${embedder.fingerprint}.json`);
+  const cache = join(tmpdir(), `skulens-grocery-${vectorCacheKey(embedder.fingerprint)}.json`);
   const bin = cache.replace(/\.json$/, '.bin');
   if (existsSync(cache) && existsSync(bin)) {
     const meta = JSON.parse(await readFile(cache, 'utf8')) as { dim: number; train: string[]; test: string[] };
@@ -75,6 +77,38 @@ export async function groceryVectors(
   await writeFile(bin, new Uint8Array(all.buffer));
   await writeFile(cache, JSON.stringify({ dim: train.dim, train: train.labels, test: test.labels }));
   return { fingerprint: embedder.fingerprint, train, test };
+}
+
+/**
+ * One split (`train`, `val` or `test`) embedded by the MobileNetV2 teacher (imagenet
+ * preset), cached in the OS temp folder under the same names bench/accuracy.ts uses, so
+ * the two share one embedding pass.
+ */
+export async function splitVectors(split: string, log: (msg: string) => void = (m) => process.stderr.write(m + '\n')): Promise<LabelledVectors> {
+  const embedder = await Embedder.create({ model: EMBED_MODEL, preset: 'imagenet', batchSize: 32 });
+  try {
+    const base = join(tmpdir(), `skulens-accuracy-${vectorCacheKey(embedder.fingerprint)}-${split}`);
+    if (existsSync(base + '.json') && existsSync(base + '.bin')) {
+      const meta = JSON.parse(await readFile(base + '.json', 'utf8')) as { dim: number; labels: string[] };
+      const buf = await readFile(base + '.bin');
+      return { dim: meta.dim, labels: meta.labels, vectors: new Float32Array(buf.buffer, buf.byteOffset, buf.byteLength / 4).slice() };
+    }
+    const { items } = await readLabelledSet(join(GROCERY, `${split}.csv`));
+    const t0 = performance.now();
+    const { vectors, failures } = await embedder.embedSettled(
+      items.map((i) => i.path),
+      { onProgress: (p) => p.done % 320 === 0 && log(`  ${split}: ${p.done}/${p.total}`) },
+    );
+    if (failures.length) throw new Error(`${failures.length} ${split} images failed: ${failures[0]!.error.message}`);
+    log(`embedded ${items.length} ${split} images in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+    const out = new Float32Array(items.length * embedder.dim);
+    vectors.forEach((v, i) => out.set(v!, i * embedder.dim));
+    await writeFile(base + '.bin', new Uint8Array(out.buffer));
+    await writeFile(base + '.json', JSON.stringify({ dim: embedder.dim, labels: items.map((i) => i.label) }));
+    return { dim: embedder.dim, labels: items.map((i) => i.label), vectors: out };
+  } finally {
+    await embedder.dispose();
+  }
 }
 
 /** Vectors grouped by label, in order of appearance (views into `set.vectors`). */

@@ -235,7 +235,7 @@ function mergeHalves(parts: OpenSetRow[], setting: string): OpenSetRow {
   };
 }
 
-export const STORE_BEGIN = '<!-- store-protocols:begin (bench/lib/store-protocols.ts) -->';
+export const STORE_BEGIN = '<!-- store-protocols:begin (tools/store-protocols.ts) -->';
 export const STORE_END = '<!-- store-protocols:end -->';
 
 /** The docs/accuracy.md section for these protocols, between its markers. */
@@ -267,7 +267,7 @@ export function storeMarkdown(r: StoreResults): string {
 ## Store-domain protocols (issue 23)
 
 Printed and written here by \`npm run bench:accuracy\` (or \`-- --store-only\`, which rewrites
-only this section; bench/lib/store-protocols.ts), for both built-in embedders, on the
+only this section; tools/store-protocols.ts), for both built-in embedders, on the
 shared data only. Shelf boxes: the reference detector (\`sku110k_yolov5n_ref.onnx\`,
 evaluation only) on the ${r.photos} SKU-110K shelf photos, class-agnostic, confidence 0.25:
 ${r.boxes} boxes, none of them a Grocery Store product. No default was chosen on these

@@ -40,8 +40,9 @@ export function registerDetect(program: Command): void {
         } finally {
           await detector.dispose();
         }
-        if (opts.json) await out(JSON.stringify(results, null, 1) + '\n');
+        // Nothing read: an error, and no "[]" on stdout that a JSON reader would take for a result.
         if (ok === 0) throw new SkulensError('E_IMAGE_DECODE', `None of the ${paths.length} images could be read.`);
+        if (opts.json) await out(JSON.stringify(results, null, 1) + '\n');
       }),
     );
 }

@@ -1,6 +1,7 @@
 /**
  * Where the test models and photos live: `SKULENS_SHARED`, else `../shared` beside the
- * repository. Tests that need them skip loudly when the folder is absent.
+ * repository. Tests that need them skip loudly when the folder is absent, and fail under
+ * CI=true (a skipped fixture must not turn a CI run green).
  */
 import { existsSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
@@ -12,6 +13,8 @@ export const SHARED = resolve(process.env.SKULENS_SHARED ?? join(repoRoot, '..',
 export const HAVE_SHARED = existsSync(join(SHARED, 'models')) && existsSync(join(SHARED, 'data'));
 
 if (!HAVE_SHARED) {
+  // In CI a skip would let a run without its fixtures pass: there, every file that needs them fails to load.
+  if (process.env.CI) throw new Error(`skulens tests cannot run in CI: no shared models/photos at ${SHARED} (set SKULENS_SHARED)`);
   console.warn(`\n*** skulens tests: shared models/photos not found at ${SHARED} — tests that need them are SKIPPED. Set SKULENS_SHARED. ***\n`);
 }
 
