@@ -13,6 +13,7 @@ import { DEFAULT_AUGMENT_VIEWS } from '../core/augment/augment.js';
 import { createProgress } from './progress.js';
 import { expandImageArgs, type DatasetItem } from '../node/dataset.js';
 import { EMBEDDER_HELP, action, embedderSource, out, parsePositiveInt, readLabelledImages, warnDefaultSpec, warnSkipped } from './common.js';
+import { specFromRecord } from '../core/preprocess.js';
 import { embedInChunks } from './embed.js';
 
 export function registerGallery(program: Command): void {
@@ -172,9 +173,16 @@ export async function openGallery(file: string, override?: string, batchSize = 1
   }
   const model = override ?? info.path;
   if (!model) throw new SkulensError('E_INPUT', `Gallery "${file}" does not record its model path: pass --embedder <model.onnx>.`);
+  // The file is not trusted: only its preprocessing keys, checked, reach Embedder.create (docs/gallery-format.md, Trust model).
+  let spec: Partial<EmbedderOptions>;
+  try {
+    spec = specFromRecord(info.spec);
+  } catch (err) {
+    throw new SkulensError('E_GALLERY_FORMAT', `"${file}" is not a usable gallery: its embedder preprocessing is invalid (${messageOf(err)})`, { cause: err, input: file });
+  }
   let embedder: Embedder;
   try {
-    embedder = await Embedder.create({ ...(info.spec as Partial<EmbedderOptions>), model: embedderSource(model), ...(info.output ? { output: info.output } : {}), batchSize });
+    embedder = await Embedder.create({ ...spec, model: embedderSource(model), ...(info.output ? { output: info.output } : {}), batchSize });
   } catch (err) {
     const hint = override ? '' : ` (the path stored in the gallery; pass --embedder to use the model from elsewhere)`;
     if (err instanceof SkulensError) throw new SkulensError(err.code, `${err.message}${hint}`, { cause: err, input: model });
