@@ -6,6 +6,7 @@ import { DEFAULT_EMBEDDER, isBuiltinModelId } from '../core/model.js';
 import { SkulensError, messageOf } from '../core/errors.js';
 import { readLabelledSet, type DatasetItem } from '../node/dataset.js';
 import { createProgress } from './progress.js';
+import { labelProblem, printable } from '../core/gallery/label.js';
 
 /** Wrap a command action: any error becomes one line on stderr and exit code 1. */
 export function action<A extends unknown[]>(fn: (...args: A) => Promise<void>): (...args: A) => Promise<void> {
@@ -23,7 +24,8 @@ export function action<A extends unknown[]>(fn: (...args: A) => Promise<void>): 
 
 /** Report a skipped input on stderr (kept to one line each). */
 export function warnSkipped(input: string, reason: string): void {
-  process.stderr.write(`skulens: skipped ${input}: ${reason}\n`);
+  // File names can hold terminal escapes too.
+  process.stderr.write(`skulens: skipped ${printable(input)}: ${printable(reason)}\n`);
 }
 
 /**
@@ -33,8 +35,14 @@ export function warnSkipped(input: string, reason: string): void {
  * label per category, which the user should hear about. No images at all is E_EMPTY.
  */
 export async function readLabelledImages(source: string, kind: 'reference' | 'query'): Promise<Required<DatasetItem>[]> {
-  const { items, emptyClasses, nestedClasses } = await readLabelledSet(source);
-  for (const label of emptyClasses) process.stderr.write(`skulens: class "${label}" has no images: skipped\n`);
+  const set = await readLabelledSet(source);
+  const { emptyClasses, nestedClasses } = set;
+  // Refuse unusable labels now, not after every image was embedded; the other classes go on.
+  const badLabels = new Map<string, string>();
+  for (const item of set.items) if (!badLabels.has(item.label)) badLabels.set(item.label, labelProblem(item.label) ?? '');
+  const items = set.items.filter((item) => badLabels.get(item.label) === '');
+  for (const [label, problem] of badLabels) if (problem) process.stderr.write(`skulens: class "${printable(label.slice(0, 80))}" skipped: ${problem}\n`);
+  for (const label of emptyClasses) process.stderr.write(`skulens: class "${printable(label)}" has no images: skipped\n`);
   if (nestedClasses.length > 0) {
     const shown = nestedClasses.slice(0, 3).map((c) => `"${c.label}" (${c.subfolders} sub-folder${c.subfolders === 1 ? '' : 's'})`);
     const more = nestedClasses.length > 3 ? ` and ${nestedClasses.length - 3} more` : '';

@@ -1,12 +1,13 @@
 /** `skulens detect <image...> --detector <model.onnx> [--json] [--annotate <out.jpg>]` */
-import { readFile, stat } from 'node:fs/promises';
-import { basename, dirname, extname, join } from 'node:path';
+import { realpath, stat } from 'node:fs/promises';
+import { basename, dirname, extname, join, resolve } from 'node:path';
 import { InvalidArgumentError, type Command } from 'commander';
 import { DETECTOR_FORMATS, type DetectorFormat } from '../core/detector/decode.js';
 import { Detector, type DetectorOptions } from '../core/detector/detector.js';
-import { SkulensError, messageOf } from '../core/errors.js';
+import { SkulensError } from '../core/errors.js';
 import { expandImageArgs } from '../node/dataset.js';
 import { annotate } from '../node/annotate.js';
+import { readRegularFile } from '../node/read-file.js';
 import { action, forEachImage, out, parsePositiveInt } from './common.js';
 
 /** Detector flags shared by `detect` and `recognize`. */
@@ -55,12 +56,7 @@ export async function createDetectorFromFlags(opts: DetectorFlags): Promise<Dete
 
 /** A labels file: one class name per line (blank trailing lines ignored). */
 export async function readLabels(file: string): Promise<string[]> {
-  let text: string;
-  try {
-    text = await readFile(file, 'utf8');
-  } catch (err) {
-    throw new SkulensError('E_IO', `Cannot read labels file "${file}": ${messageOf(err)}`, { cause: err, input: file });
-  }
+  const text = new TextDecoder().decode(await readRegularFile(file, 16 << 20, 'labels file'));
   const lines = text.replace(/^\uFEFF/, '').split(/\r?\n/).map((l) => l.trim());
   while (lines.length && lines[lines.length - 1] === '') lines.pop();
   if (lines.length === 0) throw new SkulensError('E_INPUT', `Labels file "${file}" is empty.`, { input: file });
@@ -73,12 +69,14 @@ export async function readLabels(file: string): Promise<string[]> {
  * - one image: exactly the path given;
  * - several images: <out name>-<image name><out ext> beside the path given
  *   (out.jpg → out-IMG_1.jpg, out-IMG_2.jpg), with -<n> added if two images share a name.
+ * A path that is one of the input images is refused (E_INPUT) before anything is written:
+ * `--annotate` onto the photos' own folder would otherwise replace the originals.
  */
 export async function annotationPaths(target: string, images: readonly string[]): Promise<string[]> {
   const isDir = target.endsWith('/') || (await stat(target).then((s) => s.isDirectory(), () => false));
   const stem = (p: string) => basename(p, extname(p));
   const used = new Set<string>();
-  return images.map((image, i) => {
+  const paths = images.map((image, i) => {
     let path: string;
     if (isDir) path = join(target, `${stem(image)}.jpg`);
     else if (images.length === 1) path = target;
@@ -87,6 +85,16 @@ export async function annotationPaths(target: string, images: readonly string[])
     used.add(path);
     return path;
   });
+  const real = (p: string) => realpath(p).catch(() => resolve(p));
+  const inputs = new Map<string, string>();
+  for (const image of images) inputs.set(await real(image), image);
+  for (const path of paths) {
+    const input = inputs.get(await real(path));
+    if (input !== undefined) {
+      throw new SkulensError('E_INPUT', `--annotate would overwrite the input image "${input}" with its annotated copy: write the copies to another folder or file name.`, { input });
+    }
+  }
+  return paths;
 }
 
 export function registerDetect(program: Command): void {
