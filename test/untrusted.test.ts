@@ -15,7 +15,7 @@ import { decodeGallery, encodeGallery } from '../src/core/gallery/format.js';
 import { getPlatform, setPlatform } from '../src/core/platform.js';
 import { readLabelledSet } from '../src/node/dataset.js';
 import { annotationPaths } from '../src/cli/detect.js';
-import { craftGallery, fixChecksum } from './helpers/craft-gallery.js';
+import { craftGallery, withMetaJson } from './helpers/craft-gallery.js';
 import { writeCsv } from './helpers/cli.js';
 import { REPO_ROOT } from './helpers/shared.js';
 
@@ -454,7 +454,7 @@ describe('11. the right error codes', () => {
     const data = decodeGallery(bytes);
     const withDeep = encodeGallery({ ...data, meta: { placeholder: 'PLACEHOLDER' } });
     const json = new TextDecoder().decode(withDeep.subarray(40, 40 + new DataView(withDeep.buffer).getUint32(32, true)));
-    const forged = encodeRaw(withDeep, json.replace('"PLACEHOLDER"', deep));
+    const forged = withMetaJson(withDeep, json.replace('"PLACEHOLDER"', deep));
     const err = thrown(() => ReferenceGallery.fromBytes(forged));
     expect(err.code).toBe('E_GALLERY_FORMAT');
     expect(err.message).toMatch(/nested more than 32 levels/);
@@ -496,22 +496,3 @@ describe('11. the right error codes', () => {
     }
   });
 });
-
-/** The same gallery bytes with another metadata block (sizes and checksum rewritten). */
-function encodeRaw(bytes: Uint8Array, metaJson: string): Uint8Array {
-  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  const oldLen = view.getUint32(32, true);
-  const meta = new TextEncoder().encode(metaJson);
-  const rest = bytes.subarray(40 + oldLen, bytes.length - 4);
-  // Keep the vectors 4-byte aligned: pad the metadata with spaces (still valid JSON).
-  const pad = (4 - ((meta.length - oldLen) % 4)) % 4;
-  const out = new Uint8Array(40 + meta.length + pad + rest.length + 4);
-  out.set(bytes.subarray(0, 40));
-  out.set(meta, 40);
-  out.fill(0x20, 40 + meta.length, 40 + meta.length + pad);
-  out.set(rest, 40 + meta.length + pad);
-  const v = new DataView(out.buffer);
-  v.setUint32(32, meta.length + pad, true);
-  v.setBigUint64(24, BigInt(out.length), true);
-  return fixChecksum(out);
-}

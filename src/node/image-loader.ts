@@ -31,7 +31,7 @@ export const MAX_IMAGE_FILE_BYTES = 256 << 20;
  * decoded when nothing else is. With the Embedder writing each image into its batch as
  * soon as it is decoded, this bounds a batch's memory, whatever its size.
  */
-export const DECODE_BUDGET_BYTES = 512 << 20;
+export const DECODE_BUDGET_BYTES = 256 << 20;
 
 /** Node image input: file path, encoded bytes, or raw pixels. */
 export type NodeImageInput = string | URL | Uint8Array | ArrayBuffer | RawImage;

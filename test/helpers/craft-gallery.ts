@@ -29,3 +29,22 @@ export function fixChecksum(bytes: Uint8Array): Uint8Array {
   if (bytes.length >= 4) view.setUint32(bytes.length - 4, crc32(bytes.subarray(0, bytes.length - 4)), true);
   return bytes;
 }
+
+/** The same gallery bytes with another metadata block (any text, even invalid JSON): sizes and checksum rewritten. */
+export function withMetaJson(bytes: Uint8Array, metaJson: string): Uint8Array {
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const oldLen = view.getUint32(32, true);
+  const meta = new TextEncoder().encode(metaJson);
+  const rest = bytes.subarray(40 + oldLen, bytes.length - 4);
+  // Keep the vectors where they were relative to a 4-byte boundary: pad with spaces (still the same JSON).
+  const pad = (((oldLen - meta.length) % 4) + 4) % 4;
+  const out = new Uint8Array(40 + meta.length + pad + rest.length + 4);
+  out.set(bytes.subarray(0, 40));
+  out.set(meta, 40);
+  out.fill(0x20, 40 + meta.length, 40 + meta.length + pad);
+  out.set(rest, 40 + meta.length + pad);
+  const v = new DataView(out.buffer);
+  v.setUint32(32, meta.length + pad, true);
+  v.setBigUint64(24, BigInt(out.length), true);
+  return fixChecksum(out);
+}

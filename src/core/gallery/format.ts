@@ -199,10 +199,7 @@ export function decodeGallery(bytes: Uint8Array): GalleryData {
     const n = t.count * dim;
     const vectors = dtype === 'float16' ? halfArrayToFloat32(readU16s(bytes, view, p, n)) : readF32s(bytes, view, p, n);
     p += n * elem;
-    // NaN or infinity would make every score NaN: such a query is never "unknown" and never right.
-    for (let i = 0; i < n; i++) {
-      if (!Number.isFinite(vectors[i]!)) throw fmt(`class "${t.label}" has a non-finite value (${vectors[i]}) in vector ${Math.floor(i / dim)}`);
-    }
+    checkVectors(vectors, dim, metric, t.label);
     return { label: t.label, refs: t.refs, vectors };
   });
   return { metric, dim, meta, classes };
@@ -236,6 +233,25 @@ function checkMeta(meta: GalleryMeta): void {
       if (v !== undefined && (typeof v !== 'string' || v.length === 0 || v.length > 4096 || hasForbiddenChars(v))) {
         throw fmt(`embedder.${key} must be a printable string, got ${JSON.stringify(v)}`);
       }
+    }
+  }
+}
+
+/**
+ * NaN or infinity would make every score NaN (a query that is never "unknown" and never
+ * right); a cosine gallery stores unit vectors, so any other length means damage.
+ */
+function checkVectors(vectors: Float32Array, dim: number, metric: Metric, label: string): void {
+  for (let r = 0; r < vectors.length; r += dim) {
+    let sq = 0;
+    for (let i = r; i < r + dim; i++) {
+      const x = vectors[i]!;
+      if (!Number.isFinite(x)) throw fmt(`class "${label}" has a non-finite value (${x}) in vector ${r / dim}`);
+      sq += x * x;
+    }
+    // float16 keeps ~3 digits: its unit vectors are within ~1e-3 of length 1.
+    if (metric === 'cosine' && Math.abs(Math.sqrt(sq) - 1) > 1e-2) {
+      throw fmt(`class "${label}" vector ${r / dim} has length ${Math.sqrt(sq).toPrecision(4)}, but a cosine gallery stores unit vectors`);
     }
   }
 }
