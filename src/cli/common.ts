@@ -44,7 +44,7 @@ export async function readLabelledImages(source: string, kind: 'reference' | 'qu
   for (const [label, problem] of badLabels) if (problem) process.stderr.write(`skulens: class "${printable(label.slice(0, 80))}" skipped: ${problem}\n`);
   for (const label of emptyClasses) process.stderr.write(`skulens: class "${printable(label)}" has no images: skipped\n`);
   if (nestedClasses.length > 0) {
-    const shown = nestedClasses.slice(0, 3).map((c) => `"${c.label}" (${c.subfolders} sub-folder${c.subfolders === 1 ? '' : 's'})`);
+    const shown = nestedClasses.slice(0, 3).map((c) => `"${printable(c.label)}" (${c.subfolders} sub-folder${c.subfolders === 1 ? '' : 's'})`);
     const more = nestedClasses.length > 3 ? ` and ${nestedClasses.length - 3} more` : '';
     process.stderr.write(
       `skulens: note: class folders ${shown.join(', ')}${more} hold images in sub-folders; each class folder is one label. ` +
