@@ -11,7 +11,7 @@ import { SkulensError } from '../src/core/errors.js';
 import { ReferenceGallery } from '../src/core/gallery/gallery.js';
 import { fixChecksum, withMetaJson } from './helpers/craft-gallery.js';
 
-const CASES = 1000;
+const CASES = 600;
 const SEED = 20251202;
 
 /** xorshift32: small, seeded, the same everywhere. */
