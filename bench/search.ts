@@ -177,7 +177,7 @@ for (const [name, make] of [
     const result: Row = { data: name, n, exactBuildMs, hnswBuildMs, exactBytes: DIM * 4 + 12, hnswBytes, exactMs: median(exactTimes), hnsw: sweep };
     if (name === 'grocery' && n === Math.max(...sizes)) {
       // Loading a gallery = decode (checksum + copy) + index build (timed above as hnswBuildMs).
-      const g = new ReferenceGallery({ index: 'exact', clustersPerClass: 'all' });
+      const g = new ReferenceGallery({ dim: DIM, index: 'exact', clustersPerClass: 'all' });
       for (let i = 0; i < n; i += 1000) g.add(`c${i / 1000}`, base.subarray(i * DIM, Math.min(n, i + 1000) * DIM));
       const bytes = g.toBytes();
       t0 = performance.now();

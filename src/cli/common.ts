@@ -1,10 +1,11 @@
 /** Shared CLI plumbing: one-line errors with their code and exit codes, progress over many images, output helpers. */
-import { stat } from 'node:fs/promises';
-import { basename, dirname, extname, join } from 'node:path';
+import { realpath, stat } from 'node:fs/promises';
+import { basename, dirname, extname, join, resolve } from 'node:path';
 import { SkulensError, messageOf } from '../core/errors.js';
 import type { Embedder } from '../index.js';
 import { readLabelledSet, type DatasetItem } from '../node/dataset.js';
 import { createProgress } from './progress.js';
+import { labelProblem, printable } from '../core/gallery/label.js';
 
 /** Wrap a command action: any error becomes one line on stderr and exit code 1. */
 export function action<A extends unknown[]>(fn: (...args: A) => Promise<void>): (...args: A) => Promise<void> {
@@ -22,7 +23,8 @@ export function action<A extends unknown[]>(fn: (...args: A) => Promise<void>): 
 
 /** Report a skipped input on stderr (kept to one line each). */
 export function warnSkipped(input: string, reason: string): void {
-  process.stderr.write(`skulens: skipped ${input}: ${reason}\n`);
+  // File names can hold terminal escapes too.
+  process.stderr.write(`skulens: skipped ${printable(input)}: ${printable(reason)}\n`);
 }
 
 /**
@@ -32,10 +34,16 @@ export function warnSkipped(input: string, reason: string): void {
  * label per category, which the user should hear about. No images at all is E_EMPTY.
  */
 export async function readLabelledImages(source: string, kind: 'reference' | 'query'): Promise<Required<DatasetItem>[]> {
-  const { items, emptyClasses, nestedClasses } = await readLabelledSet(source);
-  for (const label of emptyClasses) process.stderr.write(`skulens: class "${label}" has no images: skipped\n`);
+  const set = await readLabelledSet(source);
+  const { emptyClasses, nestedClasses } = set;
+  // Refuse unusable labels now, not after every image was embedded; the other classes go on.
+  const badLabels = new Map<string, string>();
+  for (const item of set.items) if (!badLabels.has(item.label)) badLabels.set(item.label, labelProblem(item.label) ?? '');
+  const items = set.items.filter((item) => badLabels.get(item.label) === '');
+  for (const [label, problem] of badLabels) if (problem) process.stderr.write(`skulens: class "${printable(label.slice(0, 80))}" skipped: ${problem}\n`);
+  for (const label of emptyClasses) process.stderr.write(`skulens: class "${printable(label)}" has no images: skipped\n`);
   if (nestedClasses.length > 0) {
-    const shown = nestedClasses.slice(0, 3).map((c) => `"${c.label}" (${c.subfolders} sub-folder${c.subfolders === 1 ? '' : 's'})`);
+    const shown = nestedClasses.slice(0, 3).map((c) => `"${printable(c.label)}" (${c.subfolders} sub-folder${c.subfolders === 1 ? '' : 's'})`);
     const more = nestedClasses.length > 3 ? ` and ${nestedClasses.length - 3} more` : '';
     process.stderr.write(
       `skulens: note: class folders ${shown.join(', ')}${more} hold images in sub-folders; each class folder is one label. ` +
@@ -133,7 +141,7 @@ export async function annotationPaths(target: string, images: readonly string[])
   const isDir = target.endsWith('/') || (await stat(target).then((s) => s.isDirectory(), () => false));
   const stem = (p: string) => basename(p, extname(p));
   const used = new Set<string>();
-  return images.map((image, i) => {
+  const paths = images.map((image, i) => {
     let path: string;
     if (isDir) path = join(target, `${stem(image)}.jpg`);
     else if (images.length === 1) path = target;
@@ -142,6 +150,17 @@ export async function annotationPaths(target: string, images: readonly string[])
     used.add(path);
     return path;
   });
+  // `--annotate` onto the photos' own folder would otherwise replace the originals.
+  const real = (p: string) => realpath(p).catch(() => resolve(p));
+  const inputs = new Map<string, string>();
+  for (const image of images) inputs.set(await real(image), image);
+  for (const path of paths) {
+    const input = inputs.get(await real(path));
+    if (input !== undefined) {
+      throw new SkulensError('E_INPUT', `--annotate would overwrite the input image "${input}" with its annotated copy: write the copies to another folder or file name.`, { input });
+    }
+  }
+  return paths;
 }
 
 export function round(v: number, digits = 1): number {

@@ -3,9 +3,9 @@
  * detector and a gallery with its own embedder. Verb files register their verb and use
  * these; they never import each other.
  */
-import { readFile } from 'node:fs/promises';
 import { basename, resolve } from 'node:path';
 import { InvalidArgumentError, type Command } from 'commander';
+import { readRegularFile } from '../node/read-file.js';
 import { DEFAULT_EMBEDDER, isBuiltinModelId } from '../core/builtin-models.js';
 import { messageOf } from '../core/errors.js';
 import { DEFAULT_K, DETECTOR_FORMATS, Detector, ReferenceGallery, SkulensError, isSkulensError } from '../index.js';
@@ -85,12 +85,7 @@ export async function createDetectorFromFlags(opts: DetectorFlags): Promise<Dete
 
 /** A labels file: one class name per line (blank trailing lines ignored). */
 export async function readLabels(file: string): Promise<string[]> {
-  let text: string;
-  try {
-    text = await readFile(file, 'utf8');
-  } catch (err) {
-    throw new SkulensError('E_IO', `Cannot read labels file "${file}": ${messageOf(err)}`, { cause: err, input: file });
-  }
+  const text = new TextDecoder().decode(await readRegularFile(file, 16 << 20, 'labels file'));
   const lines = text
     .replace(/^\uFEFF/, '')
     .split(/\r?\n/)

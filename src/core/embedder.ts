@@ -92,8 +92,6 @@ export class EmbedError extends SkulensError {
   }
 }
 
-type Decoded = { ok: true; image: RawImage; crop?: Rect } | { ok: false; error: SkulensError };
-
 export class Embedder {
   /** Preprocessing actually applied (after preset, model metadata, options and the model's own input shape). */
   readonly spec: PreprocessSpec;
@@ -237,8 +235,8 @@ export class Embedder {
     const step = this.model.input.fixedBatch ? this.batchSize : Math.max(1, Math.min(this.batchSize, Math.ceil(total / parallel)));
 
     // A pipeline: while up to `parallel` batches run through the model (in worker threads
-    // on Node), the next batch is preprocessed here and the one after is being decoded.
-    let decoding = total > 0 ? this.decodeBatch(inputs, 0, Math.min(step, total)) : undefined;
+    // on Node), the next batch is decoded and preprocessed here.
+    let decoding = total > 0 ? this.prepareBatch(inputs, 0, Math.min(step, total)) : undefined;
     const running = new Set<Promise<void>>();
     // The first failed run. Runs settle while the loop awaits other things, so a failure
     // is recorded here and rethrown at the next check rather than left to a race.
@@ -252,26 +250,19 @@ export class Embedder {
         options.signal?.throwIfAborted();
         throwIfRunFailed();
         const end = Math.min(start + step, total);
-        const decoded = await decoding!;
-        decoding = end < total ? this.decodeBatch(inputs, end, Math.min(end + step, total)) : undefined;
-
-        const ok: number[] = [];
-        const data = this.model.batchBuffer(per * this.runSize(decoded.length));
-        decoded.forEach((d, i) => {
-          const index = start + i;
-          try {
-            if (!d.ok) throw d.error;
-            writeImageToTensor(d.image, this.spec, data, ok.length, d.crop);
-            ok.push(index);
-          } catch (err) {
-            failures.push({ index, input: describeInput(unwrap(inputs[index]!).image), error: asDecodeError(err, inputs[index]!) });
-          }
-        });
+        const { data, ok, failed } = await decoding!;
+        failures.push(...failed);
+        decoding = end < total ? this.prepareBatch(inputs, end, Math.min(end + step, total)) : undefined;
 
         while (running.size >= parallel) await Promise.race(running);
         throwIfRunFailed();
         const batch = (ok.length ? this.runBatch(data.subarray(0, per * this.runSize(ok.length)), ok.length) : Promise.resolve([])).then((out) => {
-          ok.forEach((index, j) => (vectors[index] = out[j]!));
+          ok.forEach((index, j) => {
+            const v = out[j]!;
+            // A NaN or infinite vector would answer every comparison wrongly and quietly: fail that input instead.
+            if (v.every(Number.isFinite)) vectors[index] = v;
+            else failures.push({ index, input: describeInput(unwrap(inputs[index]!).image), error: nonFiniteError(inputs[index]!) });
+          });
           finished += end - start;
           options.onProgress?.({ done: finished, total });
         });
@@ -306,18 +297,36 @@ export class Embedder {
     return this.model.input.fixedBatch ?? n;
   }
 
-  private async decodeBatch(inputs: readonly EmbedInput[], start: number, end: number): Promise<Decoded[]> {
-    return Promise.all(
-      inputs.slice(start, end).map(async (entry): Promise<Decoded> => {
+  /**
+   * Decode inputs [start, end) and write each into its slot of a batch buffer as soon as
+   * it is decoded, so a batch never holds all its decoded images at once (16 large photos
+   * would be gigabytes). Slots of failed inputs are closed up; `ok` lists the inputs in
+   * the buffer, in order.
+   */
+  private async prepareBatch(inputs: readonly EmbedInput[], start: number, end: number): Promise<{ data: Float32Array; ok: number[]; failed: EmbedFailure[] }> {
+    const per = imageSize(this.spec);
+    const n = end - start;
+    const data = this.model.batchBuffer(per * this.runSize(n));
+    const written: boolean[] = new Array<boolean>(n).fill(false);
+    const failed: EmbedFailure[] = [];
+    await Promise.all(
+      inputs.slice(start, end).map(async (entry, i) => {
         const { image, crop } = unwrap(entry);
         try {
-          const raw = await decodeImage(image);
-          return crop ? { ok: true, image: raw, crop } : { ok: true, image: raw };
+          writeImageToTensor(await decodeImage(image), this.spec, data, i, crop);
+          written[i] = true;
         } catch (err) {
-          return { ok: false, error: asDecodeError(err, entry) };
+          failed.push({ index: start + i, input: describeInput(image), error: asDecodeError(err, entry) });
         }
       }),
     );
+    const ok: number[] = [];
+    for (let i = 0; i < n; i++) {
+      if (!written[i]) continue;
+      if (ok.length !== i) data.copyWithin(ok.length * per, i * per, (i + 1) * per);
+      ok.push(start + i);
+    }
+    return { data, ok, failed };
   }
 
   /** Run `count` preprocessed images (plus padding slots for fixed-batch models). */
@@ -364,6 +373,11 @@ function asDecodeError(err: unknown, entry: EmbedInput): SkulensError {
   if (err instanceof SkulensError) return err;
   const name = describeInput(unwrap(entry).image);
   return new SkulensError('E_IMAGE_DECODE', `Cannot use image ${name}: ${messageOf(err)}`, { cause: err, input: name });
+}
+
+function nonFiniteError(entry: EmbedInput): SkulensError {
+  const name = describeInput(unwrap(entry).image);
+  return new SkulensError('E_MODEL_SHAPE', `The embedder returned a vector with NaN or infinite values for ${name}: the model or its preprocessing is broken for this input; check the model and its spec.`, { input: name });
 }
 
 function pickOutput(model: ImageModel, requested: string | undefined): { name: string; pooled: boolean; dim: number | undefined } {

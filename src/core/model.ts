@@ -76,8 +76,12 @@ export interface LoadModelOptions {
  */
 export async function loadModel(model: ModelSource, sessionOptions?: InferenceSession.SessionOptions, { worker = true, workers = 1 }: LoadModelOptions = {}): Promise<LoadedModel> {
   if (model === undefined || model === null) throw new SkulensError('E_INPUT', 'No model given: pass `model` as a path, URL or the bytes of an .onnx file.');
-  if (!Number.isInteger(workers) || workers < 1) throw new SkulensError('E_INPUT', `workers must be a positive integer, got ${workers}.`);
   const platform = getPlatform();
+  // Each worker is a thread with its own copy of the model: more of them than cores only costs memory.
+  const maxWorkers = Math.max(2, platform.cpuCount?.() ?? 1);
+  if (!Number.isInteger(workers) || workers < 1 || workers > maxWorkers) {
+    throw new SkulensError('E_INPUT', `workers must be an integer from 1 to ${maxWorkers} (the CPU cores here), got ${String(workers)}.`);
+  }
   let bytes: Uint8Array;
   const path = typeof model === 'string' ? model : undefined;
   if (typeof model === 'string') {

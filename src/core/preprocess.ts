@@ -112,12 +112,31 @@ export function resolveSpec(preset: string | undefined, overrides: Partial<Prepr
   return spec;
 }
 
+/** The keys of a PreprocessSpec: all that a gallery file may say about its embedder's preprocessing. */
+export const SPEC_KEYS: readonly (keyof PreprocessSpec)[] = Object.keys(BASE) as (keyof PreprocessSpec)[];
+
+/**
+ * The preprocessing recorded in a gallery file, as options for Embedder.create: only the
+ * spec's own keys (a file must never pass session options, worker counts or paths to the
+ * runtime), each checked like any spec. Throws E_PREPROCESS naming the bad value.
+ */
+export function specFromRecord(record: Record<string, unknown>): Partial<PreprocessSpec> {
+  const picked: Record<string, unknown> = {};
+  for (const key of SPEC_KEYS) if (Object.prototype.hasOwnProperty.call(record, key)) picked[key] = record[key];
+  resolveSpec(undefined, picked as Partial<PreprocessSpec>);
+  return picked as Partial<PreprocessSpec>;
+}
+
+/** Largest model input side accepted (a 4096² float32 RGB input is already 200 MB per image). */
+export const MAX_INPUT_SIDE = 4096;
+
 function validateSpec(s: PreprocessSpec): void {
   const fail = (what: string) => {
     throw new SkulensError('E_PREPROCESS', `Invalid preprocessing spec: ${what}.`);
   };
   if (!Number.isInteger(s.width) || s.width < 1 || !Number.isInteger(s.height) || s.height < 1)
     fail(`width/height must be positive integers, got ${s.width}x${s.height}`);
+  if (s.width > MAX_INPUT_SIDE || s.height > MAX_INPUT_SIDE) fail(`width/height must be at most ${MAX_INPUT_SIDE}, got ${s.width}x${s.height}`);
   if (!['stretch', 'center-crop', 'letterbox'].includes(s.resize)) fail(`resize "${s.resize}" is not stretch, center-crop or letterbox`);
   if (!(s.cropFraction > 0 && s.cropFraction <= 1)) fail(`cropFraction must be in (0, 1], got ${s.cropFraction}`);
   if (!['center', 'top-left'].includes(s.letterboxAlign)) fail(`letterboxAlign "${s.letterboxAlign}" is not center or top-left`);

@@ -40,6 +40,30 @@ export interface HnswParams {
   ef: number;
 }
 
+/**
+ * Accepted range of each HNSW parameter. hnswlib needs M >= 2, and wraps larger values
+ * inside its C++ (M = 2^32 becomes 0 and crashes the process), so a gallery file or a
+ * caller can never hand it anything outside these.
+ */
+export const HNSW_LIMITS: Readonly<Record<keyof HnswParams, readonly [min: number, max: number]>> = {
+  M: [2, 256],
+  efConstruction: [1, 10_000],
+  ef: [1, 10_000],
+};
+
+/** The reason an HNSW parameter set is out of range, or undefined when it is fine. */
+export function hnswParamsProblem(params: Record<string, unknown>): string | undefined {
+  for (const key of Object.keys(params)) {
+    const limits = HNSW_LIMITS[key as keyof HnswParams];
+    if (!limits) return `hnsw.${key} is not an HNSW parameter (M, efConstruction, ef)`;
+    const v = params[key];
+    if (!(Number.isInteger(v) && (v as number) >= limits[0] && (v as number) <= limits[1])) {
+      return `hnsw.${key} must be an integer from ${limits[0]} to ${limits[1]}, got ${JSON.stringify(v) ?? String(v)}`;
+    }
+  }
+  return undefined;
+}
+
 export interface AnnIndexOptions extends HnswParams {
   metric: Metric;
   dim: number;

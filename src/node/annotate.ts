@@ -2,11 +2,13 @@
  * Draw boxes and labels onto a copy of an image (Node): the boxes become an SVG overlay
  * that sharp composites over the decoded pixels, then encodes as JPEG or PNG.
  */
-import { mkdir, rename, writeFile } from 'node:fs/promises';
-import { dirname, extname } from 'node:path';
+import { mkdir } from 'node:fs/promises';
+import { dirname } from 'node:path';
 import sharp from 'sharp';
 import { SkulensError, messageOf } from '../core/errors.js';
 import type { Rect } from '../core/image.js';
+import { printable } from '../core/gallery/label.js';
+import { writeFileAtomic } from './gallery-file.js';
 import { loadImage, type NodeImageInput } from './image-loader.js';
 
 /** Anything with a box: detections, recognised items. */
@@ -24,7 +26,7 @@ export interface AnnotateOptions {
   format?: 'jpeg' | 'png';
   /** JPEG quality 1–100 (default 85). */
   quality?: number;
-  /** Also write the result here (atomically: temp file + rename). */
+  /** Also write the result here (atomically: temp file + rename, as gallery saves). */
   file?: string;
   /** Append the score to each label (default true). */
   showScore?: boolean;
@@ -49,14 +51,12 @@ export async function annotate(image: NodeImageInput, items: readonly AnnotateIt
   pipeline = format === 'png' ? pipeline.png() : pipeline.jpeg({ quality: options.quality ?? 85 });
   const bytes = await pipeline.toBuffer();
   if (options.file) {
-    const tmp = `${options.file}.${process.pid}.tmp${extname(options.file)}`;
     try {
       await mkdir(dirname(options.file), { recursive: true });
-      await writeFile(tmp, bytes);
-      await rename(tmp, options.file);
     } catch (err) {
       throw new SkulensError('E_IO', `Cannot write "${options.file}": ${messageOf(err)}`, { cause: err, input: options.file });
     }
+    await writeFileAtomic(options.file, bytes);
   }
   return new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength);
 }
@@ -75,7 +75,8 @@ export function overlaySvg(width: number, height: number, items: readonly Annota
   const sorted = [...items].sort((a, b) => (a.score ?? 0) - (b.score ?? 0));
   for (const item of sorted) {
     const { x, y, width: w, height: h } = item.box;
-    const name = item.unknown ? 'unknown' : (item.label ?? (item.classId !== undefined ? `class ${item.classId}` : ''));
+    // Labels may come from a model's metadata or a labels file: control characters would break the SVG (and say nothing).
+    const name = item.unknown ? 'unknown' : printable(item.label ?? (item.classId !== undefined ? `class ${item.classId}` : ''));
     const text = [name, showScore && item.score !== undefined ? item.score.toFixed(2) : ''].filter(Boolean).join(' ');
     const colour = item.unknown ? '#9e9e9e' : colourFor(item.label ?? String(item.classId ?? ''));
     const dash = item.unknown ? ` stroke-dasharray="${line * 3},${line * 2}"` : '';

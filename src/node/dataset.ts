@@ -4,8 +4,13 @@
  * or a CSV manifest with a `path,label` header (paths relative to the manifest).
  */
 import { readdir, readFile, stat } from 'node:fs/promises';
-import { basename, dirname, extname, resolve } from 'node:path';
+import type { Dirent, Stats } from 'node:fs';
+import { basename, dirname, extname, join, resolve } from 'node:path';
 import { SkulensError, messageOf } from '../core/errors.js';
+import { readRegularFile } from './read-file.js';
+
+/** Largest CSV manifest read (a million rows of long paths is ~200 MB). */
+const MAX_MANIFEST_BYTES = 256 << 20;
 
 export interface DatasetItem {
   path: string;
@@ -73,7 +78,11 @@ async function statOrThrow(path: string) {
 }
 
 async function readClassFolders(root: string): Promise<LabelledSet> {
-  const entries = (await readdir(root, { withFileTypes: true })).filter((e) => e.isDirectory() && !e.name.startsWith('.'));
+  // Symbolic links count as what they point to (a class folder shared from elsewhere is common).
+  const entries: Dirent[] = [];
+  for (const e of await readdir(root, { withFileTypes: true })) {
+    if (!e.name.startsWith('.') && (await kindOf(join(root, e.name), e)) === 'dir') entries.push(e);
+  }
   if (entries.length === 0) throw new SkulensError('E_EMPTY', `"${root}" has no class sub-folders (expected one folder per label with images inside).`, { input: root });
   const items: Required<DatasetItem>[] = [];
   const emptyClasses: string[] = [];
@@ -89,18 +98,47 @@ async function readClassFolders(root: string): Promise<LabelledSet> {
   return { items, emptyClasses, nestedClasses };
 }
 
-/** Every image file below a folder, sorted, at any depth. */
+/**
+ * Every image file below a folder, sorted, at any depth. Symbolic links are followed (to
+ * files and folders); a folder reached twice — a link loop, or two links to one folder —
+ * is listed once. A dangling link or a FIFO with an image name is listed, so that reading it reports it.
+ */
 export async function listImages(folder: string): Promise<string[]> {
-  const entries = await readdir(folder, { withFileTypes: true, recursive: true });
-  return entries
-    .filter((e) => e.isFile() && isImagePath(e.name) && !e.name.startsWith('.'))
-    .map((e) => resolve(e.parentPath ?? (e as unknown as { path: string }).path, e.name))
-    .sort();
+  const out: string[] = [];
+  const seen = new Set<string>();
+  const walk = async (dir: string, info: Stats): Promise<void> => {
+    const id = `${info.dev}:${info.ino}`;
+    if (seen.has(id)) return;
+    seen.add(id);
+    for (const e of await readdir(dir, { withFileTypes: true })) {
+      if (e.name.startsWith('.')) continue;
+      const path = resolve(dir, e.name);
+      const kind = await kindOf(path, e);
+      if (kind === 'dir') await walk(path, await stat(path));
+      // Anything else with an image name is listed too: reading it says why it is not an image (FIFO, device, dangling link).
+      else if (isImagePath(e.name)) out.push(path);
+    }
+  };
+  await walk(resolve(folder), await stat(folder));
+  return out.sort();
+}
+
+/** What a directory entry is, seen through a symbolic link. */
+async function kindOf(path: string, entry: Dirent): Promise<'file' | 'dir' | 'other' | 'broken'> {
+  if (entry.isFile()) return 'file';
+  if (entry.isDirectory()) return 'dir';
+  if (!entry.isSymbolicLink()) return 'other';
+  try {
+    const target = await stat(path);
+    return target.isDirectory() ? 'dir' : target.isFile() ? 'file' : 'other';
+  } catch {
+    return 'broken';
+  }
 }
 
 /** Read a `path,label` CSV (RFC 4180 quoting), resolving paths against its folder. */
 export async function readManifest(file: string): Promise<Required<DatasetItem>[]> {
-  const text = (await readFile(file, 'utf8')).replace(/^\uFEFF/, '');
+  const text = new TextDecoder().decode(await readRegularFile(file, MAX_MANIFEST_BYTES, 'manifest')).replace(/^\uFEFF/, '');
   const rows = parseCsv(text);
   const header = rows.shift()?.map((h) => h.trim().toLowerCase());
   const pathCol = header?.indexOf('path') ?? -1;

@@ -1,6 +1,5 @@
 /** Registers the Node runtime (onnxruntime-node, sharp, fs, crypto) with the core. */
 import { createHash } from 'node:crypto';
-import { readFile } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
 import * as ort from 'onnxruntime-node';
 import type { Platform } from '../core/platform.js';
@@ -10,15 +9,14 @@ import { WorkerSession } from './worker-session.js';
 import { createHnswIndex } from './hnsw-index.js';
 import { writeFileAtomic } from './gallery-file.js';
 import { builtinModelLocation } from './builtin-models.js';
+import { MAX_BINARY_BYTES, readRegularFile } from './read-file.js';
 
 export const nodePlatform: Platform = {
   name: 'node',
   ort,
   loadImage: (input) => loadImage(input as NodeImageInput),
-  async readBinary(source) {
-    const buf = await readFile(source);
-    return new Uint8Array(buf.buffer, buf.byteOffset, buf.byteLength);
-  },
+  // Models and gallery files: regular files only, at most 2 GiB (a path may come from a gallery file).
+  readBinary: (source) => readRegularFile(source, MAX_BINARY_BYTES, 'file'),
   builtinModelLocation,
   async sha256Hex(bytes) {
     return createHash('sha256').update(bytes).digest('hex');

@@ -6,12 +6,7 @@ import { SkulensError } from '../errors.js';
 import { normalizeInPlace } from '../vector.js';
 import type { Metric } from '../vector-index.js';
 
-export function checkLabel(label: string): void {
-  if (typeof label !== 'string' || label.length === 0)
-    throw new SkulensError('E_INPUT', `A label must be a non-empty string, got ${JSON.stringify(label)}.`);
-  if (label.length > 16384)
-    throw new SkulensError('E_INPUT', `A label must be at most 16384 characters (got ${label.length}).`, { input: label.slice(0, 40) });
-}
+export { checkLabel } from './label.js';
 
 /**
  * Vectors given to add() as one row-major copy. `dim` is the gallery's, when known;
@@ -23,7 +18,11 @@ export function flattenVectors(
   label: string,
 ): { data: Float32Array; dim: number } {
   if (vectors instanceof Float32Array) {
-    const dim = known ?? vectors.length;
+    // n vectors back to back or one vector? Unknowable until the dimension is: say so rather than guess.
+    if (known === undefined) {
+      throw new SkulensError('E_INPUT', `The gallery's dimension is not known yet, so a flat Float32Array of ${vectors.length} values for "${label}" is ambiguous: pass \`dim\` to the constructor, or an array of vectors.`, { input: label });
+    }
+    const dim = known;
     if (vectors.length % dim !== 0) throw dimError(vectors.length, dim, `vectors for "${label}": a`);
     return { data: vectors.slice(), dim };
   }

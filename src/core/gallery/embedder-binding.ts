@@ -4,8 +4,8 @@
  */
 import { isBuiltinModelId } from '../builtin-models.js';
 import { Embedder, type EmbedderOptions } from '../embedder.js';
-import { SkulensError } from '../errors.js';
-import type { PreprocessSpec } from '../preprocess.js';
+import { SkulensError, messageOf } from '../errors.js';
+import { specFromRecord, type PreprocessSpec } from '../preprocess.js';
 import type { GalleryEmbedderInfo } from './types.js';
 
 /** What a gallery needs to know about an embedder (an Embedder has it all). */
@@ -83,9 +83,16 @@ export async function openRecordedEmbedder(
     );
   const model = options.model ?? info.path;
   if (model === undefined) throw new SkulensError('E_INPUT', 'This gallery does not record where its model is: pass `model`.');
+  // The file is not trusted: only its preprocessing keys, checked, reach Embedder.create (docs/gallery-format.md, Trust model).
+  let spec: Partial<PreprocessSpec>;
+  try {
+    spec = specFromRecord(info.spec as Record<string, unknown>);
+  } catch (err) {
+    throw new SkulensError('E_GALLERY_FORMAT', `This gallery is not usable: its embedder preprocessing is invalid (${messageOf(err)}).`, { cause: err });
+  }
   const embedder = await Embedder.create({
     ...options,
-    ...(info.spec as Partial<PreprocessSpec>),
+    ...spec,
     model,
     ...(info.output ? { output: info.output } : {}),
   });

@@ -9,7 +9,8 @@ import { LITTLE_ENDIAN } from '../endian.js';
 import { SkulensError } from '../errors.js';
 import { float32ToHalfArray, halfArrayToFloat32 } from '../float16.js';
 import { crc32 } from './crc32.js';
-import type { HnswParams, Metric } from '../vector-index.js';
+import { hnswParamsProblem, type HnswParams, type Metric } from '../vector-index.js';
+import { hasForbiddenChars, labelProblem } from './label.js';
 import type { GalleryEmbedderInfo, IndexChoice } from './types.js';
 
 /** "\x89SKG\r\n\x1a\n": a non-ASCII first byte and CR/LF/EOF bytes catch text-mode mangling (as PNG does). */
@@ -26,6 +27,8 @@ export const HEADER_SIZE = 40;
 const CHECKSUM_SIZE = 4;
 const METRICS: Metric[] = ['cosine', 'l2'];
 const DTYPES = ['float32', 'float16'] as const;
+/** Deepest JSON nesting accepted in the metadata block (ours is 4 deep; deeper would overflow the stack when re-saved). */
+export const MAX_META_DEPTH = 32;
 
 export interface GalleryMeta {
   clustersPerClass?: number | 'all';
@@ -56,7 +59,14 @@ export function encodeGallery(data: GalleryData, options: EncodeOptions = {}): U
   const { dim } = data;
   const half = options.float16 === true;
   const elem = half ? 2 : 4;
-  const meta = utf8.encode(JSON.stringify(data.meta));
+  let metaJson: string;
+  try {
+    metaJson = JSON.stringify(data.meta);
+  } catch (err) {
+    // A cycle or a nesting too deep for the stack (RangeError) in metadata given by the caller.
+    throw new SkulensError('E_INPUT', `The gallery metadata cannot be written as JSON: ${(err as Error).message}.`);
+  }
+  const meta = utf8.encode(metaJson);
   const labels = data.classes.map((c) => utf8.encode(c.label));
   let vectorCount = 0;
   for (const c of data.classes) vectorCount += c.vectors.length / dim;
@@ -152,7 +162,8 @@ export function decodeGallery(bytes: Uint8Array): GalleryData {
   } catch (err) {
     throw fmt(`the metadata block is not valid JSON (${(err as Error).message})`);
   }
-  if (typeof meta !== 'object' || meta === null) throw fmt('the metadata block is not a JSON object');
+  if (typeof meta !== 'object' || meta === null || Array.isArray(meta)) throw fmt('the metadata block is not a JSON object');
+  checkMeta(meta);
   p += metaLength;
   const labelDecoder = new TextDecoder('utf-8', { fatal: true });
   const table: { label: string; refs: number; count: number }[] = [];
@@ -167,6 +178,8 @@ export function decodeGallery(bytes: Uint8Array): GalleryData {
     } catch {
       throw fmt(`the label of class ${i} is not valid UTF-8`);
     }
+    const problem = labelProblem(label);
+    if (problem) throw fmt(`class ${i}: ${problem}`);
     p += 4 + len;
     const refs = view.getUint32(p, true);
     const count = view.getUint32(p + 4, true);
@@ -186,9 +199,76 @@ export function decodeGallery(bytes: Uint8Array): GalleryData {
     const n = t.count * dim;
     const vectors = dtype === 'float16' ? halfArrayToFloat32(readU16s(bytes, view, p, n)) : readF32s(bytes, view, p, n);
     p += n * elem;
+    checkVectors(vectors, dim, metric, t.label);
     return { label: t.label, refs: t.refs, vectors };
   });
   return { metric, dim, meta, classes };
+}
+
+/**
+ * Check the metadata fields this version interprets: the file is not trusted, so every
+ * value that reaches the gallery's constructor, the HNSW index or a command must have
+ * the type and range an encoder writes (see "Trust model" in docs/gallery-format.md).
+ */
+function checkMeta(meta: GalleryMeta): void {
+  checkDepth(meta);
+  const { clustersPerClass: k, seed, index, hnsw, threshold, embedder } = meta;
+  if (k !== undefined && k !== 'all' && !(Number.isInteger(k) && (k as number) >= 1 && (k as number) <= 0xffffffff)) {
+    throw fmt(`clustersPerClass must be a positive integer or "all", got ${JSON.stringify(k)}`);
+  }
+  if (seed !== undefined && !(Number.isInteger(seed) && seed >= 0 && seed <= 0xffffffff)) throw fmt(`seed must be an integer from 0 to 2^32-1, got ${JSON.stringify(seed)}`);
+  if (index !== undefined && !['auto', 'exact', 'hnsw'].includes(index)) throw fmt(`index must be "auto", "exact" or "hnsw", got ${JSON.stringify(index)}`);
+  if (hnsw !== undefined) {
+    if (!isPlainObject(hnsw)) throw fmt('hnsw must be an object');
+    const problem = hnswParamsProblem(hnsw);
+    if (problem) throw fmt(problem);
+  }
+  if (threshold !== undefined && !(typeof threshold === 'number' && Number.isFinite(threshold))) throw fmt(`threshold must be a number, got ${JSON.stringify(threshold)}`);
+  if (embedder !== undefined) {
+    if (!isPlainObject(embedder)) throw fmt('embedder must be an object');
+    if (typeof embedder.fingerprint !== 'string' || !/^[0-9a-f]{1,64}$/.test(embedder.fingerprint)) throw fmt('embedder.fingerprint must be a hex string');
+    if (!isPlainObject(embedder.spec)) throw fmt('embedder.spec must be an object');
+    for (const key of ['path', 'preset', 'output'] as const) {
+      const v = embedder[key];
+      if (v !== undefined && (typeof v !== 'string' || v.length === 0 || v.length > 4096 || hasForbiddenChars(v))) {
+        throw fmt(`embedder.${key} must be a printable string, got ${JSON.stringify(v)}`);
+      }
+    }
+  }
+}
+
+/**
+ * NaN or infinity would make every score NaN (a query that is never "unknown" and never
+ * right); a cosine gallery stores unit vectors, so any other length means damage.
+ */
+function checkVectors(vectors: Float32Array, dim: number, metric: Metric, label: string): void {
+  for (let r = 0; r < vectors.length; r += dim) {
+    let sq = 0;
+    for (let i = r; i < r + dim; i++) {
+      const x = vectors[i]!;
+      if (!Number.isFinite(x)) throw fmt(`class "${label}" has a non-finite value (${x}) in vector ${r / dim}`);
+      sq += x * x;
+    }
+    // float16 keeps ~3 digits: its unit vectors are within ~1e-3 of length 1.
+    if (metric === 'cosine' && Math.abs(Math.sqrt(sq) - 1) > 1e-2) {
+      throw fmt(`class "${label}" vector ${r / dim} has length ${Math.sqrt(sq).toPrecision(4)}, but a cosine gallery stores unit vectors`);
+    }
+  }
+}
+
+/** Refuse nesting deeper than MAX_META_DEPTH (an explicit stack: no recursion on untrusted depth). */
+function checkDepth(root: unknown): void {
+  const stack: [unknown, number][] = [[root, 1]];
+  while (stack.length) {
+    const [v, depth] = stack.pop()!;
+    if (typeof v !== 'object' || v === null) continue;
+    if (depth > MAX_META_DEPTH) throw fmt(`the metadata is nested more than ${MAX_META_DEPTH} levels deep`);
+    for (const child of Object.values(v)) if (typeof child === 'object' && child !== null) stack.push([child, depth + 1]);
+  }
+}
+
+function isPlainObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
 function fmt(reason: string): SkulensError {

@@ -18,7 +18,8 @@ import { SkulensError } from '../errors.js';
 import { adaptDefaultsFor, defaultThresholdFor } from '../builtin-models.js';
 import { check, is } from '../is.js';
 import { definedOnly } from '../options.js';
-import type { HnswParams, Metric } from '../vector-index.js';
+import { getPlatform } from '../platform.js';
+import { hnswParamsProblem, type HnswParams, type Metric } from '../vector-index.js';
 import { checkLabel, checkReferences, concat, dimError, flattenVectors, queryVector } from './checks.js';
 import { DEFAULT_KMEANS_SEED, reduceVectors } from './cluster.js';
 import { checkEmbedder, openRecordedEmbedder, type EmbedderIdentity, type OpenEmbedderOptions } from './embedder-binding.js';
@@ -96,8 +97,12 @@ export class ReferenceGallery {
     check(clustersPerClass === 'all' || is.positiveInt(clustersPerClass), 'clustersPerClass', 'a positive integer or "all"', clustersPerClass);
     check(is.oneOf(index, ['auto', 'exact', 'hnsw']), 'index', '"auto", "exact" or "hnsw"', index);
     check(dim === undefined || is.positiveInt(dim), 'dim', 'a positive integer', dim);
-    const params = { ...DEFAULT_HNSW, ...hnsw };
-    for (const [k, v] of Object.entries(params)) check(is.positiveInt(v), `hnsw.${k}`, 'a positive integer', v);
+    check(typeof hnsw === 'object' && hnsw !== null, 'hnsw', 'an object { M, efConstruction, ef }', hnsw);
+    const hnswProblem = hnswParamsProblem(definedOnly(hnsw));
+    if (hnswProblem) throw new SkulensError('E_INPUT', `${hnswProblem}.`);
+    // Only the three parameters: anything else would reach the native index's options.
+    const params: HnswParams = { M: hnsw.M ?? DEFAULT_HNSW.M, efConstruction: hnsw.efConstruction ?? DEFAULT_HNSW.efConstruction, ef: hnsw.ef ?? DEFAULT_HNSW.ef };
+    check(Number.isInteger(seed) && is.inRange(seed, 0, 0xffffffff), 'seed', 'an integer from 0 to 2^32-1', seed);
     this.metric = metric;
     this.clustersPerClass = clustersPerClass;
     this.indexChoice = index;

@@ -4,7 +4,6 @@
  * now. `auto` starts exact and switches to HNSW once the graph pays for itself; any
  * switch or rebuild re-inserts every class's stored vectors in label order.
  */
-import { SkulensError } from '../errors.js';
 import { getPlatform, type Platform } from '../platform.js';
 import type { HnswParams, Metric, VectorIndex } from '../vector-index.js';
 import { ExactIndex } from './exact-index.js';
@@ -50,8 +49,7 @@ export class LabelledIndex {
     this.reset();
     const { metric, seed, hnsw } = this.settings;
     const capacity = Math.max(16, Math.ceil(stored * 1.25));
-    this.index =
-      kind === 'exact' ? new ExactIndex(dim, metric, capacity) : getPlatform().createAnnIndex!({ metric, dim, capacity, seed, ...hnsw });
+    this.index = kind === 'exact' ? new ExactIndex(dim, metric, capacity) : getPlatform().createAnnIndex!({ ...hnsw, metric, dim, capacity, seed });
     for (const entry of classes()) this.add(entry, dim);
     return this.index;
   }
@@ -97,11 +95,8 @@ export class LabelledIndex {
   private wanted(stored: number, upcoming: number): 'exact' | 'hnsw' {
     const canHnsw = platformOrUndefined()?.createAnnIndex !== undefined;
     const { choice } = this.settings;
-    if (choice === 'hnsw') {
-      if (!canHnsw)
-        throw new SkulensError('E_PLATFORM', 'index: "hnsw" needs the Node platform (hnswlib-node); use "exact" or "auto" here.');
-      return 'hnsw';
-    }
+    // Where there is no HNSW (the browser) the exact index gives the same answers, only slower on big galleries.
+    if (choice === 'hnsw' && canHnsw) return 'hnsw';
     if (choice === 'exact' || !canHnsw || stored < AUTO_HNSW_MIN_SIZE) return 'exact';
     if (this.index?.kind === 'hnsw') return 'hnsw';
     return this.queries + upcoming >= AUTO_HNSW_AFTER_QUERIES ? 'hnsw' : 'exact';
