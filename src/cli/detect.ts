@@ -1,18 +1,24 @@
-/** `skulens detect <image...> --detector <model.onnx> [--json] [--annotate <out.jpg>]` */
+/** `skulens detect <image...> [--detector <model.onnx|skulens:shelf>] [--tiles auto|off|N] [--json] [--annotate <out.jpg>]` */
 import { readFile, stat } from 'node:fs/promises';
 import { basename, dirname, extname, join } from 'node:path';
 import { InvalidArgumentError, type Command } from 'commander';
 import { DETECTOR_FORMATS, type DetectorFormat } from '../core/detector/decode.js';
 import { Detector, type DetectorOptions } from '../core/detector/detector.js';
+import { MAX_TILES, type TilesOption } from '../core/detector/tiles.js';
 import { SkulensError, messageOf } from '../core/errors.js';
+import { DEFAULT_DETECTOR } from '../core/model.js';
 import { expandImageArgs } from '../node/dataset.js';
 import { annotate } from '../node/annotate.js';
 import { action, forEachImage, out, parsePositiveInt } from './common.js';
 
 /** Detector flags shared by `detect` and `recognize`. */
 export function addDetectorOptions(cmd: Command): Command {
+  const what = 'YOLO detector (YOLOv5, YOLOv8/11, end-to-end or YOLOX ONNX export) or a built-in id (skulens:shelf)';
+  // DEFAULT_DETECTOR undefined makes the built-in shelf detector opt-in: then a detector must be named.
+  if (DEFAULT_DETECTOR === undefined) cmd.requiredOption('--detector <model.onnx>', what);
+  else cmd.option('--detector <model.onnx>', `${what}; default: the built-in ${DEFAULT_DETECTOR}`);
   return cmd
-    .requiredOption('--detector <model.onnx>', 'YOLO detector (YOLOv5, YOLOv8/11, end-to-end or YOLOX ONNX export)')
+    .option('--tiles <auto|off|n>', `tiled inference for high-resolution photos: n overlapping tiles along the longer side (2–${MAX_TILES}), auto (only when the boxes are small), off`, parseTiles, 'off' as TilesOption)
     .option('--format <name>', `output layout: auto, ${DETECTOR_FORMATS.join(', ')} (YOLOX needs yolox)`, parseFormat, 'auto')
     .option('--confidence <p>', 'minimum box score, 0–1', parseUnit('--confidence'), 0.25)
     .option('--iou <p>', 'NMS overlap above which the weaker box is dropped, above 0, at most 1', parseUnit('--iou', true), 0.45)
@@ -24,7 +30,8 @@ export function addDetectorOptions(cmd: Command): Command {
 }
 
 export interface DetectorFlags {
-  detector: string;
+  detector?: string;
+  tiles: TilesOption;
   format: DetectorFormat | 'auto';
   confidence: number;
   iou: number;
@@ -36,8 +43,10 @@ export interface DetectorFlags {
 }
 
 export async function createDetectorFromFlags(opts: DetectorFlags): Promise<Detector> {
+  const model = opts.detector ?? DEFAULT_DETECTOR;
   const options: DetectorOptions = {
-    model: opts.detector,
+    ...(model !== undefined ? { model } : {}),
+    tiles: opts.tiles,
     format: opts.format,
     confidence: opts.confidence,
     iou: opts.iou,
@@ -49,7 +58,7 @@ export async function createDetectorFromFlags(opts: DetectorFlags): Promise<Dete
   if (opts.labels) options.labels = await readLabels(opts.labels);
   const detector = await Detector.create(options);
   const source = detector.formatSource === 'option' ? 'as asked' : detector.formatSource === 'metadata' ? 'from model metadata' : `from output shape [${detector.outputShape.join(',')}]`;
-  process.stderr.write(`skulens: detector ${basename(opts.detector)}: format ${detector.format} (${source}), input ${detector.spec.width}x${detector.spec.height} ${detector.spec.dtype}\n`);
+  process.stderr.write(`skulens: detector ${model === undefined ? '?' : basename(model)}: format ${detector.format} (${source}), input ${detector.spec.width}x${detector.spec.height} ${detector.spec.dtype}\n`);
   return detector;
 }
 
@@ -93,10 +102,10 @@ export function registerDetect(program: Command): void {
   addDetectorOptions(
     program
       .command('detect')
-      .description('find objects with a YOLO ONNX detector; boxes in original image pixels')
+      .description('find products (built-in skulens:shelf) or objects (any YOLO ONNX detector); boxes in original image pixels')
       .argument('<images...>', 'image files, folders or path,label CSV manifests'),
   )
-    .option('--json', 'print [{ image, width, height, detections: [{ box: {x,y,width,height}, score, classId, label }] }]')
+    .option('--json', 'print [{ image, width, height, tiles, detections: [{ box: {x,y,width,height}, score, classId, label }] }]')
     .option('--annotate <out.jpg>', 'draw the boxes: one image → that file; several → <out>-<image name>.jpg each; a folder → <folder>/<image name>.jpg')
     .action(
       action(async (inputs: string[], opts: DetectorFlags & { json?: boolean; annotate?: string }) => {
@@ -110,9 +119,10 @@ export function registerDetect(program: Command): void {
         try {
           ok = await forEachImage(paths, 'detecting', (path) => detector.detectDetailed(path), async (r, path, i) => {
             const detections = r.detections.map((d) => ({ box: roundBox(d.box), score: round(d.score, 4), classId: d.classId, label: d.label ?? null }));
-            if (opts.json) results.push({ image: path, width: r.width, height: r.height, detections });
+            if (opts.json) results.push({ image: path, width: r.width, height: r.height, tiles: r.tiles, detections });
             else {
-              const lines = [`${path}\t${r.width}x${r.height}\t${detections.length} detections\t${r.timings.inference.toFixed(0)} ms inference`];
+              const tiles = r.tiles ? ` (whole photo + ${r.tiles} tiles)` : '';
+              const lines = [`${path}\t${r.width}x${r.height}\t${detections.length} detections\t${r.timings.inference.toFixed(0)} ms inference${tiles}`];
               for (const d of detections) lines.push(`  ${d.label ?? `class ${d.classId}`}\t${d.score.toFixed(3)}\t${d.box.x},${d.box.y},${d.box.width},${d.box.height}`);
               await out(lines.join('\n') + '\n');
             }
@@ -153,6 +163,14 @@ function parseUnit(name: string, aboveZero = false) {
     }
     return n;
   };
+}
+
+function parseTiles(value: string): TilesOption {
+  const v = value.trim().toLowerCase();
+  if (v === 'auto' || v === 'off') return v;
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 1 || n > MAX_TILES) throw new InvalidArgumentError(`expected auto, off or a number of tiles from 1 to ${MAX_TILES}.`);
+  return n;
 }
 
 function parseIds(value: string): number[] {

@@ -27,10 +27,20 @@ export const DEFAULT_EMBEDDER = 'skulens:retail-160';
  */
 export const MOBILENETV2_EMBEDDER = 'skulens:mobilenetv2';
 
+/** The shelf detector that ships inside the package (models/skulens-shelf.onnx, see docs/detector.md). */
+export const SHELF_DETECTOR = 'skulens:shelf';
+
+/**
+ * The detector `Detector.create()` and `detect`/`recognize` use when no model is given.
+ * Set to `undefined` to make skulens:shelf opt-in (then a model must be named).
+ */
+export const DEFAULT_DETECTOR: string | undefined = SHELF_DETECTOR;
+
 /** Built-in model ids and their file names inside the package's models/ folder. */
 const BUILTIN_MODELS: Readonly<Record<string, string>> = {
   'skulens:retail-160': 'skulens-retail-160.onnx',
   [MOBILENETV2_EMBEDDER]: 'skulens-mobilenetv2.onnx',
+  [SHELF_DETECTOR]: 'skulens-shelf.onnx',
 };
 
 /**

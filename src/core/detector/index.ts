@@ -4,3 +4,5 @@ export { DETECTOR_FORMATS, resolveLayout, decodeOutput, Candidates, gridCells } 
 export type { DetectorFormat, OutputLayout, DecodeOptions } from './decode.js';
 export { nms } from './nms.js';
 export type { NmsOptions } from './nms.js';
+export { tileGrid, mergeTiles, autoTiles, TILE_OVERLAP, MAX_TILES } from './tiles.js';
+export type { TilesOption, Tile, TileGrid, TilePass, MergeOptions } from './tiles.js';
