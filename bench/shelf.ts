@@ -156,3 +156,12 @@ if (WRITE) {
     console.log(`wrote ${relative(ROOT, EXAMPLE)}: ${boxes.length} boxes on ${relative(SHARED, EXAMPLE_PHOTO)}`);
   }
 }
+if (existsSync(INT8)) {
+  // The same on a SKU-110K photo, for looking at, into scratch/ (git-ignored): those photos may not be redistributed.
+  const d = await Detector.create({ model: INT8, classAgnostic: true, confidence: DEFAULT_CONFIDENCE });
+  const boxes = await d.detect(photos[0]!);
+  await d.dispose();
+  const file = join(ROOT, 'scratch', `bench-shelf-${files[0]!.replace(/\.[^.]+$/, '')}.jpg`);
+  await annotate(photos[0]!, boxes, { file });
+  console.log(`wrote ${relative(ROOT, file)} (not for the repository): ${boxes.length} boxes on ${files[0]}`);
+}
