@@ -115,7 +115,8 @@ function drawOverlay(width: number, height: number, items: readonly AnnotateItem
     const colour = colourOf(item);
     // Unknown items: dashed, and never filled, so they read as "not named" at a glance.
     const dash = item.unknown ? ` stroke-dasharray="${line * 3},${line * 2}"` : '';
-    const fill = legend && !item.unknown ? `fill="${colour}" fill-opacity="0.18"` : 'fill="none"';
+    // A light tint groups the boxes of a label at a glance; with one label it says nothing and only muddies the photo.
+    const fill = legend && !item.unknown && order.length > 1 ? `fill="${colour}" fill-opacity="0.18"` : 'fill="none"';
     parts.push(`<rect x="${r(x)}" y="${r(y)}" width="${r(w)}" height="${r(h)}" ${fill} stroke="${colour}" stroke-width="${line}"${dash}/>`);
     if (legend) continue;
     const text = tagText(item);
