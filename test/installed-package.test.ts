@@ -9,6 +9,7 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, s
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { DEFAULT_DETECTOR } from '../src/core/model.js';
 import { HAVE_SHARED, REPO_ROOT, grocery, shelves } from './helpers/shared.js';
 
 const MODEL_FILE = 'models/skulens-retail-160.onnx';
@@ -63,7 +64,8 @@ await embedder.dispose();
   writeFileSync(
     join(app, 'detect.js'),
     `import { Detector } from 'skulens';
-const detector = await Detector.create();
+// No arguments when skulens:shelf is the default detector, else its id.
+const detector = await Detector.create(process.argv[3] ? { model: process.argv[3] } : undefined);
 const boxes = await detector.detect(process.argv[2]);
 console.log(JSON.stringify({ model: detector.modelPath, format: detector.format, boxes: boxes.length }));
 await detector.dispose();
@@ -88,15 +90,16 @@ describe('installed package', () => {
     expect(paths).toEqual(expect.arrayContaining(['models/LICENSE-APACHE-2.0', 'models/NOTICE']));
   });
 
-  it.skipIf(!HAVE_SHARED || !HAVE_SHELF)(`detects shelf products with the built-in detector from node_modules, no arguments${OFFLINE ? ', network off' : ''}`, () => {
+  it.skipIf(!HAVE_SHARED || !HAVE_SHELF)(`detects shelf products with the built-in detector from node_modules${OFFLINE ? ', network off' : ''}`, () => {
     const photo = join(shelves, 'train_2943.jpg');
-    const r = run(['detect.js', photo]);
+    const choose = DEFAULT_DETECTOR === undefined ? ['skulens:shelf'] : [];
+    const r = run(['detect.js', photo, ...choose]);
     expect(r.stderr).not.toMatch(/Error/);
     const result = JSON.parse(r.stdout);
     expect(result).toMatchObject({ model: 'skulens:shelf', format: 'yolov5' });
     expect(result.boxes).toBeGreaterThan(50);
 
-    const cli = run([join(installed, 'dist', 'cli.js'), 'detect', photo, '--json']);
+    const cli = run([join(installed, 'dist', 'cli.js'), 'detect', photo, '--json', ...(choose.length ? ['--detector', 'skulens:shelf'] : [])]);
     expect(cli.status, cli.stderr).toBe(0);
     expect(JSON.parse(cli.stdout)[0].detections).toHaveLength(result.boxes);
   }, 120_000);

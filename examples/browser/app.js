@@ -71,7 +71,7 @@ async function loadDetector() {
   if (choice === 'none') return { detector: null, name: 'none' };
   status('Loading detector…');
   const options = { confidence: Number(params.get('confidence') ?? $('confidence').value), classAgnostic: true, maxDetections: 1000 };
-  if (choice === 'skulens:shelf') return { detector: await Detector.create(options), name: 'skulens:shelf (built-in)' };
+  if (choice === 'skulens:shelf') return { detector: await Detector.create({ ...options, model: 'skulens:shelf' }), name: 'skulens:shelf (built-in)' };
   const d = await bytesFrom('detectorFile', 'detector');
   if (!d) throw new Error('Pick a detector file (or choose the built-in one).');
   const format = params.get('format') ?? $('detectorFormat').value;

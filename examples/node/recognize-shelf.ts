@@ -22,7 +22,7 @@ if (!info?.path) throw new Error('this gallery does not record its embedder path
 const embedder = await Embedder.create({ model: info.path, ...info.spec });
 // The built-in detector, or a single-class shelf detector of your own (e.g. YOLOv8 trained on
 // SKU-110K), which wants class-agnostic NMS and room for hundreds of boxes (the default 1000).
-const detector = await Detector.create(detectorModel ? { model: detectorModel, classAgnostic: true } : {});
+const detector = await Detector.create(detectorModel ? { model: detectorModel, classAgnostic: true } : { model: 'skulens:shelf' });
 const recognizer = new Recognizer({ detector, embedder, gallery });
 
 const result = await recognizer.recognize(shelf);

@@ -96,8 +96,10 @@ function drawOverlay(width: number, height: number, items: readonly AnnotateItem
   const showScore = options.showScore ?? true;
   const tagText = (item: AnnotateItem) => (item.unknown ? 'unknown' : [nameOf(item), showScore && item.score !== undefined ? item.score.toFixed(2) : ''].filter(Boolean).join(' '));
   const tooNarrow = items.filter((i) => tagText(i).length * font * 0.6 + 6 > i.box.width * 1.5).length > items.length / 2;
+  // Boxes all of one name (a class-agnostic detector's "product") learn nothing from a tag each.
+  const oneName = !showScore && new Set(items.map(tagText)).size === 1;
   const mode = options.labels ?? 'auto';
-  const legend = mode === 'legend' || (mode === 'auto' && items.length > 0 && (items.length > DENSE_BOXES || tooNarrow));
+  const legend = mode === 'legend' || (mode === 'auto' && items.length > 0 && (items.length > DENSE_BOXES || tooNarrow || oneName));
   const line = options.lineWidth ?? Math.max(1, Math.round(side / (legend ? 800 : 500)));
 
   // Colours: on a legend, well-separated hues in legend order (most facings first); with tags, a stable hue per label.

@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { chromium, type Page } from 'playwright-core';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Detector, loadImage, type Detection, type Rect } from '../../src/index.js';
+import { DEFAULT_DETECTOR, Detector, loadImage, type Detection, type Rect } from '../../src/index.js';
 import { CHROMIUM, CHROMIUM_ARGS, HAVE_CHROMIUM, HAVE_SHARED, REPO_ROOT, SHARED, median, openHarness, startHarness, type Harness } from './helpers.js';
 import { rgbToY4m } from './y4m.js';
 
@@ -57,7 +57,7 @@ describe.skipIf(!run)('browser shelf detector (d): skulens:shelf, same boxes as 
 
   beforeAll(async () => {
     h = await startHarness();
-    const detector = await Detector.create();
+    const detector = await Detector.create({ model: 'skulens:shelf' });
     const pixels = await loadImage(join(SHARED, PHOTO));
     node = await detector.detect(pixels);
     await detector.dispose();
@@ -71,7 +71,8 @@ describe.skipIf(!run)('browser shelf detector (d): skulens:shelf, same boxes as 
   });
 
   it('loads with no arguments and finds the same boxes as Node; prints frames per second', async () => {
-    const created = await page.evaluate(() => (window as any).harness.createDetector());
+    // No arguments when skulens:shelf is the default detector, else its id.
+    const created = await page.evaluate((o) => (window as any).harness.createDetector(o), DEFAULT_DETECTOR === undefined ? { model: 'skulens:shelf' } : undefined);
     expect(created).toMatchObject({ modelPath: 'skulens:shelf', format: 'yolov5' });
     expect(node.length).toBeGreaterThan(50);
 

@@ -18,7 +18,7 @@ const MIN_IMAGE_SIDE = 16;
 const MIN_INPUT_SIDE = 8;
 
 export interface DetectorOptions extends Partial<PreprocessSpec> {
-  /** Path/URL of the .onnx file, its bytes, or a built-in id. Default: the built-in shelf detector `skulens:shelf`. */
+  /** Path/URL of the .onnx file, its bytes, or a built-in id (`'skulens:shelf'`). Required unless `DEFAULT_DETECTOR` names a default. */
   model?: ModelSource;
   /**
    * Output layout. `auto` (default) reads it from the output shape (YOLOv5, YOLOv8/11 or
