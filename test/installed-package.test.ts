@@ -1,18 +1,26 @@
 /**
  * The package as users get it: `npm pack`, unpacked into a fresh app's node_modules
  * (dependencies linked from this checkout, nothing fetched), imported by name. The
- * built-in embedder must load from the installed copy — not from the repository — and
- * embed with the network switched off. Needs `npm run build` first (CI does it).
+ * built-in embedder and shelf detector must load from the installed copy — not from the
+ * repository — and run with the network switched off. Needs `npm run build` first (CI does it).
  */
 import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { HAVE_SHARED, REPO_ROOT, grocery } from './helpers/shared.js';
+import { DEFAULT_DETECTOR } from '../src/core/builtin-models.js';
+import { HAVE_SHARED, REPO_ROOT, grocery, shelves } from './helpers/shared.js';
 
 const MODEL_FILE = 'models/skulens-retail-160.onnx';
 const MOBILENET_FILE = 'models/skulens-mobilenetv2.onnx';
+const SHELF_FILE = 'models/skulens-shelf.onnx';
+// The shelf detector is trained in training/detector/; in CI it must be in the package.
+const HAVE_SHELF = existsSync(join(REPO_ROOT, SHELF_FILE));
+if (!HAVE_SHELF) {
+  if (process.env.CI) throw new Error(`${SHELF_FILE} is missing: the package would ship without its shelf detector`);
+  console.warn(`\n*** skulens tests: ${SHELF_FILE} is missing: the installed-package detector test is SKIPPED. ***\n`);
+}
 const work = mkdtempSync(join(tmpdir(), 'skulens-installed-'));
 const app = join(work, 'app');
 const installed = join(app, 'node_modules', 'skulens');
@@ -53,21 +61,48 @@ console.log(JSON.stringify({ model: embedder.modelPath, dim: embedder.dim, norm:
 await embedder.dispose();
 `,
   );
+  writeFileSync(
+    join(app, 'detect.js'),
+    `import { Detector } from 'skulens';
+// No arguments when skulens:shelf is the default detector, else its id.
+const detector = await Detector.create(process.argv[3] ? { model: process.argv[3] } : undefined);
+const boxes = await detector.detect(process.argv[2]);
+console.log(JSON.stringify({ model: detector.modelPath, format: detector.format, boxes: boxes.length }));
+await detector.dispose();
+`,
+  );
 }, 300_000);
 afterAll(() => rmSync(work, { recursive: true, force: true }));
 
 describe('installed package', () => {
-  it('ships the built-in model (≤ 4 MB) and no training data, tests or caches', () => {
+  it('ships the built-in models (≤ 4 MB each) and no training data, tests or caches', () => {
     const paths = packed.files.map((f) => f.path);
-    const model = packed.files.find((f) => f.path === MODEL_FILE);
-    expect(model, 'the model file is in the tarball').toBeDefined();
-    expect(model!.size).toBeLessThanOrEqual(4 * 1024 * 1024);
+    const shipped = HAVE_SHELF ? [MODEL_FILE, SHELF_FILE] : [MODEL_FILE];
+    for (const file of shipped) {
+      const model = packed.files.find((f) => f.path === file);
+      expect(model, `${file} is in the tarball`).toBeDefined();
+      expect(model!.size).toBeLessThanOrEqual(4 * 1024 * 1024);
+    }
     expect(paths.filter((p) => /^(training|test|fixtures|bench|scratch)\//.test(p) || (/\.(jpe?g|png|pt|f16|f32)$/.test(p) && !p.startsWith('docs/img/')))).toEqual([]);
-    expect(paths.filter((p) => p.endsWith('.onnx')).sort()).toEqual([MOBILENET_FILE, MODEL_FILE]);
+    expect(paths.filter((p) => p.endsWith('.onnx')).sort()).toEqual([MOBILENET_FILE, ...shipped].sort());
     expect(packed.files.find((f) => f.path === MOBILENET_FILE)!.size).toBeLessThanOrEqual(4 * 1024 * 1024);
     // The Apache-2.0 model ships with its licence and a NOTICE naming its origin.
     expect(paths).toEqual(expect.arrayContaining(['models/LICENSE-APACHE-2.0', 'models/NOTICE']));
   });
+
+  it.skipIf(!HAVE_SHARED || !HAVE_SHELF)(`detects shelf products with the built-in detector from node_modules${OFFLINE ? ', network off' : ''}`, () => {
+    const photo = join(shelves, 'train_2943.jpg');
+    const choose = DEFAULT_DETECTOR === undefined ? ['skulens:shelf'] : [];
+    const r = run(['detect.js', photo, ...choose]);
+    expect(r.stderr).not.toMatch(/Error/);
+    const result = JSON.parse(r.stdout);
+    expect(result).toMatchObject({ model: 'skulens:shelf', format: 'yolov5' });
+    expect(result.boxes).toBeGreaterThan(50);
+
+    const cli = run([join(installed, 'dist', 'cli.js'), 'detect', photo, '--json', ...(choose.length ? ['--detector', 'skulens:shelf'] : [])]);
+    expect(cli.status, cli.stderr).toBe(0);
+    expect(JSON.parse(cli.stdout)[0].detections).toHaveLength(result.boxes);
+  }, 120_000);
 
   it.skipIf(!HAVE_SHARED)(`embeds with the built-in model from node_modules${OFFLINE ? ', network off' : ''}`, () => {
     const r = run(['main.js', join(grocery, 'test/Fruit/Banana/Banana_001.jpg')]);

@@ -1,6 +1,7 @@
-// skulens browser example: embedder + gallery (+ optional detector), a photo or the live
-// camera, a box-and-label overlay and FPS. Everything runs on this device; once the
-// models are loaded nothing goes over the network.
+// skulens browser example: the built-in shelf detector (or another YOLO model, or none),
+// optionally an embedder + gallery to name what it finds, on a photo or the live camera,
+// with a box-and-label overlay and FPS. Everything runs on this device; once the models
+// are loaded nothing goes over the network.
 import * as skulens from 'skulens';
 
 const { Embedder, ReferenceGallery, Detector, Recognizer, configure, runtimeInfo, loadImage, fetchBinary } = skulens;
@@ -57,13 +58,43 @@ async function bytesFrom(input, param) {
   return null;
 }
 
+/** Which detector: the select, unless the URL names one (`skulens:shelf`, `none` or a model URL). */
+function detectorChoice() {
+  const p = params.get('detector');
+  if (p === 'none' || p === 'skulens:shelf') return p;
+  if (p) return 'url';
+  return $('detectorChoice').value;
+}
+
+async function loadDetector() {
+  const choice = detectorChoice();
+  if (choice === 'none') return { detector: null, name: 'none' };
+  status('Loading detector…');
+  const options = { confidence: Number(params.get('confidence') ?? $('confidence').value), classAgnostic: true, maxDetections: 1000 };
+  if (choice === 'skulens:shelf') return { detector: await Detector.create({ ...options, model: 'skulens:shelf' }), name: 'skulens:shelf (built-in)' };
+  const d = await bytesFrom('detectorFile', 'detector');
+  if (!d) throw new Error('Pick a detector file (or choose the built-in one).');
+  const format = params.get('format') ?? $('detectorFormat').value;
+  return { detector: await Detector.create({ ...options, model: d.bytes, format }), name: d.name };
+}
+
 async function load() {
   $('load').disabled = true;
   try {
     const t0 = performance.now();
-    status('Loading gallery…');
     const g = await bytesFrom('galleryFile', 'gallery');
-    if (!g) throw new Error('Pick a gallery file (or pass ?gallery=URL).');
+    if (!g) {
+      // No gallery: find and count products with the detector alone.
+      const { detector, name } = await loadDetector();
+      if (!detector) throw new Error('Without a gallery there is nothing to name: choose a detector, or pick a gallery file.');
+      Object.assign(state, { embedder: null, gallery: null, detector, recognizer: null, ready: true });
+      $('photo').disabled = false;
+      $('camera').disabled = false;
+      showEnv();
+      status(`Ready in ${((performance.now() - t0) / 1000).toFixed(1)} s: detector ${name} (${detector.format}, input ${detector.spec.width}x${detector.spec.height}); no gallery: products are found and counted, not named.`);
+      return;
+    }
+    status('Loading gallery…');
     const gallery = ReferenceGallery.fromBytes(g.bytes);
 
     status('Loading embedder…');
@@ -80,27 +111,15 @@ async function load() {
     gallery.bindEmbedder(embedder); // throws E_FINGERPRINT when the model/preprocessing differ from the gallery's
     gallery.buildIndex();
 
-    let detector = null;
-    const d = await bytesFrom('detectorFile', 'detector');
-    if (d) {
-      status('Loading detector…');
-      const format = params.get('format') ?? $('detectorFormat').value;
-      detector = await Detector.create({
-        model: d.bytes,
-        format,
-        confidence: Number(params.get('confidence') ?? $('confidence').value),
-        classAgnostic: true,
-        maxDetections: 300,
-      });
-    }
-    Object.assign(state, { embedder, gallery, detector, ready: true });
+    const { detector, name: detectorName } = await loadDetector();
+    Object.assign(state, { embedder, gallery, detector, recognizer: null, ready: true });
     $('photo').disabled = false;
     $('camera').disabled = false;
     showEnv();
     status(
-      `Ready in ${((performance.now() - t0) / 1000).toFixed(1)} s: embedder ${m.name} (${embedder.dim}-d, ${embedder.specSource}), ` +
+      `Ready in ${((performance.now() - t0) / 1000).toFixed(1)} s: embedder ${m ? m.name : embedder.modelPath} (${embedder.dim}-d, ${embedder.specSource}), ` +
         `gallery ${g.name} (${gallery.labels?.length ?? '?'} labels, ${gallery.size} vectors), ` +
-        `${detector ? `detector ${d.name} (${detector.format})` : 'no detector: the whole picture is classified'}.`,
+        `${detector ? `detector ${detectorName} (${detector.format})` : 'no detector: the whole picture is classified'}.`,
     );
   } catch (err) {
     status(`${err.code ? `${err.code}: ` : ''}${err.message}`, true);
@@ -113,14 +132,22 @@ async function load() {
 const threshold = () => Number(params.get('threshold') ?? $('threshold').value);
 
 /**
- * With a detector: skulens' Recognizer (detect → crops of the original pixels → batched
- * embed → one classifyBatch). Without one: the whole picture is embedded and classified.
+ * With a detector and a gallery: skulens' Recognizer (detect → crops of the original
+ * pixels → batched embed → one classifyBatch). A detector alone: boxes, no names. A
+ * gallery alone: the whole picture is embedded and classified.
  */
 async function recognize(source) {
   const { embedder, gallery, detector } = state;
   let t = performance.now();
   const image = await loadImage(source); // decode once, here, so the overlay shows exactly these pixels
   const decode = performance.now() - t;
+  if (detector && !gallery) {
+    t = performance.now();
+    const found = await detector.detect(image);
+    const detect = performance.now() - t;
+    const items = found.map((d) => ({ box: d.box, score: d.score, label: d.label ?? 'product', unknown: false, detectionOnly: true }));
+    return { image, items, times: { decode, detect } };
+  }
   if (detector) {
     state.recognizer ??= new Recognizer({ detector, embedder, gallery, threshold: threshold() });
     const r = await state.recognizer.recognize(image);
@@ -159,20 +186,26 @@ function draw(result) {
   ctx.lineWidth = 2 * scale;
   ctx.font = `${Math.round(13 * scale)}px system-ui, sans-serif`;
   ctx.textBaseline = 'top';
+  const dense = items.length > 40 || items.some((it) => it.detectionOnly);
   for (const it of items) {
     const { x, y, width, height } = it.box;
     const color = it.unknown ? '#999' : colorOf(it.label);
     ctx.strokeStyle = color;
+    ctx.setLineDash(it.unknown ? [6 * scale, 4 * scale] : []);
     ctx.strokeRect(x, y, width, height);
-    const text = `${it.unknown ? '? ' : ''}${it.label} ${it.similarity.toFixed(2)}`;
+    // Dense shelves: boxes only (a tag per box would cover the products); the counts are listed below.
+    if (dense) continue;
+    // Unknown items get no number: their similarity is not a confidence in any label.
+    const text = it.unknown ? 'unknown' : `${it.label} ${it.similarity.toFixed(2)}`;
     const w = ctx.measureText(text).width + 6 * scale;
     const h = 17 * scale;
     const ty = y >= h ? y - h : y;
-    ctx.fillStyle = color;
+    ctx.fillStyle = it.unknown ? '#fff' : color;
     ctx.fillRect(x, ty, w, h);
     ctx.fillStyle = '#000';
     ctx.fillText(text, x + 3 * scale, ty + 2 * scale);
   }
+  ctx.setLineDash([]);
   // Facings per label.
   const counts = new Map();
   for (const it of items) if (!it.unknown) counts.set(it.label, (counts.get(it.label) ?? 0) + 1);
@@ -207,6 +240,7 @@ async function onPhoto() {
     const result = await recognize(file);
     draw(result);
     state.last = { file: file.name, items: result.items.map(({ box, label, similarity, unknown, score }) => ({ box, label, similarity, unknown, score })), times: result.times };
+    state.photos = (state.photos ?? 0) + 1;
     status(`${file.name}: ${result.items.length} product${result.items.length === 1 ? '' : 's'} — ${ms(result.times)}`);
   } catch (err) {
     status(`${err.code ? `${err.code}: ` : ''}${err.message}`, true);
@@ -275,4 +309,5 @@ async function loop() {
 $('load').addEventListener('click', load);
 $('photo').addEventListener('change', onPhoto);
 $('camera').addEventListener('click', () => (running ? stopCamera() : startCamera()));
-if (params.get('model') && params.get('gallery')) load();
+// Load at once when the URL says what to load (a gallery, or ?load=1 for the built-in detector alone).
+if (params.get('gallery') || params.get('load') === '1') load();

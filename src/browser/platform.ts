@@ -46,8 +46,9 @@ export const browserPlatform: Platform = {
   readBinary: (source) => fetchBinary(source),
   // A static `new URL(..., import.meta.url)` so that bundlers (Vite, webpack 5, Parcel) copy the file as an asset.
   builtinModelLocation: (file) => {
-    if (file !== 'skulens-retail-160.onnx') throw new SkulensError('E_MODEL_LOAD', `Unknown built-in model file ${file}.`);
-    return new URL('../models/skulens-retail-160.onnx', import.meta.url).href;
+    if (file === 'skulens-retail-160.onnx') return new URL('../models/skulens-retail-160.onnx', import.meta.url).href;
+    if (file === 'skulens-shelf.onnx') return new URL('../models/skulens-shelf.onnx', import.meta.url).href;
+    throw new SkulensError('E_MODEL_LOAD', `Unknown built-in model file ${file}.`);
   },
   sha256Hex,
 };

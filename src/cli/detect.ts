@@ -1,4 +1,4 @@
-/** `skulens detect <image...> --detector <model.onnx> [--json] [--annotate <out.jpg>]` */
+/** `skulens detect <image...> [--detector <model.onnx|skulens:shelf>] [--tiles auto|off|N] [--json] [--annotate <out.jpg>]` */
 import type { Command } from 'commander';
 import { SkulensError, annotate } from '../index.js';
 import { expandImageArgs } from '../node/dataset.js';
@@ -9,10 +9,10 @@ export function registerDetect(program: Command): void {
   addDetectorOptions(
     program
       .command('detect')
-      .description('find objects with a YOLO ONNX detector; boxes in original image pixels')
+      .description('find products (built-in skulens:shelf) or objects (any YOLO ONNX detector); boxes in original image pixels')
       .argument('<images...>', 'image files, folders or path,label CSV manifests'),
   )
-    .option('--json', 'print [{ image, width, height, detections: [{ box: {x,y,width,height}, score, classId, label }] }]')
+    .option('--json', 'print [{ image, width, height, tiles, detections: [{ box: {x,y,width,height}, score, classId, label }] }]')
     .option('--annotate <out.jpg>', 'draw the boxes: one image → that file; several → <out>-<image name>.jpg each; a folder → <folder>/<image name>.jpg')
     .action(
       action(async (inputs: string[], opts: DetectorFlags & { json?: boolean; annotate?: string }) => {
@@ -26,9 +26,10 @@ export function registerDetect(program: Command): void {
         try {
           ok = await forEachImage(paths, 'detecting', (path) => detector.detectDetailed(path), async (r, path, i) => {
             const detections = r.detections.map((d) => ({ box: roundBox(d.box), score: round(d.score, 4), classId: d.classId, label: d.label ?? null }));
-            if (opts.json) results.push({ image: path, width: r.width, height: r.height, detections });
+            if (opts.json) results.push({ image: path, width: r.width, height: r.height, tiles: r.tiles, detections });
             else {
-              const lines = [`${path}\t${r.width}x${r.height}\t${detections.length} detections\t${r.timings.inference.toFixed(0)} ms inference`];
+              const tiles = r.tiles ? ` (whole photo + ${r.tiles} tiles)` : '';
+              const lines = [`${path}\t${r.width}x${r.height}\t${detections.length} detections\t${r.timings.inference.toFixed(0)} ms inference${tiles}`];
               for (const d of detections) lines.push(`  ${d.label ?? `class ${d.classId}`}\t${d.score.toFixed(3)}\t${d.box.x},${d.box.y},${d.box.width},${d.box.height}`);
               await out(lines.join('\n') + '\n');
             }

@@ -6,7 +6,8 @@
 import { basename, resolve } from 'node:path';
 import { InvalidArgumentError, type Command } from 'commander';
 import { readRegularFile } from '../node/read-file.js';
-import { DEFAULT_EMBEDDER, isBuiltinModelId } from '../core/builtin-models.js';
+import { DEFAULT_DETECTOR, DEFAULT_EMBEDDER, isBuiltinModelId } from '../core/builtin-models.js';
+import { MAX_TILES, type TilesOption } from '../core/detector/tiles.js';
 import { messageOf } from '../core/errors.js';
 import { DEFAULT_K, DETECTOR_FORMATS, Detector, ReferenceGallery, SkulensError, isSkulensError } from '../index.js';
 import type { DetectorFormat, DetectorOptions, Embedder, Metric } from '../index.js';
@@ -30,8 +31,17 @@ export function embedderSource(path: string | undefined): string {
 
 /** Detector flags shared by `detect` and `recognize`. */
 export function addDetectorOptions(cmd: Command): Command {
+  const what = 'YOLO detector (YOLOv5, YOLOv8/11, end-to-end or YOLOX ONNX export) or a built-in id (skulens:shelf)';
+  // DEFAULT_DETECTOR undefined makes the built-in shelf detector opt-in: then a detector must be named.
+  if (DEFAULT_DETECTOR === undefined) cmd.requiredOption('--detector <model.onnx>', what);
+  else cmd.option('--detector <model.onnx>', `${what}; default: the built-in ${DEFAULT_DETECTOR}`);
   return cmd
-    .requiredOption('--detector <model.onnx>', 'YOLO detector (YOLOv5, YOLOv8/11, end-to-end or YOLOX ONNX export)')
+    .option(
+      '--tiles <auto|off|n>',
+      `tiled inference for high-resolution photos: n overlapping tiles along the longer side (2–${MAX_TILES}), auto (only when the boxes are small), off`,
+      parseTiles,
+      'off' as TilesOption,
+    )
     .option('--format <name>', `output layout: auto, ${DETECTOR_FORMATS.join(', ')} (YOLOX needs yolox)`, parseFormat, 'auto')
     .option('--confidence <p>', 'minimum box score, 0–1', parseUnit('--confidence'), 0.25)
     .option('--iou <p>', 'NMS overlap above which the weaker box is dropped, above 0, at most 1', parseUnit('--iou', true), 0.45)
@@ -47,7 +57,8 @@ export function addDetectorOptions(cmd: Command): Command {
 }
 
 export interface DetectorFlags {
-  detector: string;
+  detector?: string;
+  tiles: TilesOption;
   format: DetectorFormat | 'auto';
   confidence: number;
   iou: number;
@@ -59,8 +70,10 @@ export interface DetectorFlags {
 }
 
 export async function createDetectorFromFlags(opts: DetectorFlags): Promise<Detector> {
+  const model = opts.detector ?? DEFAULT_DETECTOR;
   const options: DetectorOptions = {
-    model: opts.detector,
+    ...(model !== undefined ? { model } : {}),
+    tiles: opts.tiles,
     format: opts.format,
     confidence: opts.confidence,
     iou: opts.iou,
@@ -78,7 +91,7 @@ export async function createDetectorFromFlags(opts: DetectorFlags): Promise<Dete
         ? 'from model metadata'
         : `from output shape [${detector.outputShape.join(',')}]`;
   process.stderr.write(
-    `skulens: detector ${basename(opts.detector)}: format ${detector.format} (${source}), input ${detector.spec.width}x${detector.spec.height} ${detector.spec.dtype}\n`,
+    `skulens: detector ${model === undefined ? '?' : basename(model)}: format ${detector.format} (${source}), input ${detector.spec.width}x${detector.spec.height} ${detector.spec.dtype}\n`,
   );
   return detector;
 }
@@ -110,6 +123,14 @@ export function parseUnit(name: string, aboveZero = false) {
     }
     return n;
   };
+}
+
+function parseTiles(value: string): TilesOption {
+  const v = value.trim().toLowerCase();
+  if (v === 'auto' || v === 'off') return v;
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 1 || n > MAX_TILES) throw new InvalidArgumentError(`expected auto, off or a number of tiles from 1 to ${MAX_TILES}.`);
+  return n;
 }
 
 export function parseIds(value: string): number[] {

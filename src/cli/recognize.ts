@@ -1,4 +1,4 @@
-/** `skulens recognize <image...> --detector <model.onnx> --gallery <file> [--json] [--annotate <out.jpg>]` */
+/** `skulens recognize <image...> [--detector <model.onnx|skulens:shelf>] --gallery <file> [--json] [--annotate <out.jpg>]` */
 import type { Command } from 'commander';
 import { DEFAULT_K, Recognizer, SkulensError, annotate, type RecognizeTimings } from '../index.js';
 import { expandImageArgs } from '../node/dataset.js';
@@ -29,7 +29,7 @@ export function registerRecognize(program: Command): void {
     .option('--batch-size <n>', 'crops per embedder run', parsePositiveInt('--batch-size'), 32)
     .option('--k <n>', `neighbours that vote (default ${DEFAULT_K})`, parsePositiveInt('--k'))
     .option('--threshold <s>', `score below this answers "unknown" (default: the gallery's threshold; the score is the best similarity, or the calibrated score on a calibrated gallery)`, parseThreshold)
-    .option('--json', 'print [{ image, width, height, items: [{ box, score, label, guess, similarity, unknown }], counts, unknown, timings }]')
+    .option('--json', 'print [{ image, width, height, tiles, items: [{ box, score, label, guess, similarity, unknown }], counts, unknown, shelf: [{ label, facings, facingShare, areaShare }], timings }]')
     .option('--annotate <out.jpg>', 'draw the named boxes: one image → that file; several → <out>-<image name>.jpg each; a folder → <folder>/<image name>.jpg')
     .action(
       action(async (inputs: string[], opts: Flags) => {
@@ -57,14 +57,18 @@ export function registerRecognize(program: Command): void {
             const t = Object.fromEntries(STAGES.map((s) => [s, round(r.timings[s])]));
             if (opts.json) {
               const items = r.items.map((it) => ({ box: roundBox(it.box), score: round(it.score, 4), label: it.label, guess: it.guess, similarity: round(it.similarity, 4), unknown: it.unknown }));
-              results.push({ image: path, width: r.width, height: r.height, items, counts: r.counts, unknown: r.unknown, timings: t });
+              const shelf = r.shelf.map((s) => ({ label: s.label, facings: s.facings, facingShare: round(s.facingShare, 4), areaShare: round(s.areaShare, 4) }));
+              results.push({ image: path, width: r.width, height: r.height, tiles: r.tiles, items, counts: r.counts, unknown: r.unknown, shelf, timings: t });
             } else {
               const counts = Object.entries(r.counts)
                 .sort((a, b) => b[1] - a[1])
                 .map(([label, n]) => `${label}×${n}`);
               if (r.unknown) counts.push(`unknown×${r.unknown}`);
+              const pct = (v: number) => `${(v * 100).toFixed(1)}%`;
+              const share = r.shelf.map((s) => `${s.label ?? 'unknown'} ${pct(s.facingShare)} / ${pct(s.areaShare)}`);
               await out(
                 `${path}\t${r.width}x${r.height}\t${r.items.length} items\t${counts.join(', ') || '-'}\n` +
+                  (share.length ? `  share of shelf (facings / box area): ${share.join(', ')}\n` : '') +
                   `  timings ms: ${STAGES.map((s) => `${s} ${t[s]}`).join(', ')}\n`,
               );
             }

@@ -10,7 +10,7 @@ export type { RawImage, Rect, ImageInput, DrawableImage, BlobLike } from './imag
 export { PRESETS, resolveSpec } from './preprocess.js';
 export type { PreprocessSpec, PresetName, ResizeMode, ChannelOrder, TensorLayout, InputDType, Placement } from './preprocess.js';
 export { Embedder, EmbedError, PREPROCESS_METADATA_KEY } from './embedder.js';
-export { DEFAULT_EMBEDDER } from './builtin-models.js';
+export { DEFAULT_DETECTOR, DEFAULT_EMBEDDER, MOBILENETV2_EMBEDDER, SHELF_DETECTOR } from './builtin-models.js';
 export type { ModelSource } from './model.js';
 export type { EmbedderOptions, EmbedInput, EmbedOptions, EmbedProgress, EmbedFailure, EmbedSettledResult } from './embedder.js';
 export { ReferenceGallery } from './gallery/gallery.js';
@@ -34,6 +34,6 @@ export type { Metric, HnswParams } from './vector-index.js';
 export { FORMAT_VERSION as GALLERY_FORMAT_VERSION } from './gallery/format.js';
 export type { EncodeOptions as GalleryEncodeOptions } from './gallery/format.js';
 export { Detector, DETECTOR_FORMATS } from './detector/index.js';
-export type { DetectorOptions, Detection, DetectResult, DetectTimings, DetectorFormat, FormatSource } from './detector/index.js';
-export { Recognizer } from './recognizer.js';
-export type { RecognizerOptions, RecognizedItem, Recognition, RecognizeTimings } from './recognizer.js';
+export type { DetectorOptions, Detection, DetectResult, DetectTimings, DetectorFormat, FormatSource, TilesOption } from './detector/index.js';
+export { Recognizer, shelfShare } from './recognizer.js';
+export type { RecognizerOptions, RecognizedItem, Recognition, RecognizeTimings, ShelfShare } from './recognizer.js';

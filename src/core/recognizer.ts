@@ -50,12 +50,31 @@ export interface RecognizeTimings {
   total: number;
 }
 
+/** One line of the shelf report: a label's (or the unknown items') share of the shelf. */
+export interface ShelfShare {
+  /** The gallery's label, or null for the items it could not name. */
+  label: string | null;
+  /** Boxes (facings) with this label. */
+  facings: number;
+  /** facings / all boxes. */
+  facingShare: number;
+  /** Summed box area of this label / summed box area of all boxes (larger packs count more). */
+  areaShare: number;
+}
+
 export interface Recognition {
   items: RecognizedItem[];
   /** Facings per label (known items only). */
   counts: Record<string, number>;
   /** Items the gallery could not name. */
   unknown: number;
+  /**
+   * Share of shelf per label, most facings first, unknown items last (label null); each
+   * share column sums to 1 over the list. Empty when nothing was detected.
+   */
+  shelf: ShelfShare[];
+  /** Tiles the detector cut the photo into besides the whole-photo pass (0: none; see the detector's `tiles`). */
+  tiles: number;
   /** Size of the image the boxes refer to. */
   width: number;
   height: number;
@@ -86,7 +105,7 @@ export class Recognizer {
     const t0 = performance.now();
     const raw = await decodeImage(image);
     const t1 = performance.now();
-    const { detections } = await this.detector.detectDetailed(raw);
+    const { detections, tiles } = await this.detector.detectDetailed(raw);
     const t2 = performance.now();
     const { vectors, failures } = await this.embedder.embedSettled(detections.map((d) => ({ image: raw, crop: d.box })));
     if (failures.length) {
@@ -109,6 +128,8 @@ export class Recognizer {
       items,
       counts,
       unknown,
+      shelf: shelfShare(items),
+      tiles,
       width: raw.width,
       height: raw.height,
       timings: { decode: t1 - t0, detect: t2 - t1, embed: t3 - t2, search: t4 - t3, total: t4 - t0 },
@@ -120,4 +141,26 @@ export class Recognizer {
     await Promise.all([this.detector.dispose(), this.embedder.dispose()]);
     this.gallery.dispose();
   }
+}
+
+/** The shelf report of recognised items: facings, share of facings and share of box area per label (unknown: label null). */
+export function shelfShare(items: readonly Pick<RecognizedItem, 'box' | 'label'>[]): ShelfShare[] {
+  const groups = new Map<string | null, { facings: number; area: number }>();
+  let area = 0;
+  for (const it of items) {
+    const a = Math.max(0, it.box.width) * Math.max(0, it.box.height);
+    const g = groups.get(it.label) ?? { facings: 0, area: 0 };
+    g.facings++;
+    g.area += a;
+    groups.set(it.label, g);
+    area += a;
+  }
+  const rows = [...groups].map(([label, g]) => ({
+    label,
+    facings: g.facings,
+    facingShare: g.facings / items.length,
+    // Zero-area boxes only (degenerate input): fall back to the facing share so the column still sums to 1.
+    areaShare: area > 0 ? g.area / area : g.facings / items.length,
+  }));
+  return rows.sort((a, b) => Number(a.label === null) - Number(b.label === null) || b.facings - a.facings || b.areaShare - a.areaShare || String(a.label).localeCompare(String(b.label)));
 }

@@ -146,7 +146,7 @@ describe.skipIf(!run)('browser gallery (b) and example page (c)', () => {
   });
 
   it('(c) example page without a detector names the whole photo as Node does', async () => {
-    const page = await openExample({ model: MODEL_URL, gallery: '/tmpdata/train.skg' });
+    const page = await openExample({ model: MODEL_URL, gallery: '/tmpdata/train.skg', detector: 'none' });
     const q = QUERIES[7]!;
     await page.setInputFiles('#photo', join(grocery, q.path));
     const name = q.path.split('/').at(-1)!;

@@ -2,6 +2,7 @@
 // Vectors travel back to Node as plain arrays.
 const s = () => window.skulens;
 let embedder;
+let detector;
 
 const toArrays = (vectors) => vectors.map((v) => Array.from(v));
 
@@ -29,6 +30,27 @@ export const harness = {
       times.push(performance.now() - t0);
     }
     return { vectors: toArrays(vectors), times };
+  },
+
+  /** Create a Detector (options as for Detector.create; none = the built-in skulens:shelf). */
+  async createDetector(options) {
+    if (detector) await detector.dispose();
+    const t0 = performance.now();
+    detector = await s().Detector.create(options);
+    return { ms: performance.now() - t0, modelPath: detector.modelPath, format: detector.format, spec: detector.spec };
+  },
+
+  /** Detect in one input (URL, or a raw-pixel descriptor when `raw`); `reps` timed repetitions after the first call. */
+  async detect(input, { raw = false, reps = 0 } = {}) {
+    const resolved = raw ? await fetchRaw(input) : input;
+    const first = await detector.detectDetailed(resolved);
+    const times = [];
+    for (let r = 0; r < reps; r++) {
+      const t0 = performance.now();
+      await detector.detect(resolved);
+      times.push(performance.now() - t0);
+    }
+    return { detections: first.detections, width: first.width, height: first.height, tiles: first.tiles, timings: first.timings, times };
   },
 
   /** Browser decode of `url` vs Node's decoded RGB pixels of the same file. */

@@ -4,17 +4,23 @@
  */
 import type { InferenceSession, Tensor } from 'onnxruntime-common';
 import { SkulensError } from '../errors.js';
-import { decodeImage, type ImageInput, type Rect } from '../image.js';
+import { decodeImage, describeInput, type ImageInput, type RawImage, type Rect } from '../image.js';
 import { fitSpecToInput, formatShape, openImageModel, type ImageModel } from '../image-model.js';
+import { DEFAULT_DETECTOR } from '../builtin-models.js';
 import type { ModelSource } from '../model.js';
 import { definedOnly } from '../options.js';
-import { imageSize, resolveSpec, writeImageToTensor, type Placement, type PreprocessSpec } from '../preprocess.js';
+import { computePlacement, imageSize, resolveSpec, writeImageToTensor, type Placement, type PreprocessSpec } from '../preprocess.js';
 import { Candidates, DETECTOR_FORMATS, decodeOutput, resolveLayout, type DetectorFormat, type OutputLayout } from './decode.js';
 import { nms } from './nms.js';
+import { MAX_TILES, autoTiles, mergeTiles, tileGrid, type TilePass, type TilesOption } from './tiles.js';
+
+/** Smallest image side the detector accepts, and smallest side the image may shrink to in the model input. */
+const MIN_IMAGE_SIDE = 16;
+const MIN_INPUT_SIDE = 8;
 
 export interface DetectorOptions extends Partial<PreprocessSpec> {
-  /** Path/URL of the .onnx file, or its bytes. */
-  model: ModelSource;
+  /** Path/URL of the .onnx file, its bytes, or a built-in id (`'skulens:shelf'`). Required unless `DEFAULT_DETECTOR` names a default. */
+  model?: ModelSource;
   /**
    * Output layout. `auto` (default) reads it from the output shape (YOLOv5, YOLOv8/11 or
    * end-to-end); YOLOX raw-grid outputs look like YOLOv5 and need `'yolox'`.
@@ -40,6 +46,12 @@ export interface DetectorOptions extends Partial<PreprocessSpec> {
   sessionOptions?: InferenceSession.SessionOptions;
   /** Node: run inference in a worker thread so the event loop stays free (default true). */
   worker?: boolean;
+  /**
+   * Tiled inference for high-resolution photos: `'off'` (default), a number of overlapping
+   * tiles along the photo's longer side (2–4; 1 = off), or `'auto'` (tiles only when the
+   * whole-photo boxes are small for the model). The whole photo is always detected too.
+   */
+  tiles?: TilesOption;
 }
 
 export interface Detection {
@@ -61,6 +73,8 @@ export interface DetectTimings {
 
 export interface DetectResult {
   detections: Detection[];
+  /** Tiles the photo was cut into besides the whole-photo pass (0: none). */
+  tiles: number;
   /** Size of the (decoded, EXIF-rotated) image the boxes refer to. */
   width: number;
   height: number;
@@ -89,6 +103,7 @@ export class Detector {
   readonly outputName: string;
   readonly outputShape: readonly number[];
   readonly modelPath: string | undefined;
+  readonly tiles: TilesOption;
 
   private readonly model: ImageModel;
   private readonly layout: OutputLayout;
@@ -101,7 +116,7 @@ export class Detector {
     layout: OutputLayout;
     formatSource: FormatSource;
     outputName: string;
-    options: Required<Pick<DetectorOptions, 'confidence' | 'iou' | 'maxDetections' | 'classAgnostic'>> & Pick<DetectorOptions, 'classes'>;
+    options: Required<Pick<DetectorOptions, 'confidence' | 'iou' | 'maxDetections' | 'classAgnostic' | 'tiles'>> & Pick<DetectorOptions, 'classes'>;
     labels: string[] | undefined;
     modelPath: string | undefined;
   }) {
@@ -121,6 +136,7 @@ export class Detector {
     this.classes = init.options.classes;
     this.labels = init.labels;
     this.modelPath = init.modelPath;
+    this.tiles = init.options.tiles;
     if (init.options.classes) {
       const size = Math.max(init.layout.classes, ...init.options.classes.map((c) => c + 1));
       this.classMask = new Uint8Array(size);
@@ -128,9 +144,9 @@ export class Detector {
     }
   }
 
-  static async create(options: DetectorOptions): Promise<Detector> {
+  static async create(options: DetectorOptions = {}): Promise<Detector> {
     const {
-      model,
+      model = DEFAULT_DETECTOR,
       format: requested = 'auto',
       inputSize,
       confidence = 0.25,
@@ -142,13 +158,15 @@ export class Detector {
       output,
       sessionOptions,
       worker,
+      tiles = 'off',
       ...overrides
     } = options ?? ({} as DetectorOptions);
-    checkOptions({ requested, confidence, iou, maxDetections, classes, inputSize });
+    checkOptions({ requested, confidence, iou, maxDetections, classes, inputSize, tiles });
+    if (model === undefined) throw new SkulensError('E_INPUT', 'No detector model given: pass `model` (a YOLO .onnx path/URL or its bytes), or "skulens:shelf" for the built-in shelf detector.');
 
     const opened = await openImageModel(model, 'detector', { sessionOptions, worker });
     try {
-      return await Detector.build(opened, { requested, inputSize, confidence, iou, maxDetections, classAgnostic, classes, labels, output, overrides });
+      return await Detector.build(opened, { requested, inputSize, confidence, iou, maxDetections, classAgnostic, classes, labels, output, tiles, overrides });
     } catch (err) {
       await opened.release().catch(() => undefined); // refused: do not leak the session (or its worker thread)
       throw err;
@@ -158,9 +176,9 @@ export class Detector {
   private static async build(
     model: ImageModel,
     options: Required<Pick<DetectorOptions, 'confidence' | 'iou' | 'maxDetections' | 'classAgnostic'>> &
-      Pick<DetectorOptions, 'inputSize' | 'classes' | 'labels' | 'output'> & { requested: DetectorFormat | 'auto'; overrides: Partial<PreprocessSpec> },
+      Pick<DetectorOptions, 'inputSize' | 'classes' | 'labels' | 'output'> & { requested: DetectorFormat | 'auto'; tiles: TilesOption; overrides: Partial<PreprocessSpec> },
   ): Promise<Detector> {
-    const { requested, inputSize, confidence, iou, maxDetections, classAgnostic, classes, labels, output, overrides } = options;
+    const { requested, inputSize, confidence, iou, maxDetections, classAgnostic, classes, labels, output, tiles, overrides } = options;
     const { input, metadata: meta } = model;
 
     // Preprocessing: the family's preset, then an explicit input size, then overrides.
@@ -198,7 +216,7 @@ export class Detector {
       layout,
       formatSource,
       outputName,
-      options: { confidence, iou, maxDetections, classAgnostic, classes },
+      options: { confidence, iou, maxDetections, classAgnostic, classes, tiles },
       labels: labels ?? ultralyticsNames(meta),
       modelPath: model.path,
     });
@@ -209,24 +227,56 @@ export class Detector {
     return (await this.detectDetailed(image)).detections;
   }
 
-  /** `detect`, plus the image size and per-stage timings. */
+  /** `detect`, plus the image size, the tiles used and per-stage timings. */
   async detectDetailed(image: ImageInput): Promise<DetectResult> {
     const t0 = performance.now();
     const raw = await decodeImage(image);
+    this.checkImageSize(raw, image);
+    const timings: DetectTimings = { decode: performance.now() - t0, preprocess: 0, inference: 0, postprocess: 0 };
+    const whole = await this.detectRegion(raw, undefined, timings);
+    const n = this.tiles === 'auto' ? autoTiles(whole.detections.map((d) => d.box), whole.placement.scaleX, raw.width, raw.height, Math.max(this.spec.width, this.spec.height)) : this.tiles === 'off' ? 1 : this.tiles;
+    if (n <= 1) return { detections: whole.detections, tiles: 0, width: raw.width, height: raw.height, timings };
+
+    const grid = tileGrid(raw.width, raw.height, n, this.spec.width / this.spec.height);
+    const passes: TilePass[] = [{ detections: whole.detections }];
+    for (const tile of grid.tiles) passes.push({ tile, detections: (await this.detectRegion(raw, tile, timings)).detections });
+    const t = performance.now();
+    const detections = mergeTiles(passes, { iou: this.iou, classAgnostic: this.classAgnostic, maxDetections: this.maxDetections, overlapX: grid.overlapX, overlapY: grid.overlapY });
+    timings.postprocess += performance.now() - t;
+    return { detections, tiles: grid.tiles.length, width: raw.width, height: raw.height, timings };
+  }
+
+  /** One model run on the whole image or on a region of it; adds its times to `timings`. */
+  private async detectRegion(raw: RawImage, region: Rect | undefined, timings: DetectTimings): Promise<{ detections: Detection[]; placement: Placement }> {
     const t1 = performance.now();
     const data = new Float32Array(imageSize(this.spec));
-    const placement = writeImageToTensor(raw, this.spec, data, 0);
+    const placement = writeImageToTensor(raw, this.spec, data, 0, region);
     const input = this.model.inputTensor(this.spec, data, 1); // float16 models: conversion counts as preprocessing
     const t2 = performance.now();
     const tensor = await this.model.run(input, this.outputName);
     const t3 = performance.now();
     try {
       const detections = this.postprocess(tensor, placement, raw.width, raw.height);
-      const t4 = performance.now();
-      return { detections, width: raw.width, height: raw.height, timings: { decode: t1 - t0, preprocess: t2 - t1, inference: t3 - t2, postprocess: t4 - t3 } };
+      timings.preprocess += t2 - t1;
+      timings.inference += t3 - t2;
+      timings.postprocess += performance.now() - t3;
+      return { detections, placement };
     } finally {
       tensor.dispose?.();
     }
+  }
+
+  /** Refuse images too small or too thin to hold anything the model could find (an error, not an empty answer). */
+  private checkImageSize(raw: RawImage, image: ImageInput): void {
+    const placed = computePlacement(this.spec, { x: 0, y: 0, width: raw.width, height: raw.height });
+    const inputSide = Math.min(raw.width * placed.scaleX, raw.height * placed.scaleY);
+    if (Math.min(raw.width, raw.height) >= MIN_IMAGE_SIDE && inputSide >= MIN_INPUT_SIDE) return;
+    const name = describeInput(image);
+    throw new SkulensError(
+      'E_IMAGE_DECODE',
+      `Image ${name} is ${raw.width}x${raw.height} pixels: too small or too narrow to detect in (each side must be at least ${MIN_IMAGE_SIDE} px and at least ${MIN_INPUT_SIDE} px once fitted into the ${this.spec.width}x${this.spec.height} model input). Use a larger photo, or crop a very long strip into parts.`,
+      { input: name },
+    );
   }
 
   /**
@@ -278,7 +328,7 @@ function clamp(v: number, lo: number, hi: number): number {
   return v < lo ? lo : v > hi ? hi : v;
 }
 
-function checkOptions(o: { requested: string; confidence: number; iou: number; maxDetections: number; classes: number[] | undefined; inputSize: DetectorOptions['inputSize'] }): void {
+function checkOptions(o: { requested: string; confidence: number; iou: number; maxDetections: number; classes: number[] | undefined; inputSize: DetectorOptions['inputSize']; tiles: TilesOption }): void {
   const fail = (msg: string): never => {
     throw new SkulensError('E_INPUT', msg);
   };
@@ -290,6 +340,9 @@ function checkOptions(o: { requested: string; confidence: number; iou: number; m
   const sizes = o.inputSize === undefined ? [] : typeof o.inputSize === 'number' ? [o.inputSize] : o.inputSize;
   if (sizes.some((s) => !Number.isInteger(s) || s < 1) || (Array.isArray(o.inputSize) && o.inputSize.length !== 2)) {
     fail(`inputSize must be a positive integer or [width, height], got ${JSON.stringify(o.inputSize)}.`);
+  }
+  if (o.tiles !== 'auto' && o.tiles !== 'off' && !(Number.isInteger(o.tiles) && o.tiles >= 1 && o.tiles <= MAX_TILES)) {
+    fail(`tiles must be 'auto', 'off' or a whole number of tiles from 1 to ${MAX_TILES}, got ${JSON.stringify(o.tiles)}.`);
   }
 }
 
