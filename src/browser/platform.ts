@@ -48,6 +48,7 @@ export const browserPlatform: Platform = {
   builtinModelLocation: (file) => {
     if (file === 'skulens-retail-160.onnx') return new URL('../models/skulens-retail-160.onnx', import.meta.url).href;
     if (file === 'skulens-shelf.onnx') return new URL('../models/skulens-shelf.onnx', import.meta.url).href;
+    if (file === 'skulens-mobilenetv2.onnx') return new URL('../models/skulens-mobilenetv2.onnx', import.meta.url).href;
     throw new SkulensError('E_MODEL_LOAD', `Unknown built-in model file ${file}.`);
   },
   sha256Hex,
