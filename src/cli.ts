@@ -9,6 +9,7 @@ import { registerClassify } from './cli/classify.js';
 import { registerEval } from './cli/eval.js';
 import { registerDetect } from './cli/detect.js';
 import { registerRecognize } from './cli/recognize.js';
+import { registerService } from './cli/service.js';
 
 // ../package.json from both src/cli.ts and dist/cli.js.
 const { version } = createRequire(import.meta.url)('../package.json') as { version: string };
@@ -20,5 +21,6 @@ registerClassify(program);
 registerEval(program);
 registerDetect(program);
 registerRecognize(program);
+registerService(program);
 
 await program.parseAsync(process.argv);

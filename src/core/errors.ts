@@ -14,6 +14,8 @@ export type SkulensErrorCode =
   | 'E_FINGERPRINT' // vectors from a different embedder than the gallery's
   | 'E_EMPTY' // an operation needs data that is not there (empty gallery, empty folder)
   | 'E_IO' // a file could not be read or written
+  | 'E_BUSY' // the service cannot take the work now (queue full, Redis or PostgreSQL unreachable): retry later
+  | 'E_AUTH' // a service request without the right bearer token
   | 'E_PLATFORM'; // the platform cannot do it (e.g. HNSW in a browser), or no platform entry was loaded
 
 export class SkulensError extends Error {
