@@ -45,6 +45,8 @@ export interface RecognitionService {
   app: FastifyInstance;
   /** `local` without Redis, `queue` with it. */
   mode: 'local' | 'queue';
+  /** A job's state (and result or error), as GET /v1/jobs/:id answers it. */
+  jobStatus(id: string): Promise<JobStatus | undefined>;
   /** Stop accepting requests, finish the accepted photos (in-process) and release everything. */
   close(): Promise<void>;
 }
@@ -128,7 +130,7 @@ export async function createService(options: ServeOptions): Promise<RecognitionS
   });
 
   app.setErrorHandler((err: Error & { statusCode?: number; code?: string }, _req, reply) => {
-    const { status, code, message, retryAfter } = toHttp(err);
+    const { status, code, message, retryAfter } = toHttp(err, maxBytes);
     if (retryAfter !== undefined) reply.header('Retry-After', String(retryAfter));
     if (status === 401) reply.header('WWW-Authenticate', 'Bearer');
     return reply.code(status).send({ error: { code, message } });
@@ -180,13 +182,17 @@ export async function createService(options: ServeOptions): Promise<RecognitionS
   app.post('/v1/recognize', (req, reply) => submit('recognize', req, reply));
   app.post('/v1/classify', (req, reply) => submit('classify', req, reply));
 
+  const jobStatus = async (id: string): Promise<JobStatus | undefined> => {
+    const status = runner ? runner.status(id) : await client!.status(id);
+    if (status || !store) return status;
+    // Gone from memory or Redis: the stored audit, if there is one.
+    const result = await store.get(id);
+    return result ? { id, state: 'completed', attempts: 1, result } : undefined;
+  };
+
   app.get('/v1/jobs/:id', async (req) => {
     const { id } = req.params as { id: string };
-    let status: JobStatus | undefined = runner ? runner.status(id) : await client!.status(id);
-    if (!status && store) {
-      const result = await store.get(id);
-      if (result) status = { id, state: 'completed', attempts: 1, result };
-    }
+    const status = await jobStatus(id);
     if (!status) throw new HttpError(404, 'E_INPUT', `No job ${id}: unknown, or finished too long ago to be kept.`);
     return status;
   });
@@ -208,6 +214,7 @@ export async function createService(options: ServeOptions): Promise<RecognitionS
   return {
     app,
     mode,
+    jobStatus,
     async close() {
       await app.close(); // stops accepting; in-flight requests finish first
       await runner?.drain();
@@ -216,13 +223,13 @@ export async function createService(options: ServeOptions): Promise<RecognitionS
   };
 }
 
-function toHttp(err: Error & { statusCode?: number; code?: string }): { status: number; code: string; message: string; retryAfter?: number } {
+function toHttp(err: Error & { statusCode?: number; code?: string }, maxBytes: number): { status: number; code: string; message: string; retryAfter?: number } {
   if (err instanceof HttpError) return { status: err.status, code: err.code, message: err.message, ...(err.retryAfter !== undefined ? { retryAfter: err.retryAfter } : {}) };
   if (err instanceof SkulensError || err instanceof JobFailure) {
     if (err.code === 'E_BUSY') return { status: 503, code: err.code, message: err.message, retryAfter: 5 };
     return { status: UNPROCESSABLE.has(err.code) ? 422 : 500, code: err.code, message: err.message };
   }
-  if (err.statusCode === 413) return { status: 413, code: 'E_INPUT', message: `The photo is larger than this service accepts: ${err.message}` };
+  if (err.statusCode === 413) return { status: 413, code: 'E_INPUT', message: `The photo is larger than the ${maxBytes} bytes this service accepts (--max-bytes): send a smaller JPEG.` };
   if (err.statusCode && err.statusCode >= 400 && err.statusCode < 500) return { status: err.statusCode, code: 'E_INPUT', message: err.message };
   return { status: 500, code: 'E_INTERNAL', message: messageOf(err) };
 }
