@@ -7,13 +7,13 @@ const cleanOnce = (watch: unknown) => {
   if (!watch) rmSync('dist', { recursive: true, force: true });
 };
 
-/** Node: index + CLI, runtime packages external (users install them as our dependencies). */
+/** Node: index + CLI + skulens/cluster, runtime packages external (users install them as our dependencies). */
 const node: Options = {
-  entry: { index: 'src/index.ts', cli: 'src/cli.ts' },
+  entry: { index: 'src/index.ts', cli: 'src/cli.ts', cluster: 'src/cluster.ts' },
   format: ['esm'],
   platform: 'node',
   target: 'node20',
-  dts: { entry: { index: 'src/index.ts' } },
+  dts: { entry: { index: 'src/index.ts', cluster: 'src/cluster.ts' } },
   sourcemap: true,
   clean: false,
   splitting: true,

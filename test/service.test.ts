@@ -31,7 +31,7 @@ describe.skipIf(!HAVE_SHARED)('skulens serve (in-process)', () => {
     await saveGallery(galleryFile, FRUIT);
     service = await createService({ gallery: galleryFile, detector: DETECTOR, detectorOptions: { classAgnostic: true }, token: TOKEN, maxBytes: 4 << 20, maxQueue: 2 });
     base = await service.app.listen({ host: '127.0.0.1', port: 0 });
-  });
+  }, 300_000);
   afterAll(async () => {
     await service?.close();
   });

@@ -98,7 +98,7 @@ export async function spawnWorker(args: string[]): Promise<WorkerProcess> {
       });
     },
   };
-  await w.waitFor(/worker ready/);
+  await w.waitFor(/worker ready/, 240_000); // model loading on a loaded 2-core machine
   return w;
 }
 
