@@ -134,6 +134,7 @@ export class ClusterClient {
   /** Wait for a job's result; a failed job throws a JobFailure with its code. Undefined on timeout. */
   async wait(jobId: string, timeoutMs: number): Promise<ServiceResult | undefined> {
     this.events ??= this.openEvents();
+    await this.wrap(() => this.events!.waitUntilReady());
     const job = await this.wrap(() => Job.fromId<JobData, ServiceResult>(this.queue, jobId));
     if (!job) throw new SkulensError('E_INPUT', `No job ${jobId} (finished jobs are kept ${this.keepSeconds} s).`);
     try {
