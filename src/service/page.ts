@@ -56,6 +56,7 @@ async function send(photo) {
     const body = await res.json();
     if (!res.ok) throw new Error((body.error && body.error.message ? body.error.message + ' [' + body.error.code + ']' : 'HTTP ' + res.status));
     if (res.status === 202) throw new Error('Still queued as job ' + body.id + ': see ' + body.location);
+    window.lastResult = body; // for scripts and tests driving the page
     await show(photo, body);
     say(body.items.length + ' products, ' + body.unknown + ' unknown, in ' + Math.round(body.timings.total) + ' ms (gallery ' + body.gallery + ')');
   } catch (err) {
