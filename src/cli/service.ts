@@ -5,14 +5,14 @@
 import { resolve } from 'node:path';
 import { InvalidArgumentError, type Command } from 'commander';
 import { SkulensError } from '../core/errors.js';
-import { isBuiltinModelId } from '../core/model.js';
+import { isBuiltinModelId } from '../core/builtin-models.js';
 import { AuditStore } from '../service/db.js';
 import type { DetectorSettings } from '../service/models.js';
 import { ClusterClient, DEFAULT_MAX_DEPTH, DEFAULT_QUEUE } from '../service/queue.js';
 import { DEFAULT_MAX_BYTES, createService } from '../service/server.js';
 import { startWorker } from '../service/worker.js';
-import { action, parsePositiveInt } from './common.js';
-import { addDetectorOptions, readLabels, type DetectorFlags } from './detect.js';
+import { action } from './common.js';
+import { addDetectorOptions, parsePositiveInt, readLabels, type DetectorFlags } from './options.js';
 
 /** Paths become absolute (workers may start elsewhere); URLs and built-in ids stay as given. */
 function location(source: string): string {

@@ -11,7 +11,7 @@ import { Detector } from '../core/detector/detector.js';
 import { Embedder, type EmbedderOptions } from '../core/embedder.js';
 import { SkulensError, messageOf } from '../core/errors.js';
 import { ReferenceGallery } from '../core/gallery/gallery.js';
-import { isBuiltinModelId, modelLocation } from '../core/model.js';
+import { isBuiltinModelId, modelLocation } from '../core/builtin-models.js';
 import { Recognizer, type Recognition } from '../core/recognizer.js';
 
 /** Detector settings that travel to workers (everything but the model, which is `source`). */
