@@ -5,7 +5,7 @@
 import { resolve } from 'node:path';
 import { InvalidArgumentError, type Command } from 'commander';
 import { SkulensError } from '../core/errors.js';
-import { isBuiltinModelId } from '../core/builtin-models.js';
+import { DEFAULT_DETECTOR, isBuiltinModelId } from '../core/builtin-models.js';
 import { AuditStore } from '../service/db.js';
 import type { DetectorSettings } from '../service/models.js';
 import { ClusterClient, DEFAULT_MAX_DEPTH, DEFAULT_QUEUE } from '../service/queue.js';
@@ -91,7 +91,8 @@ export function registerService(program: Command): void {
         const token = opts.token ?? process.env.SKULENS_TOKEN;
         const service = await createService({
           gallery: location(opts.gallery),
-          detector: location(opts.detector),
+          // The option is required while DEFAULT_DETECTOR is undefined (opt-in built-in).
+          detector: location(opts.detector ?? DEFAULT_DETECTOR!),
           detectorOptions: await detectorSettings(opts),
           ...(opts.embedder ? { embedder: location(opts.embedder) } : {}),
           ...(opts.redis ? { redis: opts.redis } : {}),
