@@ -1,11 +1,4 @@
-/**
- * The service past one machine, against real Redis and PostgreSQL on 127.0.0.1 (the URLs
- * .ci/run exports; see test/helpers/services.ts): `skulens worker` processes, a worker
- * killed with SIGKILL mid-photo, Redis killed and restarted, corrupt photos and a
- * wrong-embedder gallery failing once with their code, a full queue, gallery publish,
- * graceful worker shutdown, and every result stored exactly once.
- */
-import { execFileSync } from 'node:child_process';
+
 import { mkdtempSync, readFileSync, readdirSync } from 'node:fs';
 import { createHash, randomUUID } from 'node:crypto';
 import { tmpdir } from 'node:os';

@@ -8,7 +8,7 @@ import { chmodSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import sharp from 'sharp';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { buildOnnx } from '../fixtures/onnx-builder.js';
 import { annotate, Embedder, loadImage, PREPROCESS_METADATA_KEY, ReferenceGallery, SkulensError } from '../src/index.js';
 import { decodeGallery, encodeGallery } from '../src/core/gallery/format.js';
@@ -387,6 +387,7 @@ describe('10. control characters in labels', () => {
       if (/\p{Cs}/u.test(label)) continue; // UTF-8 cannot hold a lone surrogate: no file can carry one
       const err = thrown(() => ReferenceGallery.fromBytes(craftGallery({ classes: [{ label, vectors: [1, 0, 0] }] })));
       expect(err.code).toBe('E_GALLERY_FORMAT');
+      // biome-ignore lint/suspicious/noControlCharactersInRegex: the assertion is that no control character is printed
       expect(err.message).not.toMatch(/[\x00-\x1f\x7f-\x9f]/); // the message itself is safe to print
     }
     // Ordinary Unicode is fine.
@@ -413,6 +414,7 @@ describe('10. control characters in labels', () => {
     expect(r.code, r.stderr).toBe(0);
     expect(r.stderr).toMatch(/skipped: a label must be at most 16384 characters/);
     expect(r.stderr).toMatch(/evil\\u\{1b\}.*skipped: .*U\+001B/);
+    // biome-ignore lint/suspicious/noControlCharactersInRegex: the assertion is that no raw ESC reaches the terminal
     expect(r.stderr).not.toMatch(/\x1b/);
     expect((await ReferenceGallery.load(join(work, 'g.skg'))).labels).toEqual(['fine']);
   }, 200_000);

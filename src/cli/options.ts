@@ -129,7 +129,8 @@ function parseTiles(value: string): TilesOption {
   const v = value.trim().toLowerCase();
   if (v === 'auto' || v === 'off') return v;
   const n = Number(v);
-  if (!Number.isInteger(n) || n < 1 || n > MAX_TILES) throw new InvalidArgumentError(`expected auto, off or a number of tiles from 1 to ${MAX_TILES}.`);
+  if (!Number.isInteger(n) || n < 1 || n > MAX_TILES)
+    throw new InvalidArgumentError(`expected auto, off or a number of tiles from 1 to ${MAX_TILES}.`);
   return n;
 }
 

@@ -7,7 +7,7 @@ import type { InferenceSession, Tensor } from 'onnxruntime-common';
 import { DEFAULT_EMBEDDER } from './builtin-models.js';
 import { SkulensError, messageOf } from './errors.js';
 import { halfArrayToFloat32 } from './float16.js';
-import { decodeImage, describeInput, isRawImage, type ImageInput, type RawImage, type Rect } from './image.js';
+import { decodeImage, describeInput, isRawImage, type ImageInput, type Rect } from './image.js';
 import { fitSpecToInput, formatShape, openImageModel, type ImageModel } from './image-model.js';
 import type { ModelSource } from './model.js';
 import { definedOnly } from './options.js';

@@ -91,7 +91,7 @@ export const PRESETS = {
 export type PresetName = keyof typeof PRESETS;
 
 export function isPresetName(name: string): name is PresetName {
-  return Object.prototype.hasOwnProperty.call(PRESETS, name);
+  return  Object.hasOwn(PRESETS, name);
 }
 
 /** Build a full spec from a preset name (or the neutral base) plus overrides, and check it. */
@@ -122,7 +122,7 @@ export const SPEC_KEYS: readonly (keyof PreprocessSpec)[] = Object.keys(BASE) as
  */
 export function specFromRecord(record: Record<string, unknown>): Partial<PreprocessSpec> {
   const picked: Record<string, unknown> = {};
-  for (const key of SPEC_KEYS) if (Object.prototype.hasOwnProperty.call(record, key)) picked[key] = record[key];
+  for (const key of SPEC_KEYS) if (Object.hasOwn(record, key)) picked[key] = record[key];
   resolveSpec(undefined, picked as Partial<PreprocessSpec>);
   return picked as Partial<PreprocessSpec>;
 }

@@ -9,7 +9,6 @@ import { dirname } from 'node:path';
 import sharp from 'sharp';
 import { SkulensError, messageOf } from '../core/errors.js';
 import type { Rect } from '../core/image.js';
-import { printable } from '../core/gallery/label.js';
 import { writeFileAtomic } from './gallery-file.js';
 import { loadImage, type NodeImageInput } from './image-loader.js';
 

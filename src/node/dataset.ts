@@ -3,7 +3,7 @@
  * per class (the sub-folder name is the label; images are found at any depth below it)
  * or a CSV manifest with a `path,label` header (paths relative to the manifest).
  */
-import { readdir, readFile, stat } from 'node:fs/promises';
+import { readdir, stat } from 'node:fs/promises';
 import type { Dirent, Stats } from 'node:fs';
 import { basename, dirname, extname, join, resolve } from 'node:path';
 import { SkulensError, messageOf } from '../core/errors.js';

@@ -5,6 +5,7 @@
  * old file or the new one, never a half-written gallery (a stray temp file at worst, which
  * the next save of the same target removes).
  */
+import type { FileHandle } from 'node:fs/promises';
 import { lstat, open, readdir, readlink, realpath, rename, stat, unlink } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import { SkulensError, messageOf } from '../core/errors.js';
@@ -18,7 +19,7 @@ export async function writeFileAtomic(path: string, bytes: Uint8Array): Promise<
   let target: string;
   let mode = 0o644;
   let tmp: string | undefined;
-  let handle;
+  let handle: FileHandle | undefined;
   try {
     // A symbolic link is written through (the file it points to is replaced), not replaced by a file.
     target = await linkTarget(path);

@@ -4,6 +4,7 @@
  * limit, and read no more than the size seen at open. `/dev/zero`, a FIFO or a file that
  * keeps growing can then neither hang a command nor fill the memory.
  */
+import type { FileHandle } from 'node:fs/promises';
 import { constants } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { SkulensError, messageOf, type SkulensErrorCode } from '../core/errors.js';
@@ -20,7 +21,7 @@ export interface ReadFileOptions {
 export async function readRegularFile(path: string, maxBytes: number, what: string, options: ReadFileOptions = {}): Promise<Uint8Array> {
   const code = options.code ?? 'E_IO';
   const fail = (reason: string, cause?: unknown) => new SkulensError(code, `Cannot read ${what} "${path}": ${reason}.`, { input: path, ...(cause === undefined ? {} : { cause }) });
-  let handle;
+  let handle: FileHandle | undefined;
   try {
     // O_NONBLOCK: opening a FIFO for reading would otherwise wait for a writer forever (no effect on regular files).
     handle = await open(path, constants.O_RDONLY | (constants.O_NONBLOCK ?? 0));

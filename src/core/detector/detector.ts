@@ -4,6 +4,7 @@
  */
 import type { InferenceSession, Tensor } from 'onnxruntime-common';
 import { SkulensError } from '../errors.js';
+import type { Detection } from './types.js';
 import { decodeImage, describeInput, type ImageInput, type RawImage, type Rect } from '../image.js';
 import { fitSpecToInput, formatShape, openImageModel, type ImageModel } from '../image-model.js';
 import { DEFAULT_DETECTOR } from '../builtin-models.js';
@@ -54,13 +55,7 @@ export interface DetectorOptions extends Partial<PreprocessSpec> {
   tiles?: TilesOption;
 }
 
-export interface Detection {
-  /** In the original image's pixels, clipped to it. */
-  box: Rect;
-  score: number;
-  classId: number;
-  label?: string;
-}
+export type { Detection } from './types.js';
 
 /** Milliseconds spent per stage of one `detect` call. */
 export interface DetectTimings {

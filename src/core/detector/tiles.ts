@@ -10,7 +10,7 @@
  * an object cut by a tile edge, seen as a partial box beside its whole self.
  */
 import type { Rect } from '../image.js';
-import type { Detection } from './detector.js';
+import type { Detection } from './types.js';
 
 /** `'auto'`: tile only when the whole-photo boxes are small for the model (see `autoTiles`); a number: tiles along the photo's longer side (1 = off); `'off'`. */
 export type TilesOption = 'auto' | 'off' | number;

@@ -20,7 +20,11 @@ export function flattenVectors(
   if (vectors instanceof Float32Array) {
     // n vectors back to back or one vector? Unknowable until the dimension is: say so rather than guess.
     if (known === undefined) {
-      throw new SkulensError('E_INPUT', `The gallery's dimension is not known yet, so a flat Float32Array of ${vectors.length} values for "${label}" is ambiguous: pass \`dim\` to the constructor, or an array of vectors.`, { input: label });
+      throw new SkulensError(
+        'E_INPUT',
+        `The gallery's dimension is not known yet, so a flat Float32Array of ${vectors.length} values for "${label}" is ambiguous: pass \`dim\` to the constructor, or an array of vectors.`,
+        { input: label },
+      );
     }
     const dim = known;
     if (vectors.length % dim !== 0) throw dimError(vectors.length, dim, `vectors for "${label}": a`);

@@ -88,7 +88,9 @@ export async function openRecordedEmbedder(
   try {
     spec = specFromRecord(info.spec as Record<string, unknown>);
   } catch (err) {
-    throw new SkulensError('E_GALLERY_FORMAT', `This gallery is not usable: its embedder preprocessing is invalid (${messageOf(err)}).`, { cause: err });
+    throw new SkulensError('E_GALLERY_FORMAT', `This gallery is not usable: its embedder preprocessing is invalid (${messageOf(err)}).`, {
+      cause: err,
+    });
   }
   const embedder = await Embedder.create({
     ...options,

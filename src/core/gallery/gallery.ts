@@ -18,7 +18,6 @@ import { SkulensError } from '../errors.js';
 import { adaptDefaultsFor, defaultThresholdFor } from '../builtin-models.js';
 import { check, is } from '../is.js';
 import { definedOnly } from '../options.js';
-import { getPlatform } from '../platform.js';
 import { hnswParamsProblem, type HnswParams, type Metric } from '../vector-index.js';
 import { checkLabel, checkReferences, concat, dimError, flattenVectors, queryVector } from './checks.js';
 import { DEFAULT_KMEANS_SEED, reduceVectors } from './cluster.js';

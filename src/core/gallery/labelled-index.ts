@@ -49,7 +49,8 @@ export class LabelledIndex {
     this.reset();
     const { metric, seed, hnsw } = this.settings;
     const capacity = Math.max(16, Math.ceil(stored * 1.25));
-    this.index = kind === 'exact' ? new ExactIndex(dim, metric, capacity) : getPlatform().createAnnIndex!({ ...hnsw, metric, dim, capacity, seed });
+    this.index =
+      kind === 'exact' ? new ExactIndex(dim, metric, capacity) : getPlatform().createAnnIndex!({ ...hnsw, metric, dim, capacity, seed });
     for (const entry of classes()) this.add(entry, dim);
     return this.index;
   }
