@@ -9,12 +9,10 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Embedder, ReferenceGallery } from '../src/index.js';
 import { readManifest } from '../src/node/dataset.js';
-import { runCliSync, writeCsv } from './helpers/cli.js';
+import { runCli, writeCsv } from './helpers/cli.js';
 import { HAVE_SHARED, grocery, models } from './helpers/shared.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'skulens-adapt-cli-'));
-
-const run = runCliSync;
 
 describe.skipIf(!HAVE_SHARED)('gallery build --adapt --calibrate', () => {
   const adapted = join(dir, 'adapted.skg');
@@ -30,18 +28,18 @@ describe.skipIf(!HAVE_SHARED)('gallery build --adapt --calibrate', () => {
     writeCsv(join(dir, 'train.csv'), pick(all, 10));
     queries = pick(await readManifest(join(grocery, 'test.csv')), 8);
     writeCsv(join(dir, 'test.csv'), queries);
-    const a = run('gallery', 'build', join(dir, 'train.csv'), '-o', adapted, '--embedder', models.mobilenetEmbed, '--preset', 'imagenet', '--adapt', '--calibrate');
+    const a = await runCli(['gallery', 'build', join(dir, 'train.csv'), '-o', adapted, '--embedder', models.mobilenetEmbed, '--preset', 'imagenet', '--adapt', '--calibrate']);
     if (a.code !== 0) throw new Error(`gallery build --adapt failed: ${a.stderr}`);
     buildErr = a.stderr;
-    const p = run('gallery', 'build', join(dir, 'train.csv'), '-o', plain, '--embedder', models.mobilenetEmbed, '--preset', 'imagenet');
+    const p = await runCli(['gallery', 'build', join(dir, 'train.csv'), '-o', plain, '--embedder', models.mobilenetEmbed, '--preset', 'imagenet']);
     if (p.code !== 0) throw new Error(`gallery build failed: ${p.stderr}`);
   }, 600_000);
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-  it('reports the adaptation and the calibration while building and in gallery info', () => {
+  it('reports the adaptation and the calibration while building and in gallery info', async () => {
     expect(buildErr).toMatch(/adapted: 1280-d → 11-d from 120 references/);
     expect(buildErr).toMatch(/calibrated threshold -?\d\.\d{4} from 120 held-out references/);
-    const r = run('gallery', 'info', adapted, '--json');
+    const r = await runCli(['gallery', 'info', adapted, '--json']);
     expect(r.code).toBe(0);
     const info = JSON.parse(r.stdout);
     expect(info.adaptation).toMatchObject({ method: 'lda', inDim: 1280, outDim: 11, references: 120 });
@@ -51,19 +49,19 @@ describe.skipIf(!HAVE_SHARED)('gallery build --adapt --calibrate', () => {
     expect(bytes.readUInt16LE(8)).toBe(4); // calibrated with the cohort term and the raw-space guard of an adapted gallery
     expect(info.calibration.rawThreshold).toEqual(expect.any(Number));
     expect(readFileSync(plain).readUInt16LE(8)).toBe(1);
-    const text = run('gallery', 'info', adapted);
+    const text = await runCli(['gallery', 'info', adapted]);
     expect(text.stdout).toMatch(/adaptation: LDA 1280-d → 11-d/);
   });
 
-  it('eval: adapted top-1 (no threshold) is at least the plain gallery\'s; the calibrated threshold is the default', () => {
-    const evalJson = (file: string, ...extra: string[]) => {
-      const r = run('eval', join(dir, 'test.csv'), '--gallery', file, '--json', ...extra);
+  it('eval: adapted top-1 (no threshold) is at least the plain gallery\'s; the calibrated threshold is the default', async () => {
+    const evalJson = async (file: string, ...extra: string[]) => {
+      const r = await runCli(['eval', join(dir, 'test.csv'), '--gallery', file, '--json', ...extra]);
       expect(r.code, r.stderr).toBe(0);
       return JSON.parse(r.stdout) as { n: number; top1: number; unknown: number; threshold: number };
     };
-    const p = evalJson(plain);
-    const open = evalJson(adapted);
-    const closed = evalJson(adapted, '--threshold', '-2');
+    const p = await evalJson(plain);
+    const open = await evalJson(adapted);
+    const closed = await evalJson(adapted, '--threshold', '-2');
     expect(closed.n).toBe(96);
     expect(closed.unknown).toBe(0);
     expect(closed.top1).toBeGreaterThanOrEqual(p.top1);
@@ -77,7 +75,7 @@ describe.skipIf(!HAVE_SHARED)('gallery build --adapt --calibrate', () => {
 
   it('classify --json answers with the calibrated rule: the API\'s answers for the same file and photos', async () => {
     const some = queries.filter((_, i) => i % 4 === 0); // 24 photos, all 12 classes
-    const r = run('classify', ...some.map((q) => q.path), '--gallery', adapted, '--json');
+    const r = await runCli(['classify', ...some.map((q) => q.path), '--gallery', adapted, '--json']);
     expect(r.code, r.stderr).toBe(0);
     const lines = r.stdout.trim().split('\n').map((l) => JSON.parse(l) as { path: string; label: string | null; guess: string; score: number; unknown: boolean });
     expect(lines.map((l) => l.path)).toEqual(some.map((q) => q.path));

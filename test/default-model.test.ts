@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { DEFAULT_EMBEDDER, Embedder, ReferenceGallery } from '../src/index.js';
 import { parseCsv, readManifest } from '../src/node/dataset.js';
-import { runCliSync, writeCsv } from './helpers/cli.js';
+import { runCli, writeCsv } from './helpers/cli.js';
 import { HAVE_SHARED, grocery } from './helpers/shared.js';
 
 const work = mkdtempSync(join(tmpdir(), 'skulens-default-'));
@@ -78,19 +78,19 @@ describe.skipIf(!HAVE_SHARED)('built-in embedder', () => {
     writeCsv(join(work, 'queries.csv'), queries);
     const file = join(work, 'g.skg');
 
-    const build = runCliSync('gallery', 'build', join(work, 'refs.csv'), '-o', file);
+    const build = await runCli(['gallery', 'build', join(work, 'refs.csv'), '-o', file]);
     expect(build.stderr).not.toMatch(/E_[A-Z]/);
     expect(build.code).toBe(0);
-    const info = runCliSync('gallery', 'info', file, '--json');
+    const info = await runCli(['gallery', 'info', file, '--json']);
     expect(JSON.parse(info.stdout).embedder.path).toBe(DEFAULT_EMBEDDER);
 
-    const cls = runCliSync('classify', queries[0]!.path, queries[3]!.path, '--gallery', file, '--json');
+    const cls = await runCli(['classify', queries[0]!.path, queries[3]!.path, '--gallery', file, '--json']);
     expect(cls.code).toBe(0);
     const answers = cls.stdout.trim().split('\n').map((line) => JSON.parse(line));
     expect(answers).toHaveLength(2);
     for (const a of answers) expect(held).toContain(a.guess);
 
-    const ev = runCliSync('eval', join(work, 'queries.csv'), '--gallery', file, '--json');
+    const ev = await runCli(['eval', join(work, 'queries.csv'), '--gallery', file, '--json']);
     expect(ev.code).toBe(0);
     const report = JSON.parse(ev.stdout);
     expect(report.n).toBe(queries.length);

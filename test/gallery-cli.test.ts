@@ -12,12 +12,10 @@ import { Embedder } from '../src/core/embedder.js';
 import { ReferenceGallery } from '../src/core/gallery/gallery.js';
 import '../src/node/platform.js';
 import { readManifest } from '../src/node/dataset.js';
-import { runCliSync, writeCsv } from './helpers/cli.js';
+import { runCli, writeCsv } from './helpers/cli.js';
 import { HAVE_SHARED, grocery, models } from './helpers/shared.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'skulens-gallery-cli-'));
-
-const run = runCliSync;
 
 describe.skipIf(!HAVE_SHARED)('gallery CLI on real photos', () => {
   let classes: string[];
@@ -34,13 +32,13 @@ describe.skipIf(!HAVE_SHARED)('gallery CLI on real photos', () => {
     test = pick(await readManifest(join(grocery, 'test.csv')), 10);
     writeCsv(join(dir, 'train.csv'), train);
     writeCsv(join(dir, 'test.csv'), test);
-    const r = run('gallery', 'build', join(dir, 'train.csv'), '-o', gallery, '--embedder', models.mobilenetEmbed, '--preset', 'imagenet');
+    const r = await runCli(['gallery', 'build', join(dir, 'train.csv'), '-o', gallery, '--embedder', models.mobilenetEmbed, '--preset', 'imagenet']);
     if (r.code !== 0) throw new Error(`gallery build failed: ${r.stderr}`);
   });
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-  it('gallery info describes the gallery and remembers the embedder', () => {
-    const r = run('gallery', 'info', gallery, '--json');
+  it('gallery info describes the gallery and remembers the embedder', async () => {
+    const r = await runCli(['gallery', 'info', gallery, '--json']);
     expect(r.code).toBe(0);
     const info = JSON.parse(r.stdout);
     expect(info).toMatchObject({ labels: 10, references: 120, vectors: 10, dim: 1280, metric: 'cosine', clustersPerClass: 1 });
@@ -49,8 +47,8 @@ describe.skipIf(!HAVE_SHARED)('gallery CLI on real photos', () => {
     expect(info.classes.map((c: { label: string }) => c.label)).toEqual(classes);
   });
 
-  it('eval --json: real accuracy well above chance, with the contract fields', () => {
-    const r = run('eval', join(dir, 'test.csv'), '--gallery', gallery, '--json');
+  it('eval --json: real accuracy well above chance, with the contract fields', async () => {
+    const r = await runCli(['eval', join(dir, 'test.csv'), '--gallery', gallery, '--json']);
     expect(r.code).toBe(0);
     const report = JSON.parse(r.stdout);
     expect(report.n).toBe(100);
@@ -63,9 +61,9 @@ describe.skipIf(!HAVE_SHARED)('gallery CLI on real photos', () => {
     expect(r.stderr).toBe(''); // no progress bar when stderr is not a TTY
   });
 
-  it('classify --json --top 3 names photos', () => {
+  it('classify --json --top 3 names photos', async () => {
     const paths = test.filter((_, i) => i % 10 === 0).map((t) => t.path);
-    const r = run('classify', ...paths, '--gallery', gallery, '--json', '--top', '3');
+    const r = await runCli(['classify', ...paths, '--gallery', gallery, '--json', '--top', '3']);
     expect(r.code).toBe(0);
     const lines = r.stdout.trim().split('\n').map((l) => JSON.parse(l));
     expect(lines).toHaveLength(paths.length);
@@ -77,23 +75,23 @@ describe.skipIf(!HAVE_SHARED)('gallery CLI on real photos', () => {
     expect(lines.filter((l, i) => l.label === test[i * 10]!.label).length).toBeGreaterThanOrEqual(6);
   });
 
-  it('a gallery built with one model refuses another (E_FINGERPRINT), and a damaged file is reported in one line', () => {
+  it('a gallery built with one model refuses another (E_FINGERPRINT), and a damaged file is reported in one line', async () => {
     const other = join(dir, 'logits.skg');
     // The plain classifier's 1000-d logits as "embeddings": a different model file.
-    expect(run('gallery', 'build', join(dir, 'train.csv'), '-o', other, '--embedder', models.mobilenet, '--preset', 'imagenet').code).toBe(0);
-    const r = run('classify', test[0]!.path, '--gallery', other, '--embedder', models.mobilenetEmbed);
+    expect((await runCli(['gallery', 'build', join(dir, 'train.csv'), '-o', other, '--embedder', models.mobilenet, '--preset', 'imagenet'])).code).toBe(0);
+    const r = await runCli(['classify', test[0]!.path, '--gallery', other, '--embedder', models.mobilenetEmbed]);
     expect(r.code).toBe(1);
     expect(r.stderr).toMatch(/E_FINGERPRINT/);
     expect(r.stderr.trim().split('\n')).toHaveLength(1);
     const bytes = readFileSync(gallery);
     writeFileSync(join(dir, 'cut.skg'), bytes.subarray(0, bytes.length - 100));
-    const cut = run('eval', join(dir, 'test.csv'), '--gallery', join(dir, 'cut.skg'));
+    const cut = await runCli(['eval', join(dir, 'test.csv'), '--gallery', join(dir, 'cut.skg')]);
     expect(cut.code).toBe(1);
     expect(cut.stderr).toMatch(/truncated.*E_GALLERY_FORMAT/);
     expect(cut.stderr.trim().split('\n')).toHaveLength(1);
   });
 
-  it('class folders: empty folders and bad images are reported and skipped; odd labels survive', () => {
+  it('class folders: empty folders and bad images are reported and skipped; odd labels survive', async () => {
     const refs = join(dir, 'refs');
     const label = 'Crème fraîche, 日本 (½ L)';
     for (const [name, rows] of [
@@ -109,45 +107,45 @@ describe.skipIf(!HAVE_SHARED)('gallery CLI on real photos', () => {
     mkdirSync(join(refs, 'other', 'side view'));
     train.filter((t) => t.label === classes[1]).slice(4, 6).forEach((row, i) => copyFileSync(row.path, join(refs, 'other', 'side view', `${i}.jpg`)));
     const out = join(dir, 'folders.skg');
-    const r = run('gallery', 'build', refs, '-o', out, '--embedder', models.mobilenetEmbed, '--preset', 'imagenet', '--clusters', 'all');
+    const r = await runCli(['gallery', 'build', refs, '-o', out, '--embedder', models.mobilenetEmbed, '--preset', 'imagenet', '--clusters', 'all']);
     expect(r.code).toBe(0);
     expect(r.stderr).toMatch(/class "empty-class" has no images: skipped/);
     expect(r.stderr).toMatch(/skipped .*broken\.jpg/);
     expect(r.stderr).toMatch(/note: class folders "other" \(1 sub-folder\) hold images in sub-folders; each class folder is one label/);
     expect(r.stderr).not.toMatch(/note: .*Crème/);
-    const info = JSON.parse(run('gallery', 'info', out, '--json').stdout);
+    const info = JSON.parse((await runCli(['gallery', 'info', out, '--json'])).stdout);
     expect(info.classes).toEqual([
       { label, references: 4, vectors: 4 },
       { label: 'other', references: 6, vectors: 6 },
     ]);
-    const c = JSON.parse(run('classify', train.find((t) => t.label === classes[0])!.path, '--gallery', out, '--json').stdout);
+    const c = JSON.parse((await runCli(['classify', train.find((t) => t.label === classes[0])!.path, '--gallery', out, '--json'])).stdout);
     expect(c.label).toBe(label);
   });
 
-  it('--embedding-output picks another model output, is recorded, and classify reuses it; an unknown name is refused', () => {
+  it('--embedding-output picks another model output, is recorded, and classify reuses it; an unknown name is refused', async () => {
     const refs = join(dir, 'two-classes.csv');
     writeCsv(refs, train.filter((t) => t.label === classes[0] || t.label === classes[1]).slice(0, 6));
     const out = join(dir, 'logits.skg');
-    const r = run('gallery', 'build', refs, '-o', out, '--embedder', models.mobilenetEmbed, '--preset', 'imagenet', '--embedding-output', 'output');
+    const r = await runCli(['gallery', 'build', refs, '-o', out, '--embedder', models.mobilenetEmbed, '--preset', 'imagenet', '--embedding-output', 'output']);
     expect(r.code).toBe(0);
-    const info = JSON.parse(run('gallery', 'info', out, '--json').stdout);
+    const info = JSON.parse((await runCli(['gallery', 'info', out, '--json'])).stdout);
     expect(info.embedder).toMatchObject({ output: 'output' });
     expect(info.dim).toBe(1000);
-    expect(run('classify', train[0]!.path, '--gallery', out, '--json').code).toBe(0);
-    const bad = run('gallery', 'build', refs, '-o', join(dir, 'nope.skg'), '--embedder', models.mobilenetEmbed, '--preset', 'imagenet', '--embedding-output', 'nope');
+    expect((await runCli(['classify', train[0]!.path, '--gallery', out, '--json'])).code).toBe(0);
+    const bad = await runCli(['gallery', 'build', refs, '-o', join(dir, 'nope.skg'), '--embedder', models.mobilenetEmbed, '--preset', 'imagenet', '--embedding-output', 'nope']);
     expect(bad.code).toBe(1);
     expect(bad.stderr).toMatch(/no output "nope".*\[E_MODEL_SHAPE\]/);
   });
 
-  it('CSV manifests: labels with commas, quotes and slashes; the same label on separate rows merges', () => {
+  it('CSV manifests: labels with commas, quotes and slashes; the same label on separate rows merges', async () => {
     const label = 'Milk, "organic" 1/2 L';
     const a = train.filter((t) => t.label === classes[2]).slice(0, 3);
     const b = train.filter((t) => t.label === classes[3]).slice(0, 3);
     const rows = [a[0]!, b[0]!, a[1]!, b[1]!, a[2]!, b[2]!].map((r) => ({ path: r.path, label: r.label === classes[2] ? label : 'b/slash' }));
     writeCsv(join(dir, 'odd.csv'), rows);
     const out = join(dir, 'odd.skg');
-    expect(run('gallery', 'build', join(dir, 'odd.csv'), '-o', out, '--embedder', models.mobilenetEmbed, '--preset', 'imagenet').code).toBe(0);
-    const info = JSON.parse(run('gallery', 'info', out, '--json').stdout);
+    expect((await runCli(['gallery', 'build', join(dir, 'odd.csv'), '-o', out, '--embedder', models.mobilenetEmbed, '--preset', 'imagenet'])).code).toBe(0);
+    const info = JSON.parse((await runCli(['gallery', 'info', out, '--json'])).stdout);
     expect(info.classes).toEqual([
       { label, references: 3, vectors: 1 },
       { label: 'b/slash', references: 3, vectors: 1 },

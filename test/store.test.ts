@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Embedder, ReferenceGallery, loadImage } from '../src/index.js';
 import { augmentImage } from '../src/core/augment/augment.js';
 import { defaultThresholdFor, MOBILENETV2_EMBEDDER } from '../src/core/builtin-models.js';
-import { runCliSync, writeCsv } from './helpers/cli.js';
+import { runCli, writeCsv } from './helpers/cli.js';
 import { HAVE_SHARED, grocery, models } from './helpers/shared.js';
 
 const work = mkdtempSync(join(tmpdir(), 'skulens-store-'));
@@ -129,7 +129,7 @@ describe.skipIf(!HAVE_SHARED)('negative references', () => {
 });
 
 describe.skipIf(!HAVE_SHARED)('the default threshold', () => {
-  it('comes from the built-in embedder unless calibrated or set, and gallery info says which', () => {
+  it('comes from the built-in embedder unless calibrated or set, and gallery info says which', async () => {
     const refs = join(work, 'refs.csv');
     writeCsv(refs, [
       ...photos('Fruit/Banana', 4).map((path) => ({ path, label: 'banana' })),
@@ -137,19 +137,19 @@ describe.skipIf(!HAVE_SHARED)('the default threshold', () => {
       ...photos('Packages/Oatghurt/Oatly-Natural-Oatghurt', 4).map((path) => ({ path, label: 'oatghurt' })),
     ]);
     const file = join(work, 'default.skg');
-    const built = runCliSync('gallery', 'build', refs, '-o', file);
+    const built = await runCli(['gallery', 'build', refs, '-o', file]);
     expect(built.code, built.stderr).toBe(0);
-    const info = JSON.parse(runCliSync('gallery', 'info', file, '--json').stdout);
+    const info = JSON.parse((await runCli(['gallery', 'info', file, '--json'])).stdout);
     expect(info).toMatchObject({ threshold: defaultThresholdFor('skulens:retail-160'), thresholdSource: 'embedder' });
-    expect(runCliSync('gallery', 'info', file).stdout).toMatch(/threshold 0\.\d+ \(measured for the built-in skulens:retail-160/);
+    expect((await runCli(['gallery', 'info', file])).stdout).toMatch(/threshold 0\.\d+ \(measured for the built-in skulens:retail-160/);
 
     const set = join(work, 'set.skg');
-    expect(runCliSync('gallery', 'build', refs, '-o', set, '--threshold', '0.4').code).toBe(0);
-    expect(JSON.parse(runCliSync('gallery', 'info', set, '--json').stdout)).toMatchObject({ threshold: 0.4, thresholdSource: 'explicit' });
+    expect((await runCli(['gallery', 'build', refs, '-o', set, '--threshold', '0.4'])).code).toBe(0);
+    expect(JSON.parse((await runCli(['gallery', 'info', set, '--json'])).stdout)).toMatchObject({ threshold: 0.4, thresholdSource: 'explicit' });
 
     const cal = join(work, 'cal.skg');
-    expect(runCliSync('gallery', 'build', refs, '-o', cal, '--calibrate').code).toBe(0);
-    expect(JSON.parse(runCliSync('gallery', 'info', cal, '--json').stdout)).toMatchObject({ thresholdSource: 'calibrated' });
+    expect((await runCli(['gallery', 'build', refs, '-o', cal, '--calibrate'])).code).toBe(0);
+    expect(JSON.parse((await runCli(['gallery', 'info', cal, '--json'])).stdout)).toMatchObject({ thresholdSource: 'calibrated' });
   }, 240_000);
 
   it('is measured for each built-in embedder, and a model given by path keeps the generic one', async () => {

@@ -1,5 +1,5 @@
 /** Run the CLI from sources (through tsx), as a user would run `skulens`. */
-import { spawn, spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { REPO_ROOT } from './shared.js';
@@ -23,12 +23,6 @@ export function runCli(args: string[], options: { cwd?: string; env?: NodeJS.Pro
     child.on('error', reject);
     child.on('close', (code) => resolve({ code: code ?? -1, stdout, stderr }));
   });
-}
-
-/** Synchronous variant for tests that chain many commands. */
-export function runCliSync(...args: string[]): { code: number | null; stdout: string; stderr: string } {
-  const r = spawnSync(process.execPath, ['--import', 'tsx', join(REPO_ROOT, 'src', 'cli.ts'), ...args], { cwd: REPO_ROOT, encoding: 'utf8', timeout: 600_000 });
-  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
 /** A path,label CSV manifest with RFC 4180 quoting. */
