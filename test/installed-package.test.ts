@@ -112,7 +112,7 @@ describe('installed package', () => {
     expect(result.norm).toBeCloseTo(1, 5);
 
     const both = run(['main.js', join(grocery, 'test/Fruit/Banana/Banana_001.jpg'), 'skulens:mobilenetv2']);
-    const second = JSON.parse(both.stdout.trim().split('\n')[1]!);
+    const second = JSON.parse(both.stdout.trim().split('\n')[0]!); // main.js prints the second model's line first
     expect(second).toMatchObject({ model: 'skulens:mobilenetv2', dim: 1280, specSource: 'metadata' });
     expect(second.norm).toBeCloseTo(1, 5);
 

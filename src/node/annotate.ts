@@ -83,7 +83,8 @@ export function overlaySvg(width: number, height: number, items: readonly Annota
 }
 
 function nameOf(item: AnnotateItem): string {
-  return item.unknown ? 'unknown' : (item.label ?? (item.classId !== undefined ? `class ${item.classId}` : ''));
+  // Labels may come from a model's metadata or a labels file: control characters would break the SVG (and say nothing).
+  return item.unknown ? 'unknown' : printable(item.label ?? (item.classId !== undefined ? `class ${item.classId}` : ''));
 }
 
 function drawOverlay(width: number, height: number, items: readonly AnnotateItem[], options: AnnotateOptions): { svg: string; panelWidth: number } {
