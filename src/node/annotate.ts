@@ -4,6 +4,7 @@
  * shelves (hundreds of boxes) get a legend beside the photo instead of tags on it, so no
  * text covers the products.
  */
+import { printable } from '../core/gallery/label.js';
 import { mkdir } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import sharp from 'sharp';
