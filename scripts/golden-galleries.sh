@@ -15,7 +15,8 @@ trap 'rm -rf "$tmp"' EXIT
 #   ef41123 introduced version 2: its parent is the last version-1 writer;
 #   1eefc5e added the cohort term: its parent is the last plain version-2 writer;
 #   1eefc5e..1737628^ wrote the cohort term into version-2 files (1737628 moved it to
-#   version 3): such files exist, so one is kept too.
+#   version 3): such files exist, so one is kept too;
+#   d98150d (open-set guards and negative references, issue 23) writes version 4.
 while read -r commit name kind; do
   dir="$tmp/$(git rev-parse --short "$commit")"
   if [ ! -d "$dir" ]; then
@@ -31,4 +32,5 @@ ef41123^ v1-plain-f16 plain-f16
 1eefc5e^ v2-calibrated calibrated
 1737628^ v2-calibrated-cohort calibrated
 1737628 v3-calibrated calibrated
+d98150d v4-calibrated calibrated
 LIST
