@@ -35,9 +35,12 @@ export const CHROMIUM_ARGS = [
   '--no-first-run',
 ];
 
-/** Build dist/browser.js (JS only; the .d.ts comes from `npx tsup`). */
+/**
+ * Build dist/browser.js (JS only; the .d.ts comes from `npx tsup`). `config: false`: else
+ * tsup also loads tsup.config.ts, whose callback empties dist and so deletes the Node build.
+ */
 export async function buildBrowserBundle(): Promise<void> {
-  await build({ ...browserBuild, dts: false, silent: true });
+  await build({ ...browserBuild, config: false, dts: false, silent: true });
 }
 
 export interface Harness {
