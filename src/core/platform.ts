@@ -61,6 +61,8 @@ export interface Platform {
   cpuCount?(): number;
   /** Approximate nearest-neighbour index (HNSW) for big galleries; absent where there is none (browser: exact index only). */
   createAnnIndex?(options: AnnIndexOptions): VectorIndex;
+  /** False when createAnnIndex exists but cannot work here (Node: hnswlib-node not built); `auto` then stays exact. */
+  annIndexAvailable?(): boolean;
   /** Write a file atomically (temp file in the same folder, fsync, rename); absent where there are no files. */
   writeFileAtomic?(path: string, bytes: Uint8Array): Promise<void>;
 }

@@ -3,15 +3,52 @@
  * hnswlib's inner-product space over the unit vectors the gallery stores; l2 in its
  * (squared) l2 space. Scores are converted to the similarities of vector-index.ts.
  */
-import hnswlib from 'hnswlib-node';
+import { createRequire } from 'node:module';
+import type HnswlibModule from 'hnswlib-node';
+import { SkulensError, messageOf } from '../core/errors.js';
 import type { AnnIndexOptions, SearchHit, VectorIndex } from '../core/vector-index.js';
 
-const { HierarchicalNSW } = hnswlib;
+type Hnswlib = typeof HnswlibModule;
+
+/**
+ * hnswlib-node is a native addon that an install without build scripts leaves unbuilt.
+ * It is only an accelerator, so it is loaded on first use: `import 'skulens'` and the CLI
+ * work without it, and only an explicit HNSW request fails (E_PLATFORM, with the fix).
+ */
+let hnswlib: Hnswlib | undefined;
+let loadError: unknown;
+function loadHnswlib(): Hnswlib {
+  if (hnswlib) return hnswlib;
+  if (loadError === undefined) {
+    try {
+      hnswlib = createRequire(import.meta.url)('hnswlib-node') as Hnswlib;
+      return hnswlib;
+    } catch (err) {
+      loadError = err;
+    }
+  }
+  throw new SkulensError(
+    'E_PLATFORM',
+    `HNSW needs the hnswlib-node native addon, which is not built (${messageOf(loadError).split('\n')[0]}). ` +
+      'Run `npm install-scripts approve hnswlib-node && npm rebuild hnswlib-node`, or use index "exact" or "auto".',
+    { cause: loadError },
+  );
+}
+
+/** Whether hnswlib-node loads (tried once). */
+export function hnswAvailable(): boolean {
+  try {
+    loadHnswlib();
+    return true;
+  } catch {
+    return false;
+  }
+}
 
 export class HnswIndex implements VectorIndex {
   readonly kind = 'hnsw';
   readonly dim: number;
-  private readonly index: InstanceType<typeof HierarchicalNSW>;
+  private readonly index: InstanceType<Hnswlib['HierarchicalNSW']>;
   private readonly l2: boolean;
   private live = new Set<number>();
   /** Slots held by deleted points; reused by later adds (allowReplaceDeleted). */
@@ -20,6 +57,7 @@ export class HnswIndex implements VectorIndex {
   constructor(options: AnnIndexOptions) {
     this.dim = options.dim;
     this.l2 = options.metric === 'l2';
+    const { HierarchicalNSW } = loadHnswlib();
     this.index = new HierarchicalNSW(this.l2 ? 'l2' : 'ip', options.dim);
     this.index.initIndex({
       maxElements: Math.max(16, options.capacity),

@@ -6,7 +6,7 @@ import type { Platform } from '../core/platform.js';
 import { setPlatform } from '../core/platform.js';
 import { loadImage, type NodeImageInput } from './image-loader.js';
 import { WorkerSession } from './worker-session.js';
-import { createHnswIndex } from './hnsw-index.js';
+import { createHnswIndex, hnswAvailable } from './hnsw-index.js';
 import { writeFileAtomic } from './gallery-file.js';
 import { builtinModelLocation } from './builtin-models.js';
 import { MAX_BINARY_BYTES, readRegularFile } from './read-file.js';
@@ -24,6 +24,7 @@ export const nodePlatform: Platform = {
   createWorkerSession: (bytes, options, workers) => WorkerSession.create(bytes, options, workers),
   cpuCount: availableParallelism,
   createAnnIndex: createHnswIndex,
+  annIndexAvailable: hnswAvailable,
   writeFileAtomic,
 };
 

@@ -100,8 +100,22 @@ export class LabelledIndex {
     if (choice === 'hnsw' && canHnsw) return 'hnsw';
     if (choice === 'exact' || !canHnsw || stored < AUTO_HNSW_MIN_SIZE) return 'exact';
     if (this.index?.kind === 'hnsw') return 'hnsw';
-    return this.queries + upcoming >= AUTO_HNSW_AFTER_QUERIES ? 'hnsw' : 'exact';
+    if (this.queries + upcoming < AUTO_HNSW_AFTER_QUERIES) return 'exact';
+    // Asked only now, so a missing addon costs nothing (and says nothing) until HNSW would pay.
+    if (platformOrUndefined()?.annIndexAvailable?.() === false) {
+      noteExactFallback();
+      return 'exact';
+    }
+    return 'hnsw';
   }
+}
+
+let notedFallback = false;
+/** One line per process: results are the same, only slower on big galleries. */
+function noteExactFallback(): void {
+  if (notedFallback) return;
+  notedFallback = true;
+  console.warn('skulens: note: HNSW is unavailable (the hnswlib-node addon is not built): searching with the exact index.');
 }
 
 function platformOrUndefined(): Platform | undefined {

@@ -1,0 +1,44 @@
+/**
+ * What a new user meets first: an install whose hnswlib-node addon was never built (simulated by test/helpers/no-hnswlib.cjs),
+ * where the CLI and the package still work and only an explicit HNSW request fails.
+ */
+import { spawnSync } from 'node:child_process';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { REPO_ROOT } from './helpers/shared.js';
+
+const NO_HNSWLIB = join(REPO_ROOT, 'test', 'helpers', 'no-hnswlib.cjs');
+
+function node(args: string[], preload: boolean) {
+  const r = spawnSync(process.execPath, [...(preload ? ['--require', NO_HNSWLIB] : []), '--import', 'tsx', ...args], { cwd: REPO_ROOT, encoding: 'utf8', timeout: 120_000 });
+  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+describe('without the hnswlib-node addon', () => {
+  const probe = join(REPO_ROOT, 'test', 'helpers', 'hnsw-probe.ts');
+
+  it('the preload really takes the addon away (control: a plain run uses HNSW)', () => {
+    expect(node(['-e', "require('hnswlib-node')"], true).code).not.toBe(0);
+    const r = node([probe], false);
+    expect(r.code).toBe(0);
+    expect(JSON.parse(r.stdout)).toMatchObject({ autoKind: 'hnsw', explicit: { kind: 'hnsw' } });
+  });
+
+  it('skulens --help works', () => {
+    const r = node([join(REPO_ROOT, 'src', 'cli.ts'), '--help'], true);
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/Usage: skulens/);
+  });
+
+  it('the package imports; auto falls back to exact with one note; an explicit "hnsw" says how to fix it', () => {
+    const r = node([probe], true);
+    expect(r.code).toBe(0);
+    const out = JSON.parse(r.stdout);
+    expect(out.autoKind).toBe('exact');
+    expect(out.correct).toBe(out.total);
+    expect(r.stderr.trim().split('\n')).toEqual(['skulens: note: HNSW is unavailable (the hnswlib-node addon is not built): searching with the exact index.']);
+    expect(out.explicit.code).toBe('E_PLATFORM');
+    expect(out.explicit.message).toMatch(/npm install-scripts approve hnswlib-node/);
+  });
+});
