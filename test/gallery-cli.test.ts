@@ -143,7 +143,8 @@ describe.skipIf(!HAVE_SHARED)('gallery CLI on real photos', () => {
     const b = train.filter((t) => t.label === classes[3]).slice(0, 3);
     const rows = [a[0]!, b[0]!, a[1]!, b[1]!, a[2]!, b[2]!].map((r) => ({ path: r.path, label: r.label === classes[2] ? label : 'b/slash' }));
     writeCsv(join(dir, 'odd.csv'), rows);
-    const out = join(dir, 'odd.skg');
+    // -o into folders that do not exist yet: gallery build creates them.
+    const out = join(dir, 'new', 'sub', 'odd.skg');
     expect((await runCli(['gallery', 'build', join(dir, 'odd.csv'), '-o', out, '--embedder', models.mobilenetEmbed, '--preset', 'imagenet'])).code).toBe(0);
     const info = JSON.parse((await runCli(['gallery', 'info', out, '--json'])).stdout);
     expect(info.classes).toEqual([

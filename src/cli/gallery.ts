@@ -5,6 +5,9 @@
  * a progress bar, skipping (and reporting) the ones that cannot be read.
  */
 import { type Command, InvalidArgumentError } from 'commander';
+import { mkdir } from 'node:fs/promises';
+import { dirname, resolve } from 'node:path';
+import { messageOf } from '../core/errors.js';
 import { DEFAULT_CLUSTERS, DEFAULT_THRESHOLD, Embedder, ReferenceGallery, SkulensError, type Metric } from '../index.js';
 import { DEFAULT_AUGMENT_VIEWS } from '../core/augment/augment.js';
 import { expandImageArgs, type DatasetItem } from '../node/dataset.js';
@@ -36,6 +39,10 @@ export function registerGallery(program: Command): void {
       action(async (refs: string, opts: { output: string; embedder?: string; preset?: string; embeddingOutput?: string; clusters?: number | 'all'; metric: Metric; batchSize: number; threshold?: number; float16?: boolean; adapt?: boolean; calibrate?: boolean; augment?: number | true; negatives?: string }) => {
         const items = await readLabelledImages(refs, 'reference');
         const negatives = opts.negatives !== undefined ? await readNegatives(opts.negatives) : [];
+        // Create the output's folder now, so a bad -o fails before the (long) embedding, not after.
+        await mkdir(dirname(resolve(opts.output)), { recursive: true }).catch((err: unknown) => {
+          throw new SkulensError('E_IO', `Cannot create the folder of "${opts.output}": ${messageOf(err)}. Choose another -o path.`, { cause: err, input: opts.output });
+        });
         const embedder = await Embedder.create({ model: embedderSource(opts.embedder), preset: opts.preset, output: opts.embeddingOutput, batchSize: opts.batchSize });
         warnDefaultSpec(embedder);
         try {
