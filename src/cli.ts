@@ -15,6 +15,11 @@ import { registerService } from './cli/service.js';
 const { version } = createRequire(import.meta.url)('../package.json') as { version: string };
 const program = new Command();
 program.name('skulens').description('Few-shot retail product (SKU) recognition').version(version);
+// commander's usage errors ("error: unknown option '--x'") in the shape of every other CLI
+// error: "skulens: <message> [E_INPUT]". Set before the verbs, which inherit it.
+program.configureOutput({
+  outputError: (text, write) => write(`skulens: ${text.trim().replace(/^error: /, '').replace(/\s*\n\s*/g, ' ')} [E_INPUT]\n`),
+});
 registerEmbed(program);
 registerGallery(program);
 registerClassify(program);

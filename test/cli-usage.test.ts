@@ -1,10 +1,12 @@
 /**
- * What a new user meets first: an install whose hnswlib-node addon was never built (simulated by test/helpers/no-hnswlib.cjs),
+ * What a new user meets first: usage errors in the CLI's one-line shape, and an install
+ * whose hnswlib-node addon was never built (simulated by test/helpers/no-hnswlib.cjs),
  * where the CLI and the package still work and only an explicit HNSW request fails.
  */
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { runCliSync } from './helpers/cli.js';
 import { REPO_ROOT } from './helpers/shared.js';
 
 const NO_HNSWLIB = join(REPO_ROOT, 'test', 'helpers', 'no-hnswlib.cjs');
@@ -13,6 +15,17 @@ function node(args: string[], preload: boolean) {
   const r = spawnSync(process.execPath, [...(preload ? ['--require', NO_HNSWLIB] : []), '--import', 'tsx', ...args], { cwd: REPO_ROOT, encoding: 'utf8', timeout: 120_000 });
   return { code: r.status, stdout: r.stdout, stderr: r.stderr };
 }
+
+describe('CLI usage errors', () => {
+  it('end in a code, on one line, exit 1', () => {
+    const r = runCliSync('classify', 'x.jpg', '--gallery', 'g.skg', '--thresold', '0.5');
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/^skulens: unknown option '--thresold' \(Did you mean --threshold\?\) \[E_INPUT\]\n$/);
+    const missing = runCliSync('gallery', 'build', 'refs');
+    expect(missing.code).toBe(1);
+    expect(missing.stderr).toMatch(/^skulens: required option '-o, --output <file>' not specified \[E_INPUT\]\n$/);
+  });
+});
 
 describe('without the hnswlib-node addon', () => {
   const probe = join(REPO_ROOT, 'test', 'helpers', 'hnsw-probe.ts');
