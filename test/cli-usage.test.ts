@@ -1,11 +1,15 @@
 /**
  * What a new user meets first: usage errors in the CLI's one-line shape, and an install
  * whose hnswlib-node addon was never built (simulated by test/helpers/no-hnswlib.cjs),
- * where the CLI and the package still work and only an explicit HNSW request fails.
+ * where the CLI and the package still work and only an explicit HNSW request fails; CSV
+ * manifests with padded labels.
  */
 import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
+import { readManifest } from '../src/node/dataset.js';
 import { runCliSync } from './helpers/cli.js';
 import { REPO_ROOT } from './helpers/shared.js';
 
@@ -53,5 +57,24 @@ describe('without the hnswlib-node addon', () => {
     expect(r.stderr.trim().split('\n')).toEqual(['skulens: note: HNSW is unavailable (the hnswlib-node addon is not built): searching with the exact index.']);
     expect(out.explicit.code).toBe('E_PLATFORM');
     expect(out.explicit.message).toMatch(/npm install-scripts approve hnswlib-node/);
+  });
+});
+
+describe('CSV manifests as spreadsheets write them', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'skulens-csv-'));
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('labels are trimmed, so "  Orange " and "Orange" are one class', async () => {
+    const csv = join(dir, 'padded.csv');
+    writeFileSync(csv, 'path , Label\na.jpg,  Orange \nb.jpg,Orange\nc.jpg,"  Red Apple"\n');
+    expect((await readManifest(csv)).map((r) => r.label)).toEqual(['Orange', 'Orange', 'Red Apple']);
+    writeFileSync(csv, 'path,label\na.jpg,   \n');
+    await expect(readManifest(csv)).rejects.toThrow(/line 2: needs both a path and a label/);
+  });
+
+  it('a bad header is quoted as the user wrote it', async () => {
+    const csv = join(dir, 'semicolons.csv');
+    writeFileSync(csv, 'Path;Label\na.jpg;Orange\n');
+    await expect(readManifest(csv)).rejects.toThrow(/found "Path;Label"/);
   });
 });

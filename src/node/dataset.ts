@@ -7,6 +7,7 @@ import { readdir, stat } from 'node:fs/promises';
 import type { Dirent, Stats } from 'node:fs';
 import { basename, dirname, extname, join, resolve } from 'node:path';
 import { SkulensError, messageOf } from '../core/errors.js';
+import { printable } from '../core/gallery/label.js';
 import { readRegularFile } from './read-file.js';
 
 /** Largest CSV manifest read (a million rows of long paths is ~200 MB). */
@@ -140,18 +141,20 @@ async function kindOf(path: string, entry: Dirent): Promise<'file' | 'dir' | 'ot
 export async function readManifest(file: string): Promise<Required<DatasetItem>[]> {
   const text = new TextDecoder().decode(await readRegularFile(file, MAX_MANIFEST_BYTES, 'manifest')).replace(/^\uFEFF/, '');
   const rows = parseCsv(text);
-  const header = rows.shift()?.map((h) => h.trim().toLowerCase());
+  const headerRow = rows.shift();
+  const header = headerRow?.map((h) => h.trim().toLowerCase());
   const pathCol = header?.indexOf('path') ?? -1;
   const labelCol = header?.indexOf('label') ?? -1;
   if (pathCol < 0 || labelCol < 0) {
-    throw new SkulensError('E_INPUT', `Manifest "${basename(file)}" needs a header row with "path" and "label" columns; found "${header?.join(',') ?? ''}".`, { input: file });
+    throw new SkulensError('E_INPUT', `Manifest "${basename(file)}" needs a header row with "path" and "label" columns; found "${printable(headerRow?.join(',') ?? '')}".`, { input: file });
   }
   const base = dirname(resolve(file));
   const items: Required<DatasetItem>[] = [];
   rows.forEach((row, i) => {
     if (row.length === 1 && row[0] === '') return; // blank line
     const path = row[pathCol];
-    const label = row[labelCol];
+    // Spreadsheets pad cells: "  Orange " is the label "Orange" (folder names are taken as they are).
+    const label = row[labelCol]?.trim();
     if (!path || label === undefined || label === '') {
       throw new SkulensError('E_INPUT', `Manifest "${basename(file)}" line ${i + 2}: needs both a path and a label.`, { input: file });
     }
