@@ -4,28 +4,36 @@
  * where the CLI and the package still work and only an explicit HNSW request fails; CSV
  * manifests with padded labels.
  */
-import { spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { readManifest } from '../src/node/dataset.js';
-import { runCliSync } from './helpers/cli.js';
+import { type CliResult, runCli } from './helpers/cli.js';
 import { REPO_ROOT } from './helpers/shared.js';
 
 const NO_HNSWLIB = join(REPO_ROOT, 'test', 'helpers', 'no-hnswlib.cjs');
 
-function node(args: string[], preload: boolean) {
-  const r = spawnSync(process.execPath, [...(preload ? ['--require', NO_HNSWLIB] : []), '--import', 'tsx', ...args], { cwd: REPO_ROOT, encoding: 'utf8', timeout: 120_000 });
-  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+/** node [--require no-hnswlib.cjs] --import tsx ...args, asynchronously (a blocking spawn starves vitest's worker RPC). */
+function node(args: string[], preload: boolean): Promise<CliResult> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [...(preload ? ['--require', NO_HNSWLIB] : []), '--import', 'tsx', ...args], { cwd: REPO_ROOT });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ code: code ?? -1, stdout, stderr }));
+  });
 }
 
 describe('CLI usage errors', () => {
-  it('end in a code, on one line, exit 1', () => {
-    const r = runCliSync('classify', 'x.jpg', '--gallery', 'g.skg', '--thresold', '0.5');
+  it('end in a code, on one line, exit 1', async () => {
+    const r = await runCli(['classify', 'x.jpg', '--gallery', 'g.skg', '--thresold', '0.5']);
     expect(r.code).toBe(1);
     expect(r.stderr).toMatch(/^skulens: unknown option '--thresold' \(Did you mean --threshold\?\) \[E_INPUT\]\n$/);
-    const missing = runCliSync('gallery', 'build', 'refs');
+    const missing = await runCli(['gallery', 'build', 'refs']);
     expect(missing.code).toBe(1);
     expect(missing.stderr).toMatch(/^skulens: required option '-o, --output <file>' not specified \[E_INPUT\]\n$/);
   });
@@ -34,22 +42,22 @@ describe('CLI usage errors', () => {
 describe('without the hnswlib-node addon', () => {
   const probe = join(REPO_ROOT, 'test', 'helpers', 'hnsw-probe.ts');
 
-  it('the preload really takes the addon away (control: a plain run uses HNSW)', () => {
-    expect(node(['-e', "require('hnswlib-node')"], true).code).not.toBe(0);
-    const r = node([probe], false);
+  it('the preload really takes the addon away (control: a plain run uses HNSW)', async () => {
+    expect((await node(['-e', "require('hnswlib-node')"], true)).code).not.toBe(0);
+    const r = await node([probe], false);
     expect(r.code).toBe(0);
     expect(JSON.parse(r.stdout)).toMatchObject({ autoKind: 'hnsw', explicit: { kind: 'hnsw' } });
   });
 
-  it('skulens --help works', () => {
-    const r = node([join(REPO_ROOT, 'src', 'cli.ts'), '--help'], true);
+  it('skulens --help works', async () => {
+    const r = await node([join(REPO_ROOT, 'src', 'cli.ts'), '--help'], true);
     expect(r.stderr).toBe('');
     expect(r.code).toBe(0);
     expect(r.stdout).toMatch(/Usage: skulens/);
   });
 
-  it('the package imports; auto falls back to exact with one note; an explicit "hnsw" says how to fix it', () => {
-    const r = node([probe], true);
+  it('the package imports; auto falls back to exact with one note; an explicit "hnsw" says how to fix it', async () => {
+    const r = await node([probe], true);
     expect(r.code).toBe(0);
     const out = JSON.parse(r.stdout);
     expect(out.autoKind).toBe('exact');
