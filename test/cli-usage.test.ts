@@ -28,7 +28,7 @@ function node(args: string[], preload: boolean): Promise<CliResult> {
   });
 }
 
-describe('CLI usage errors', () => {
+describe('CLI usage errors', { timeout: 300_000 }, () => {
   it('end in a code, on one line, exit 1', async () => {
     const r = await runCli(['classify', 'x.jpg', '--gallery', 'g.skg', '--thresold', '0.5']);
     expect(r.code).toBe(1);
@@ -39,7 +39,7 @@ describe('CLI usage errors', () => {
   });
 });
 
-describe('without the hnswlib-node addon', () => {
+describe('without the hnswlib-node addon', { timeout: 300_000 }, () => {
   const probe = join(REPO_ROOT, 'test', 'helpers', 'hnsw-probe.ts');
 
   it('the preload really takes the addon away (control: a plain run uses HNSW)', async () => {
