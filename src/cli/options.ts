@@ -169,7 +169,8 @@ export async function openGallery(
     return { gallery, embedder: await gallery.openEmbedder({ model: embedderSource(model), batchSize }) };
   } catch (err) {
     if (isSkulensError(err, 'E_FINGERPRINT') || isSkulensError(err, 'E_DIM_MISMATCH')) throw err;
-    if (isSkulensError(err, 'E_GALLERY_FORMAT')) throw new SkulensError('E_GALLERY_FORMAT', `"${file}" is not a usable gallery: ${err.message}`, { cause: err, input: file });
+    if (isSkulensError(err, 'E_GALLERY_FORMAT'))
+      throw new SkulensError('E_GALLERY_FORMAT', `"${file}" is not a usable gallery: ${err.message}`, { cause: err, input: file });
     const hint = override ? '' : ` (the path stored in the gallery; pass --embedder to use the model from elsewhere)`;
     if (err instanceof SkulensError) throw new SkulensError(err.code, `${err.message}${hint}`, { cause: err, input: model });
     throw new SkulensError('E_MODEL_LOAD', `Cannot open the gallery's embedder "${model}"${hint}: ${messageOf(err)}`, {
