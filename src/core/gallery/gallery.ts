@@ -25,6 +25,7 @@ import { checkEmbedder, openRecordedEmbedder, type EmbedderIdentity, type OpenEm
 import { readGalleryFile, writeGalleryFile } from './file.js';
 import { decodeGallery, encodeGallery, type EncodeOptions, type GalleryData } from './format.js';
 import { LabelledIndex } from './labelled-index.js';
+import { galleryData, loadedGallery, type ClassEntry } from './persistence.js';
 import { DEFAULT_FALSE_NAME_RATE, GuardCollector, normalizedRows, OpenSet } from './open-set.js';
 import {
   DEFAULT_CLUSTERS,
@@ -32,7 +33,6 @@ import {
   DEFAULT_K,
   DEFAULT_TEMPERATURE,
   DEFAULT_THRESHOLD,
-  THRESHOLD_SOURCES,
   type AdaptationInfo,
   type AddImagesOptions,
   type AddImagesResult,
@@ -55,18 +55,6 @@ export type { AdaptOptions } from '../adapt/lda.js';
 export type { CalibrateOptions } from '../adapt/calibrate.js';
 export type { AugmentOptions } from '../augment/augment.js';
 export type { NegativeCalibration } from '../adapt/serialize.js';
-
-interface ClassEntry {
-  label: string;
-  /** References given so far (raw count, kept through clustering and save/load). */
-  refs: number;
-  /** Stored vectors (centroids when clustered), row-major. */
-  vectors: Float32Array;
-  /** Every reference added in this session, kept only while clustering needs it for re-clustering (and always on an adapted gallery, whose stored vectors live in the adapted space). */
-  raw?: Float32Array;
-  /** Index ids of the stored vectors. */
-  ids: number[];
-}
 
 export class ReferenceGallery {
   readonly metric: Metric;
@@ -522,54 +510,18 @@ export class ReferenceGallery {
 
   private toData(): GalleryData {
     this.refreshAdaptation();
-    const adapter = this.adapter;
-    return {
-      metric: this.metric,
-      dim: this.dim,
-      meta: {
-        ...this.extraMeta,
-        clustersPerClass: this.clustersPerClass,
-        seed: this.seed,
-        index: this.indexChoice,
-        hnsw: this.hnsw,
-        threshold: this.threshold,
-        ...(this._embedder ? { embedder: this._embedder } : {}),
-        // Format version 2 (docs/gallery-format.md): an adapted gallery stores its references in the embedder's space plus the fitted projection.
-        ...(adapter ? { adaptation: adapter.toRecord() } : {}),
-        ...(this.calibration ? { calibration: this.calibration.toRecord() } : {}),
-        thresholdSource: this._thresholdSource,
-        // Negative references, raw embedder space (format version 4).
-        ...(this.negativeCount ? { negatives: this.openSet.toRecord(this.dim) } : {}),
-      },
-      classes: this.labels.map((label) => {
-        const c = this.classes.get(label)!;
-        return { label, refs: c.refs, vectors: adapter ? c.raw! : c.vectors };
-      }),
-    };
+    const { metric, dim, clustersPerClass, seed, indexChoice: index, hnsw, threshold, adapter, calibration, extraMeta } = this;
+    const [thresholdSource, embedder, negatives] = [this._thresholdSource, this._embedder, this.negativeCount ? this.openSet.toRecord(dim) : undefined];
+    const classes = this.labels.map((l) => this.classes.get(l)!);
+    return galleryData({ metric, dim, clustersPerClass, seed, index, hnsw, threshold, thresholdSource, embedder, extraMeta, adapter, calibration, negatives, classes });
   }
 
   private static fromData(data: GalleryData, options: Pick<ReferenceGalleryOptions, 'index' | 'hnsw'>): ReferenceGallery {
-    const meta = data.meta;
-    const g = new ReferenceGallery({
-      dim: data.dim,
-      metric: data.metric,
-      clustersPerClass: meta.clustersPerClass ?? 'all',
-      index: options.index ?? meta.index ?? 'auto',
-      hnsw: { ...meta.hnsw, ...options.hnsw },
-      ...(meta.embedder ? { embedder: meta.embedder } : {}),
-      ...(meta.seed !== undefined ? { seed: meta.seed } : {}),
-      ...(typeof meta.threshold === 'number' ? { threshold: meta.threshold } : {}),
-    });
-    const { clustersPerClass: _c, seed: _s, index: _i, hnsw: _h, embedder: _e, threshold: _t, adaptation, calibration, thresholdSource, negatives, ...extra } = meta;
-    g.extraMeta = extra;
-    g._thresholdSource = THRESHOLD_SOURCES.includes(thresholdSource as ThresholdSource) ? (thresholdSource as ThresholdSource) : 'stored';
-    if (negatives !== undefined) g.openSet = OpenSet.fromRecord(negatives, data.dim);
-    if (adaptation !== undefined) g.adapter = Adapter.fromRecord(adaptation, data.dim);
-    for (const c of data.classes) {
-      // Stored vectors are already normalised and reduced: take them as they are (an adapted gallery stores its references, projected on first use).
-      g.classes.set(c.label, adaptation !== undefined ? { label: c.label, refs: c.refs, vectors: new Float32Array(0), raw: c.vectors, ids: [] } : { label: c.label, refs: c.refs, vectors: c.vectors, ids: [] });
-    }
-    if (calibration !== undefined) g.calibration = new Calibration(calibration as CalibrationRecord);
+    const s = loadedGallery(data, options);
+    const g = new ReferenceGallery(s.options);
+    [g.extraMeta, g._thresholdSource, g.adapter, g.calibration] = [s.extraMeta, s.thresholdSource, s.adapter, s.calibration];
+    if (s.openSet) g.openSet = s.openSet;
+    for (const c of s.classes) g.classes.set(c.label, c);
     return g;
   }
 
