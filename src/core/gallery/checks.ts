@@ -3,8 +3,11 @@
  * failure is a SkulensError saying what to fix.
  */
 import { SkulensError } from '../errors.js';
+import { check, is } from '../is.js';
+import { definedOnly } from '../options.js';
 import { normalizeInPlace } from '../vector.js';
-import type { Metric } from '../vector-index.js';
+import { hnswParamsProblem, type HnswParams, type Metric } from '../vector-index.js';
+import { DEFAULT_HNSW, type ReferenceGalleryOptions } from './types.js';
 
 export { checkLabel } from './label.js';
 
@@ -83,4 +86,20 @@ export function concat(a: Float32Array, b: Float32Array): Float32Array {
   out.set(a);
   out.set(b, a.length);
   return out;
+}
+
+/** The gallery constructor's options, checked; returns the HNSW parameters with the defaults filled in. */
+export function checkGalleryOptions(o: Required<Pick<ReferenceGalleryOptions, 'metric' | 'clustersPerClass' | 'index' | 'hnsw' | 'seed' | 'threshold'>> & Pick<ReferenceGalleryOptions, 'dim'>): HnswParams {
+  const { dim, metric, clustersPerClass, index, hnsw, seed, threshold } = o;
+  check(is.number(threshold), 'threshold', 'a number', threshold);
+  check(is.oneOf(metric, ['cosine', 'l2']), 'metric', '"cosine" or "l2"', metric);
+  check(clustersPerClass === 'all' || is.positiveInt(clustersPerClass), 'clustersPerClass', 'a positive integer or "all"', clustersPerClass);
+  check(is.oneOf(index, ['auto', 'exact', 'hnsw']), 'index', '"auto", "exact" or "hnsw"', index);
+  check(dim === undefined || is.positiveInt(dim), 'dim', 'a positive integer', dim);
+  check(typeof hnsw === 'object' && hnsw !== null, 'hnsw', 'an object { M, efConstruction, ef }', hnsw);
+  const hnswProblem = hnswParamsProblem(definedOnly(hnsw));
+  if (hnswProblem) throw new SkulensError('E_INPUT', `${hnswProblem}.`);
+  check(Number.isInteger(seed) && is.inRange(seed, 0, 0xffffffff), 'seed', 'an integer from 0 to 2^32-1', seed);
+  // Only the three parameters: anything else would reach the native index's options.
+  return { M: hnsw.M ?? DEFAULT_HNSW.M, efConstruction: hnsw.efConstruction ?? DEFAULT_HNSW.efConstruction, ef: hnsw.ef ?? DEFAULT_HNSW.ef };
 }

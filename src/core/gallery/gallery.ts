@@ -5,31 +5,31 @@
  *
  * The class keeps the classes and ties the parts together; the parts live beside it:
  * types.ts (public shapes, defaults), vote.ts (voting), labelled-index.ts (ids ↔ labels,
- * the auto index switch), format.ts (bytes), ../adapt/adapter.ts (adapt()'s lazy fit)
- * and ../adapt/calibrate.ts (calibrate()'s loop and scoring).
+ * the auto index switch), persistence.ts and format.ts (what is saved; bytes), ../adapt/adapter.ts
+ * (adapt()'s lazy fit), calibrate-gallery.ts and ../adapt/calibrate.ts (calibrate()'s loop, scoring).
  */
 import { Adapter } from '../adapt/adapter.js';
-import { Calibration, calibrateSettings, calibrationFromAnswers, heldOutAnswers, type CalibrateOptions } from '../adapt/calibrate.js';
+import { calibrateSettings, type Calibration, type CalibrateOptions } from '../adapt/calibrate.js';
 import type { AdaptOptions } from '../adapt/lda.js';
 import type { CalibrationRecord } from '../adapt/serialize.js';
-import { augmentViews, embedWithViews } from '../augment/embed-views.js';
 import type { Embedder, EmbedInput, EmbedProgress } from '../embedder.js';
 import { SkulensError } from '../errors.js';
 import { adaptDefaultsFor, defaultThresholdFor } from '../builtin-models.js';
 import { check, is } from '../is.js';
 import { definedOnly } from '../options.js';
-import { hnswParamsProblem, type HnswParams, type Metric } from '../vector-index.js';
-import { checkLabel, checkReferences, concat, dimError, flattenVectors, queryVector } from './checks.js';
+import type { HnswParams, Metric } from '../vector-index.js';
+import { checkGalleryOptions, checkLabel, checkReferences, concat, dimError, flattenVectors, queryVector } from './checks.js';
+import { calibrateOnFolds, calibrationReferences } from './calibrate-gallery.js';
 import { DEFAULT_KMEANS_SEED, reduceVectors } from './cluster.js';
+import { embedImages } from './embed-images.js';
 import { checkEmbedder, openRecordedEmbedder, type EmbedderIdentity, type OpenEmbedderOptions } from './embedder-binding.js';
 import { readGalleryFile, writeGalleryFile } from './file.js';
 import { decodeGallery, encodeGallery, type EncodeOptions, type GalleryData } from './format.js';
 import { LabelledIndex } from './labelled-index.js';
 import { galleryData, loadedGallery, type ClassEntry } from './persistence.js';
-import { DEFAULT_FALSE_NAME_RATE, GuardCollector, normalizedRows, OpenSet } from './open-set.js';
+import { normalizedRows, OpenSet } from './open-set.js';
 import {
   DEFAULT_CLUSTERS,
-  DEFAULT_HNSW,
   DEFAULT_K,
   DEFAULT_TEMPERATURE,
   DEFAULT_THRESHOLD,
@@ -46,7 +46,7 @@ import {
   type Neighbor,
   type ReferenceGalleryOptions,
 } from './types.js';
-import { heldOutAnswer, voteNeighbors } from './vote.js';
+import { voteNeighbors } from './vote.js';
 
 // Callers (and other branches) import these from here; their home is types.ts / vote.ts.
 export * from './types.js';
@@ -79,17 +79,7 @@ export class ReferenceGallery {
 
   constructor(options: ReferenceGalleryOptions = {}) {
     const { dim, metric = 'cosine', clustersPerClass = DEFAULT_CLUSTERS, index = 'auto', hnsw = {}, embedder, seed = DEFAULT_KMEANS_SEED, threshold = DEFAULT_THRESHOLD } = options;
-    check(is.number(threshold), 'threshold', 'a number', threshold);
-    check(is.oneOf(metric, ['cosine', 'l2']), 'metric', '"cosine" or "l2"', metric);
-    check(clustersPerClass === 'all' || is.positiveInt(clustersPerClass), 'clustersPerClass', 'a positive integer or "all"', clustersPerClass);
-    check(is.oneOf(index, ['auto', 'exact', 'hnsw']), 'index', '"auto", "exact" or "hnsw"', index);
-    check(dim === undefined || is.positiveInt(dim), 'dim', 'a positive integer', dim);
-    check(typeof hnsw === 'object' && hnsw !== null, 'hnsw', 'an object { M, efConstruction, ef }', hnsw);
-    const hnswProblem = hnswParamsProblem(definedOnly(hnsw));
-    if (hnswProblem) throw new SkulensError('E_INPUT', `${hnswProblem}.`);
-    // Only the three parameters: anything else would reach the native index's options.
-    const params: HnswParams = { M: hnsw.M ?? DEFAULT_HNSW.M, efConstruction: hnsw.efConstruction ?? DEFAULT_HNSW.efConstruction, ef: hnsw.ef ?? DEFAULT_HNSW.ef };
-    check(Number.isInteger(seed) && is.inRange(seed, 0, 0xffffffff), 'seed', 'an integer from 0 to 2^32-1', seed);
+    const params = checkGalleryOptions({ dim, metric, clustersPerClass, index, hnsw, seed, threshold });
     this.metric = metric;
     this.clustersPerClass = clustersPerClass;
     this.indexChoice = index;
@@ -203,17 +193,9 @@ export class ReferenceGallery {
   async addImages(embedder: Embedder, label: string, images: readonly EmbedInput[], options: AddImagesOptions = {}): Promise<AddImagesResult> {
     checkLabel(label);
     this.bindEmbedder(embedder);
-    const views = augmentViews(options.augment);
-    if (views > 0) {
-      const seed = (typeof options.augment === 'object' ? options.augment.seed : undefined) ?? this.seed;
-      const r = await embedWithViews(embedder, label, images, views, seed, options.onProgress);
-      if (r.vectors.length) this.add(label, r.vectors);
-      return { added: r.added, vectors: r.vectors.length, failures: r.failures };
-    }
-    const { vectors, failures } = await embedder.embedSettled(images, options.onProgress ? { onProgress: options.onProgress } : {});
-    const ok = vectors.filter((v): v is Float32Array => v !== null);
-    if (ok.length) this.add(label, ok);
-    return { added: ok.length, vectors: ok.length, failures };
+    const r = await embedImages(embedder, label, images, options, this.seed);
+    if (r.vectors.length) this.add(label, r.vectors);
+    return { added: r.added, vectors: r.vectors.length, failures: r.failures };
   }
 
   /**
@@ -235,10 +217,9 @@ export class ReferenceGallery {
   /** Embed images of non-target products and add them as negative references (bad images are reported in `failures` and skipped). */
   async addNegativeImages(embedder: Embedder, images: readonly EmbedInput[], options: { onProgress?: (p: EmbedProgress) => void } = {}): Promise<AddImagesResult> {
     this.bindEmbedder(embedder);
-    const { vectors, failures } = await embedder.embedSettled(images, options.onProgress ? { onProgress: options.onProgress } : {});
-    const ok = vectors.filter((v): v is Float32Array => v !== null);
-    if (ok.length) this.addNegatives(ok);
-    return { added: ok.length, vectors: ok.length, failures };
+    const r = await embedImages(embedder, '', images, options, this.seed);
+    if (r.vectors.length) this.addNegatives(r.vectors);
+    return { added: r.added, vectors: r.vectors.length, failures: r.failures };
   }
 
   /** Forget every negative reference. */
@@ -416,55 +397,21 @@ export class ReferenceGallery {
    * becomes this gallery's default (stored in the file). Re-run after changing classes.
    */
   calibrate(options: CalibrateOptions = {}): CalibrationInfo {
-    const t0 = performance.now();
-    const { folds, rejectRate, cohortWeight, cohortSize } = calibrateSettings(options);
+    calibrateSettings(options); // bad options fail first, as before calibrateOnFolds took the loop
     const labels = this.labels;
     if (labels.length < 2) throw new SkulensError('E_INPUT', `calibrate() needs at least 2 labels (this gallery has ${labels.length}).`);
     this.refreshAdaptation();
     const dim = this.dim;
-    const raws = labels.map((l) => {
-      const e = this.classes.get(l)!;
-      const r = e.raw ?? (this.clustersPerClass === 'all' ? e.vectors : undefined);
-      if (!r) {
-        throw new SkulensError(
-          'E_INPUT',
-          `calibrate() needs the reference vectors, but this gallery keeps only ${String(this.clustersPerClass)} centroid(s) per class since it was loaded. Calibrate while building (skulens gallery build --calibrate), or keep the references (clustersPerClass "all", or adapt()).`,
-        );
-      }
-      return r;
-    });
-    // The open-set guards are calibrated on the same folds (open-set.ts).
-    const collect = new GuardCollector(dim, this.adapter !== undefined && (options.rawSpace ?? true), this.openSet.rows(), folds, options.seed ?? this.seed);
-    const answers = heldOutAnswers(labels, raws, dim, { folds, seed: options.seed ?? this.seed }, (references) => {
+    const raws = calibrationReferences(labels.map((l) => this.classes.get(l)!), this.clustersPerClass);
+    const input = { labels, raws, dim, adapted: this.adapter !== undefined, negatives: this.openSet.rows(), seed: this.seed };
+    const { calibration, info } = calibrateOnFolds(input, options, (references) => {
       const g = new ReferenceGallery({ dim, metric: this.metric, clustersPerClass: this.clustersPerClass, index: 'exact', seed: this.seed });
       for (const [label, vectors] of references) g.add(label, vectors);
       if (this.adapter) g.adapt(this.adapter.options);
-      // One full ranking serves both the vote and every label's best similarity.
-      const fold = { openSet: g.openSet, rawMeans: () => g.rawMeans(), answer: (v: Float32Array) => heldOutAnswer(g.nearest(v, g.size), '') };
-      if (collect.active) collect.beginFold(fold);
-      const answer = (label: string, v: Float32Array) => {
-        const a = heldOutAnswer(g.nearest(v, g.size), label);
-        collect.reference(label, v, a.answer, fold);
-        return a;
-      };
-      return { answer, dispose: () => g.dispose() };
+      return { openSet: g.openSet, rawMeans: () => g.rawMeans(), ranked: (v) => g.nearest(v, g.size), dispose: () => g.dispose() };
     });
-    const cohort = { weight: cohortWeight, size: cohortSize };
-    const result = calibrationFromAnswers(answers, labels, rejectRate, cohort);
-    const guards = collect.finish(labels, result, rejectRate, cohort, options.falseNameRate ?? DEFAULT_FALSE_NAME_RATE);
-    this.calibration = new Calibration({ offsets: result.offsets, rejectRate, folds, cohortWeight, cohortSize, ...(guards.raw || guards.negatives ? { guards } : {}) });
-    this._threshold = result.threshold;
-    this._thresholdSource = 'calibrated';
-    return {
-      threshold: result.threshold,
-      heldOut: result.heldOut,
-      heldOutTop1: result.heldOutTop1,
-      ...(guards.raw ? { rawThreshold: guards.raw.threshold } : {}),
-      ...(guards.negatives ? { negatives: { ...guards.negatives } } : {}),
-      folds,
-      rejectRate,
-      ms: performance.now() - t0,
-    };
+    [this.calibration, this._threshold, this._thresholdSource] = [calibration, info.threshold, 'calibrated'];
+    return info;
   }
 
   /** The calibration in use (undefined before calibrate()). */
@@ -512,15 +459,13 @@ export class ReferenceGallery {
     this.refreshAdaptation();
     const { metric, dim, clustersPerClass, seed, indexChoice: index, hnsw, threshold, adapter, calibration, extraMeta } = this;
     const [thresholdSource, embedder, negatives] = [this._thresholdSource, this._embedder, this.negativeCount ? this.openSet.toRecord(dim) : undefined];
-    const classes = this.labels.map((l) => this.classes.get(l)!);
-    return galleryData({ metric, dim, clustersPerClass, seed, index, hnsw, threshold, thresholdSource, embedder, extraMeta, adapter, calibration, negatives, classes });
+    return galleryData({ metric, dim, clustersPerClass, seed, index, hnsw, threshold, thresholdSource, embedder, extraMeta, adapter, calibration, negatives, classes: this.labels.map((l) => this.classes.get(l)!) });
   }
 
   private static fromData(data: GalleryData, options: Pick<ReferenceGalleryOptions, 'index' | 'hnsw'>): ReferenceGallery {
     const s = loadedGallery(data, options);
     const g = new ReferenceGallery(s.options);
-    [g.extraMeta, g._thresholdSource, g.adapter, g.calibration] = [s.extraMeta, s.thresholdSource, s.adapter, s.calibration];
-    if (s.openSet) g.openSet = s.openSet;
+    [g.extraMeta, g._thresholdSource, g.adapter, g.calibration, g.openSet] = [s.extraMeta, s.thresholdSource, s.adapter, s.calibration, s.openSet ?? g.openSet];
     for (const c of s.classes) g.classes.set(c.label, c);
     return g;
   }
