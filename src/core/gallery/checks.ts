@@ -89,11 +89,19 @@ export function concat(a: Float32Array, b: Float32Array): Float32Array {
 }
 
 /** The gallery constructor's options, checked; returns the HNSW parameters with the defaults filled in. */
-export function checkGalleryOptions(o: Required<Pick<ReferenceGalleryOptions, 'metric' | 'clustersPerClass' | 'index' | 'hnsw' | 'seed' | 'threshold'>> & Pick<ReferenceGalleryOptions, 'dim'>): HnswParams {
+export function checkGalleryOptions(
+  o: Required<Pick<ReferenceGalleryOptions, 'metric' | 'clustersPerClass' | 'index' | 'hnsw' | 'seed' | 'threshold'>> &
+    Pick<ReferenceGalleryOptions, 'dim'>,
+): HnswParams {
   const { dim, metric, clustersPerClass, index, hnsw, seed, threshold } = o;
   check(is.number(threshold), 'threshold', 'a number', threshold);
   check(is.oneOf(metric, ['cosine', 'l2']), 'metric', '"cosine" or "l2"', metric);
-  check(clustersPerClass === 'all' || is.positiveInt(clustersPerClass), 'clustersPerClass', 'a positive integer or "all"', clustersPerClass);
+  check(
+    clustersPerClass === 'all' || is.positiveInt(clustersPerClass),
+    'clustersPerClass',
+    'a positive integer or "all"',
+    clustersPerClass,
+  );
   check(is.oneOf(index, ['auto', 'exact', 'hnsw']), 'index', '"auto", "exact" or "hnsw"', index);
   check(dim === undefined || is.positiveInt(dim), 'dim', 'a positive integer', dim);
   check(typeof hnsw === 'object' && hnsw !== null, 'hnsw', 'an object { M, efConstruction, ef }', hnsw);
@@ -101,5 +109,9 @@ export function checkGalleryOptions(o: Required<Pick<ReferenceGalleryOptions, 'm
   if (hnswProblem) throw new SkulensError('E_INPUT', `${hnswProblem}.`);
   check(Number.isInteger(seed) && is.inRange(seed, 0, 0xffffffff), 'seed', 'an integer from 0 to 2^32-1', seed);
   // Only the three parameters: anything else would reach the native index's options.
-  return { M: hnsw.M ?? DEFAULT_HNSW.M, efConstruction: hnsw.efConstruction ?? DEFAULT_HNSW.efConstruction, ef: hnsw.ef ?? DEFAULT_HNSW.ef };
+  return {
+    M: hnsw.M ?? DEFAULT_HNSW.M,
+    efConstruction: hnsw.efConstruction ?? DEFAULT_HNSW.efConstruction,
+    ef: hnsw.ef ?? DEFAULT_HNSW.ef,
+  };
 }
