@@ -396,8 +396,10 @@ describe('10. control characters in labels', () => {
 
   it('annotate draws a label with control characters (from a detector labels file) instead of failing', async () => {
     const img = { data: new Uint8Array(64 * 64 * 3).fill(200), width: 64, height: 64, channels: 3 as const };
-    const bytes = await annotate(img, [{ box: { x: 4, y: 20, width: 30, height: 30 }, label: 'x\x1b\x07\0y\ufffe', score: 0.9 }]);
-    expect((await sharp(bytes).metadata()).width).toBe(64);
+    const items = [{ box: { x: 4, y: 20, width: 30, height: 30 }, label: 'x\x1b\x07\0y\ufffe', score: 0.9 }];
+    // Both layouts draw the label: a tag on the photo, and the legend beside it (the output grows by the panel).
+    expect((await sharp(await annotate(img, items, { labels: 'tags' })).metadata()).width).toBe(64);
+    expect((await sharp(await annotate(img, items, { labels: 'legend' })).metadata()).width).toBeGreaterThan(64);
   });
 
   it('gallery build reports and skips a class with a bad or overlong label before embedding anything', async () => {
