@@ -37,7 +37,7 @@ import { Embedder } from '../src/core/embedder.js';
 import { bestScoreByLabel, otherLabelScores, ReferenceGallery, type ReferenceGalleryOptions } from '../src/core/gallery/gallery.js';
 import { readLabelledSet } from '../src/node/dataset.js';
 import { byLabel } from '../tools/grocery.js';
-import { STORE_BEGIN, STORE_END, storeMarkdown, storeProtocols, type StorePart } from '../tools/store-protocols.js';
+import { auroc, STORE_BEGIN, STORE_END, storeMarkdown, storeProtocols, type StorePart } from '../tools/store-protocols.js';
 import { vectorCacheKey } from '../tools/cache-key.js';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
@@ -117,20 +117,6 @@ function answer(g: ReferenceGallery, q: Split, threshold?: number) {
   const known = new Set(g.labels);
   const rs = g.classifyBatch(q.vectors, threshold !== undefined ? { threshold } : {});
   return rs.map((r, i) => ({ ok: r.label === q.labels[i], unknown: r.unknown, score: r.unknownScore, known: known.has(q.labels[i]!) }));
-}
-
-function auroc(pos: number[], neg: number[]): number {
-  const all = [...pos.map((s) => [s, 1] as const), ...neg.map((s) => [s, 0] as const)].sort((a, b) => a[0] - b[0]);
-  let sum = 0;
-  // average ranks for ties
-  for (let i = 0; i < all.length; ) {
-    let j = i;
-    while (j < all.length && all[j]![0] === all[i]![0]) j++;
-    const rank = (i + 1 + j) / 2;
-    for (let t = i; t < j; t++) if (all[t]![1] === 1) sum += rank;
-    i = j;
-  }
-  return (sum - (pos.length * (pos.length + 1)) / 2) / (pos.length * neg.length);
 }
 
 const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
