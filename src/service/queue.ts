@@ -148,9 +148,11 @@ export class ClusterClient {
   }
 
   async status(jobId: string): Promise<JobStatus | undefined> {
+    // State first, then the job's fields: a job's state and its attemptsMade/failedReason change together in one
+    // Redis script, so fields read before the state could be older than it (a "failed" job with 0 attempts).
+    const raw = await this.wrap(() => this.queue.getJobState(jobId));
     const job = await this.wrap(() => Job.fromId<JobData, ServiceResult>(this.queue, jobId));
     if (!job) return undefined;
-    const raw = await job.getState();
     const state: JobState = raw === 'waiting-children' || raw === 'prioritized' || raw === 'waiting' ? 'waiting' : (['active', 'completed', 'failed', 'delayed'] as string[]).includes(raw) ? (raw as JobState) : 'unknown';
     const s: JobStatus = { id: jobId, state, attempts: job.attemptsMade };
     if (state === 'completed') s.result = job.returnvalue;
