@@ -1,5 +1,4 @@
-import { readdirSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { readFileSync } from 'node:fs';
 import sharp from 'sharp';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { buildOnnx } from '../fixtures/onnx-builder.js';
@@ -7,16 +6,8 @@ import { encodeOnnxMetadataEntry } from '../src/core/onnx-metadata.js';
 import * as ort from 'onnxruntime-node';
 import { EmbedError, Embedder, loadImage, PREPROCESS_METADATA_KEY, SkulensError } from '../src/index.js';
 import { WorkerSession } from '../src/node/worker-session.js';
-import { grocery, HAVE_SHARED, models } from './helpers/shared.js';
+import { HAVE_SHARED, models, testPhotos as photos } from './helpers/shared.js';
 
-const photos = (cls: string, n: number) => {
-  const dir = join(grocery, 'test', cls);
-  return readdirSync(dir)
-    .filter((f) => f.endsWith('.jpg'))
-    .sort()
-    .slice(0, n)
-    .map((f) => join(dir, f));
-};
 const argmax = (v: Float32Array) => v.reduce((best, x, i) => (x > v[best]! ? i : best), 0);
 const cosine = (a: Float32Array, b: Float32Array) => a.reduce((s, x, i) => s + x * b[i]!, 0);
 

@@ -11,18 +11,10 @@ import { describe, expect, it } from 'vitest';
 import { Detector, Embedder } from '../src/index.js';
 import { fastInt8IsExact, probeModelBytes } from '../src/core/int8-probe.js';
 import { EXACT_INT8_SESSION_ENTRY, withSessionDefaults } from '../src/core/model.js';
-import { grocery, HAVE_SHARED, models, shelves } from './helpers/shared.js';
+import { HAVE_SHARED, models, shelves, testPhotos as photos } from './helpers/shared.js';
 
 const exact = { extra: { session: { ...EXACT_INT8_SESSION_ENTRY } } };
 
-const photos = (cls: string, n: number) => {
-  const dir = join(grocery, 'test', cls);
-  return readdirSync(dir)
-    .filter((f) => f.endsWith('.jpg'))
-    .sort()
-    .slice(0, n)
-    .map((f) => join(dir, f));
-};
 
 describe('int8 kernel probe', () => {
   it('its graph computes 255·127·64 per output under exact arithmetic, and it agrees with the default kernels', async () => {

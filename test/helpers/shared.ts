@@ -3,7 +3,7 @@
  * repository. Tests that need them skip loudly when the folder is absent, and fail under
  * CI=true (a skipped fixture must not turn a CI run green).
  */
-import { existsSync } from 'node:fs';
+import { existsSync, readdirSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -29,4 +29,14 @@ export const models = {
 };
 
 export const grocery = join(SHARED, 'data', 'grocery-store');
+
+/** The first `n` test-split photos of a Grocery Store class folder (e.g. 'Fruit/Banana'), in name order. */
+export const testPhotos = (cls: string, n: number): string[] => {
+  const dir = join(grocery, 'test', cls);
+  return readdirSync(dir)
+    .filter((f) => f.endsWith('.jpg'))
+    .sort()
+    .slice(0, n)
+    .map((f) => join(dir, f));
+};
 export const shelves = join(SHARED, 'data', 'sku110k-shelf');
