@@ -8,6 +8,7 @@ import { type Command, InvalidArgumentError } from 'commander';
 import { mkdir } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import { messageOf } from '../core/errors.js';
+import { is } from '../core/is.js';
 import { DEFAULT_CLUSTERS, DEFAULT_THRESHOLD, Embedder, ReferenceGallery, SkulensError, type Metric } from '../index.js';
 import { DEFAULT_AUGMENT_VIEWS } from '../core/augment/augment.js';
 import { expandImageArgs, type DatasetItem } from '../node/dataset.js';
@@ -215,6 +216,6 @@ async function readNegatives(source: string): Promise<DatasetItem[]> {
 
 function parseViews(value: string): number {
   const n = Number(value);
-  if (!Number.isInteger(n) || n < 1 || n > 1000) throw new InvalidArgumentError('expected a whole number of views from 1 to 1000.');
+  if (!is.int(n, 1, 1000)) throw new InvalidArgumentError('expected a whole number of views from 1 to 1000.');
   return n;
 }

@@ -9,6 +9,7 @@ import { readRegularFile } from '../node/read-file.js';
 import { DEFAULT_DETECTOR, DEFAULT_EMBEDDER, isBuiltinModelId } from '../core/builtin-models.js';
 import { MAX_TILES, type TilesOption } from '../core/detector/tiles.js';
 import { messageOf } from '../core/errors.js';
+import { is } from '../core/is.js';
 import { DEFAULT_K, DETECTOR_FORMATS, Detector, ReferenceGallery, SkulensError, isSkulensError } from '../index.js';
 import type { DetectorFormat, DetectorOptions, Embedder, Metric } from '../index.js';
 
@@ -18,7 +19,7 @@ export const EMBEDDER_HELP = `ONNX embedding model (default: the built-in ${DEFA
 export function parsePositiveInt(name: string) {
   return (value: string): number => {
     const n = Number(value);
-    if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError(`${name} must be a positive integer, got "${value}".`);
+    if (!is.positiveInt(n)) throw new InvalidArgumentError(`${name} must be a positive integer, got "${value}".`);
     return n;
   };
 }
@@ -109,7 +110,7 @@ export async function readLabels(file: string): Promise<string[]> {
 }
 
 export function parseFormat(value: string): DetectorFormat | 'auto' {
-  if (value !== 'auto' && !DETECTOR_FORMATS.includes(value as DetectorFormat))
+  if (value !== 'auto' && !is.oneOf(value, DETECTOR_FORMATS))
     throw new InvalidArgumentError(`expected auto, ${DETECTOR_FORMATS.join(', ')}.`);
   return value as DetectorFormat | 'auto';
 }
@@ -118,7 +119,7 @@ export function parseFormat(value: string): DetectorFormat | 'auto' {
 export function parseUnit(name: string, aboveZero = false) {
   return (value: string): number => {
     const n = Number(value);
-    if (value.trim() === '' || !((aboveZero ? n > 0 : n >= 0) && n <= 1)) {
+    if (value.trim() === '' || !is.inRange(n, 0, 1, aboveZero ? 'lo' : undefined)) {
       throw new InvalidArgumentError(`${name} must be a number ${aboveZero ? 'above 0, at most 1' : 'from 0 to 1'}.`);
     }
     return n;
@@ -129,14 +130,13 @@ function parseTiles(value: string): TilesOption {
   const v = value.trim().toLowerCase();
   if (v === 'auto' || v === 'off') return v;
   const n = Number(v);
-  if (!Number.isInteger(n) || n < 1 || n > MAX_TILES)
-    throw new InvalidArgumentError(`expected auto, off or a number of tiles from 1 to ${MAX_TILES}.`);
+  if (!is.int(n, 1, MAX_TILES)) throw new InvalidArgumentError(`expected auto, off or a number of tiles from 1 to ${MAX_TILES}.`);
   return n;
 }
 
 export function parseIds(value: string): number[] {
   const ids = value.split(',').map((s) => Number(s.trim()));
-  if (ids.some((n) => !Number.isInteger(n) || n < 0)) throw new InvalidArgumentError('expected comma-separated class ids, e.g. 46,47,49.');
+  if (!ids.every((n) => is.int(n, 0))) throw new InvalidArgumentError('expected comma-separated class ids, e.g. 46,47,49.');
   return ids;
 }
 
@@ -183,12 +183,12 @@ export async function openGallery(
 export function parseClusters(value: string): number | 'all' {
   if (value === 'all') return 'all';
   const n = Number(value);
-  if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError('expected a positive integer or "all".');
+  if (!is.positiveInt(n)) throw new InvalidArgumentError('expected a positive integer or "all".');
   return n;
 }
 
 export function parseMetric(value: string): Metric {
-  if (value !== 'cosine' && value !== 'l2') throw new InvalidArgumentError('expected cosine or l2.');
+  if (!is.oneOf(value, ['cosine', 'l2'] as const)) throw new InvalidArgumentError('expected cosine or l2.');
   return value;
 }
 
@@ -211,6 +211,6 @@ export function addGalleryQueryOptions(command: Command): Command {
 
 export function parseThreshold(value: string): number {
   const n = Number(value);
-  if (value.trim() === '' || !Number.isFinite(n)) throw new InvalidArgumentError('expected a number.');
+  if (value.trim() === '' || !is.finite(n)) throw new InvalidArgumentError('expected a number.');
   return n;
 }

@@ -5,6 +5,7 @@
 import { resolve } from 'node:path';
 import { InvalidArgumentError, type Command } from 'commander';
 import { SkulensError } from '../core/errors.js';
+import { is } from '../core/is.js';
 import { DEFAULT_DETECTOR, isBuiltinModelId } from '../core/builtin-models.js';
 import { AuditStore } from '../service/db.js';
 import type { DetectorSettings } from '../service/models.js';
@@ -51,7 +52,7 @@ function onSignals(stop: () => Promise<void>): void {
 
 function parsePort(value: string): number {
   const n = Number(value);
-  if (!Number.isInteger(n) || n < 0 || n > 65535) throw new InvalidArgumentError('expected a port number, 0–65535.');
+  if (!is.int(n, 0, 65535)) throw new InvalidArgumentError('expected a port number, 0–65535.');
   return n;
 }
 

@@ -8,6 +8,7 @@ import { DEFAULT_EMBEDDER } from './builtin-models.js';
 import { SkulensError, messageOf } from './errors.js';
 import { halfArrayToFloat32 } from './float16.js';
 import { decodeImage, describeInput, isRawImage, type ImageInput, type Rect } from './image.js';
+import { check, is } from './is.js';
 import { fitSpecToInput, formatShape, openImageModel, type ImageModel } from './image-model.js';
 import type { ModelSource } from './model.js';
 import { definedOnly } from './options.js';
@@ -142,7 +143,7 @@ export class Embedder {
 
   static async create(options: EmbedderOptions = {}): Promise<Embedder> {
     const { model = DEFAULT_EMBEDDER, preset, output, batchSize = 16, normalize = true, sessionOptions, worker, workers, ...overrides } = options ?? ({} as EmbedderOptions);
-    if (!Number.isInteger(batchSize) || batchSize < 1) throw new SkulensError('E_INPUT', `batchSize must be a positive integer, got ${batchSize}.`);
+    check(is.positiveInt(batchSize), 'batchSize', 'a positive integer', batchSize);
     const opened = await openImageModel(model, 'embedder', { sessionOptions, worker, workers: workers ?? Math.min(2, getPlatform().cpuCount?.() ?? 1) });
     try {
       return await Embedder.build(opened, { preset, output, batchSize, normalize, overrides });

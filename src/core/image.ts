@@ -5,6 +5,7 @@
  */
 import { SkulensError, messageOf } from './errors.js';
 import type { ImageInput, RawImage } from './image-types.js';
+import { is } from './is.js';
 import { getPlatform } from './platform.js';
 
 export type { RawImage, Rect, DrawableImage, BlobLike, ImageInput } from './image-types.js';
@@ -51,7 +52,7 @@ export async function decodeImage(input: ImageInput): Promise<RawImage> {
 export function validateRawImage(image: RawImage, name = describeInput(image)): RawImage {
   const { width, height, channels, data } = image;
   const problem =
-    !Number.isInteger(width) || width < 1 || !Number.isInteger(height) || height < 1
+    !is.positiveInt(width) || !is.positiveInt(height)
       ? `width and height must be positive integers, got ${width}x${height}`
       : channels !== 3 && channels !== 4
         ? `channels must be 3 (RGB) or 4 (RGBA), got ${channels}`

@@ -10,6 +10,8 @@ export const is = {
   number: (v: unknown): v is number => typeof v === 'number' && !Number.isNaN(v),
   finite: (v: unknown): v is number => typeof v === 'number' && Number.isFinite(v),
   positiveInt: (v: unknown): v is number => Number.isInteger(v) && (v as number) >= 1,
+  /** An integer with lo ≤ v ≤ hi. */
+  int: (v: unknown, lo = -Infinity, hi = Infinity): v is number => Number.isInteger(v) && (v as number) >= lo && (v as number) <= hi,
   /** lo ≤ v ≤ hi; `open` excludes the ends named ('lo', 'hi' or 'both'). */
   inRange: (v: unknown, lo: number, hi: number, open?: 'lo' | 'hi' | 'both'): v is number =>
     typeof v === 'number' && (open === 'lo' || open === 'both' ? v > lo : v >= lo) && (open === 'hi' || open === 'both' ? v < hi : v <= hi),

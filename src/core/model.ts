@@ -6,6 +6,7 @@
 import type { InferenceSession } from 'onnxruntime-common';
 import { modelLocation } from './builtin-models.js';
 import { SkulensError, messageOf } from './errors.js';
+import { check, is } from './is.js';
 import { fastInt8IsExact } from './int8-probe.js';
 import { getPlatform, type SessionLike, type WorkerPoolSession } from './platform.js';
 
@@ -79,9 +80,7 @@ export async function loadModel(model: ModelSource, sessionOptions?: InferenceSe
   const platform = getPlatform();
   // Each worker is a thread with its own copy of the model: more of them than cores only costs memory.
   const maxWorkers = Math.max(2, platform.cpuCount?.() ?? 1);
-  if (!Number.isInteger(workers) || workers < 1 || workers > maxWorkers) {
-    throw new SkulensError('E_INPUT', `workers must be an integer from 1 to ${maxWorkers} (the CPU cores here), got ${String(workers)}.`);
-  }
+  check(is.int(workers, 1, maxWorkers), 'workers', `an integer from 1 to ${maxWorkers} (the CPU cores here)`, workers);
   let bytes: Uint8Array;
   const path = typeof model === 'string' ? model : undefined;
   if (typeof model === 'string') {

@@ -4,6 +4,7 @@
  * and written straight into their slot of the batch tensor, with no intermediate images.
  */
 import { SkulensError } from './errors.js';
+import { is } from './is.js';
 import type { RawImage, Rect } from './image.js';
 import { definedOnly } from './options.js';
 
@@ -134,23 +135,23 @@ function validateSpec(s: PreprocessSpec): void {
   const fail = (what: string) => {
     throw new SkulensError('E_PREPROCESS', `Invalid preprocessing spec: ${what}.`);
   };
-  if (!Number.isInteger(s.width) || s.width < 1 || !Number.isInteger(s.height) || s.height < 1)
+  if (!is.positiveInt(s.width) || !is.positiveInt(s.height))
     fail(`width/height must be positive integers, got ${s.width}x${s.height}`);
   if (s.width > MAX_INPUT_SIDE || s.height > MAX_INPUT_SIDE) fail(`width/height must be at most ${MAX_INPUT_SIDE}, got ${s.width}x${s.height}`);
-  if (!['stretch', 'center-crop', 'letterbox'].includes(s.resize)) fail(`resize "${s.resize}" is not stretch, center-crop or letterbox`);
-  if (!(s.cropFraction > 0 && s.cropFraction <= 1)) fail(`cropFraction must be in (0, 1], got ${s.cropFraction}`);
-  if (!['center', 'top-left'].includes(s.letterboxAlign)) fail(`letterboxAlign "${s.letterboxAlign}" is not center or top-left`);
-  if (!(s.padValue >= 0 && s.padValue <= 255)) fail(`padValue must be 0–255, got ${s.padValue}`);
-  if (!(s.scale > 0)) fail(`scale must be > 0, got ${s.scale}`);
+  if (!is.oneOf(s.resize, ['stretch', 'center-crop', 'letterbox'])) fail(`resize "${s.resize}" is not stretch, center-crop or letterbox`);
+  if (!is.inRange(s.cropFraction, 0, 1, 'lo')) fail(`cropFraction must be in (0, 1], got ${s.cropFraction}`);
+  if (!is.oneOf(s.letterboxAlign, ['center', 'top-left'])) fail(`letterboxAlign "${s.letterboxAlign}" is not center or top-left`);
+  if (!is.inRange(s.padValue, 0, 255)) fail(`padValue must be 0–255, got ${s.padValue}`);
+  if (!is.inRange(s.scale, 0, Infinity, 'lo')) fail(`scale must be > 0, got ${s.scale}`);
   for (const key of ['mean', 'std'] as const) {
     const v = s[key];
-    if (!Array.isArray(v) || v.length !== 3 || v.some((x) => typeof x !== 'number' || !Number.isFinite(x)))
+    if (!Array.isArray(v) || v.length !== 3 || !v.every(is.finite))
       fail(`${key} must be three numbers`);
   }
   if (s.std.some((x) => x === 0)) fail('std must not contain 0');
-  if (!['rgb', 'bgr'].includes(s.channelOrder)) fail(`channelOrder "${s.channelOrder}" is not rgb or bgr`);
-  if (!['nchw', 'nhwc'].includes(s.layout)) fail(`layout "${s.layout}" is not nchw or nhwc`);
-  if (!['float32', 'float16'].includes(s.dtype)) fail(`dtype "${s.dtype}" is not float32 or float16`);
+  if (!is.oneOf(s.channelOrder, ['rgb', 'bgr'])) fail(`channelOrder "${s.channelOrder}" is not rgb or bgr`);
+  if (!is.oneOf(s.layout, ['nchw', 'nhwc'])) fail(`layout "${s.layout}" is not nchw or nhwc`);
+  if (!is.oneOf(s.dtype, ['float32', 'float16'])) fail(`dtype "${s.dtype}" is not float32 or float16`);
 }
 
 /**

@@ -8,6 +8,8 @@
  * - l2: 1 - ‖q - r‖² / 2, which equals the cosine for unit vectors and keeps one
  *   threshold scale across metrics (it can go below -1 for long, unnormalised vectors).
  */
+import { is } from './is.js';
+
 export type Metric = 'cosine' | 'l2';
 
 export interface SearchHit {
@@ -57,7 +59,7 @@ export function hnswParamsProblem(params: Record<string, unknown>): string | und
     const limits = HNSW_LIMITS[key as keyof HnswParams];
     if (!limits) return `hnsw.${key} is not an HNSW parameter (M, efConstruction, ef)`;
     const v = params[key];
-    if (!(Number.isInteger(v) && (v as number) >= limits[0] && (v as number) <= limits[1])) {
+    if (!is.int(v, limits[0], limits[1])) {
       return `hnsw.${key} must be an integer from ${limits[0]} to ${limits[1]}, got ${JSON.stringify(v) ?? String(v)}`;
     }
   }

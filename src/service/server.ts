@@ -8,6 +8,7 @@ import { timingSafeEqual } from 'node:crypto';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import { SkulensError, messageOf } from '../core/errors.js';
+import { is } from '../core/is.js';
 import { AuditStore } from './db.js';
 import { LocalRunner } from './local.js';
 import { Pipeline, type ClassifyRequestOptions, type ServiceModels, type ServiceResult } from './models.js';
@@ -238,7 +239,7 @@ function parseNumber(query: Record<string, string | undefined>, name: string, in
   const v = query[name];
   if (v === undefined || v === '') return undefined;
   const n = Number(v);
-  if (!Number.isFinite(n) || (integer && (!Number.isInteger(n) || n < 1))) throw new HttpError(400, 'E_INPUT', `?${name}= must be ${integer ? 'a positive integer' : 'a number'}, got "${v}".`);
+  if (!(integer ? is.positiveInt(n) : is.finite(n))) throw new HttpError(400, 'E_INPUT', `?${name}= must be ${integer ? 'a positive integer' : 'a number'}, got "${v}".`);
   return n;
 }
 

@@ -46,7 +46,7 @@ export class Adapter {
     const { power, shrinkage, dims } = options;
     check(power === undefined || is.inRange(power, 0, 4, 'lo'), 'adapt(): power', 'in (0, 4]', power);
     check(shrinkage === undefined || is.inRange(shrinkage, 0, 1), 'adapt(): shrinkage', 'in [0, 1]', shrinkage);
-    check(dims === undefined || (Number.isInteger(dims) && dims >= 2), 'adapt(): dims', 'an integer >= 2', dims);
+    check(dims === undefined || is.int(dims, 2), 'adapt(): dims', 'an integer >= 2', dims);
   }
 
   /** The references changed: re-fit before the next use. */

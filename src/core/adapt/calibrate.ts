@@ -138,7 +138,7 @@ export function calibrateSettings(options: CalibrateOptions): Required<Omit<Cali
   const cohortSize = options.cohortSize ?? DEFAULT_COHORT_SIZE;
   check(is.inRange(cohortWeight, 0, 2), 'calibrate(): cohortWeight', 'in [0, 2]', cohortWeight);
   check(is.positiveInt(cohortSize), 'calibrate(): cohortSize', 'a positive integer', cohortSize);
-  check(Number.isInteger(folds) && folds >= 2, 'calibrate(): folds', 'an integer >= 2', folds);
+  check(is.int(folds, 2), 'calibrate(): folds', 'an integer >= 2', folds);
   check(is.inRange(rejectRate, 0, 1, 'hi'), 'calibrate(): rejectRate', 'in [0, 1)', rejectRate);
   check(options.falseNameRate === undefined || is.inRange(options.falseNameRate, 0, 1, 'hi'), 'calibrate(): falseNameRate', 'in [0, 1)', options.falseNameRate);
   return { folds, rejectRate, cohortWeight, cohortSize };

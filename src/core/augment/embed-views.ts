@@ -5,6 +5,7 @@
  */
 import type { Embedder, EmbedFailure, EmbedInput, EmbedProgress } from '../embedder.js';
 import { SkulensError } from '../errors.js';
+import { check, is } from '../is.js';
 import { decodeImage, describeInput, isRawImage } from '../image.js';
 import type { ImageInput, Rect } from '../image-types.js';
 import { augmentImage, DEFAULT_AUGMENT_VIEWS, viewSeed, type AugmentOptions } from './augment.js';
@@ -13,7 +14,7 @@ import { augmentImage, DEFAULT_AUGMENT_VIEWS, viewSeed, type AugmentOptions } fr
 export function augmentViews(augment: number | AugmentOptions | undefined): number {
   if (augment === undefined) return 0;
   const views = typeof augment === 'number' ? augment : (augment.views ?? DEFAULT_AUGMENT_VIEWS);
-  if (!(Number.isInteger(views) && views >= 0 && views <= 1000)) throw new SkulensError('E_INPUT', `augment must be a whole number of views from 0 to 1000, got ${String(views)}.`);
+  check(is.int(views, 0, 1000), 'augment', 'a whole number of views from 0 to 1000', views);
   return views;
 }
 

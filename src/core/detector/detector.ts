@@ -4,6 +4,7 @@
  */
 import type { InferenceSession, Tensor } from 'onnxruntime-common';
 import { SkulensError } from '../errors.js';
+import { check, is } from '../is.js';
 import type { Detection } from './types.js';
 import { decodeImage, describeInput, type ImageInput, type RawImage, type Rect } from '../image.js';
 import { fitSpecToInput, formatShape, openImageModel, type ImageModel } from '../image-model.js';
@@ -324,21 +325,14 @@ function clamp(v: number, lo: number, hi: number): number {
 }
 
 function checkOptions(o: { requested: string; confidence: number; iou: number; maxDetections: number; classes: number[] | undefined; inputSize: DetectorOptions['inputSize']; tiles: TilesOption }): void {
-  const fail = (msg: string): never => {
-    throw new SkulensError('E_INPUT', msg);
-  };
-  if (o.requested !== 'auto' && !DETECTOR_FORMATS.includes(o.requested as DetectorFormat)) fail(`format must be auto, ${DETECTOR_FORMATS.join(', ')}; got "${o.requested}".`);
-  if (!(o.confidence >= 0 && o.confidence <= 1)) fail(`confidence must be between 0 and 1, got ${o.confidence}.`);
-  if (!(o.iou > 0 && o.iou <= 1)) fail(`iou must be in (0, 1], got ${o.iou}.`);
-  if (!Number.isInteger(o.maxDetections) || o.maxDetections < 1) fail(`maxDetections must be a positive integer, got ${o.maxDetections}.`);
-  if (o.classes && (!Array.isArray(o.classes) || o.classes.some((c) => !Number.isInteger(c) || c < 0))) fail(`classes must be non-negative integer class ids, got ${String(o.classes)}.`);
-  const sizes = o.inputSize === undefined ? [] : typeof o.inputSize === 'number' ? [o.inputSize] : o.inputSize;
-  if (sizes.some((s) => !Number.isInteger(s) || s < 1) || (Array.isArray(o.inputSize) && o.inputSize.length !== 2)) {
-    fail(`inputSize must be a positive integer or [width, height], got ${JSON.stringify(o.inputSize)}.`);
-  }
-  if (o.tiles !== 'auto' && o.tiles !== 'off' && !(Number.isInteger(o.tiles) && o.tiles >= 1 && o.tiles <= MAX_TILES)) {
-    fail(`tiles must be 'auto', 'off' or a whole number of tiles from 1 to ${MAX_TILES}, got ${JSON.stringify(o.tiles)}.`);
-  }
+  check(o.requested === 'auto' || is.oneOf(o.requested, DETECTOR_FORMATS), 'format', `auto, ${DETECTOR_FORMATS.join(', ')}`, o.requested);
+  check(is.inRange(o.confidence, 0, 1), 'confidence', 'between 0 and 1', o.confidence);
+  check(is.inRange(o.iou, 0, 1, 'lo'), 'iou', 'in (0, 1]', o.iou);
+  check(is.positiveInt(o.maxDetections), 'maxDetections', 'a positive integer', o.maxDetections);
+  check(o.classes === undefined || (Array.isArray(o.classes) && o.classes.every((c) => is.int(c, 0))), 'classes', 'non-negative integer class ids', o.classes);
+  const size = o.inputSize;
+  check(size === undefined || is.positiveInt(size) || (Array.isArray(size) && size.length === 2 && size.every(is.positiveInt)), 'inputSize', 'a positive integer or [width, height]', size);
+  check(o.tiles === 'auto' || o.tiles === 'off' || is.int(o.tiles, 1, MAX_TILES), 'tiles', `'auto', 'off' or a whole number of tiles from 1 to ${MAX_TILES}`, o.tiles);
 }
 
 /** Class names from an Ultralytics export's metadata: names = "{0: 'person', 1: 'bicycle', ...}". */

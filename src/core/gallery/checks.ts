@@ -107,7 +107,7 @@ export function checkGalleryOptions(
   check(typeof hnsw === 'object' && hnsw !== null, 'hnsw', 'an object { M, efConstruction, ef }', hnsw);
   const hnswProblem = hnswParamsProblem(definedOnly(hnsw));
   if (hnswProblem) throw new SkulensError('E_INPUT', `${hnswProblem}.`);
-  check(Number.isInteger(seed) && is.inRange(seed, 0, 0xffffffff), 'seed', 'an integer from 0 to 2^32-1', seed);
+  check(is.int(seed, 0, 0xffffffff), 'seed', 'an integer from 0 to 2^32-1', seed);
   // Only the three parameters: anything else would reach the native index's options.
   return {
     M: hnsw.M ?? DEFAULT_HNSW.M,

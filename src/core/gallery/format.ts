@@ -7,6 +7,7 @@
  */
 import { LITTLE_ENDIAN } from '../endian.js';
 import { SkulensError } from '../errors.js';
+import { is } from '../is.js';
 import { float32ToHalfArray, halfArrayToFloat32 } from '../float16.js';
 import { crc32 } from './crc32.js';
 import { hnswParamsProblem, type HnswParams, type Metric } from '../vector-index.js';
@@ -213,17 +214,17 @@ export function decodeGallery(bytes: Uint8Array): GalleryData {
 function checkMeta(meta: GalleryMeta): void {
   checkDepth(meta);
   const { clustersPerClass: k, seed, index, hnsw, threshold, embedder } = meta;
-  if (k !== undefined && k !== 'all' && !(Number.isInteger(k) && (k as number) >= 1 && (k as number) <= 0xffffffff)) {
+  if (k !== undefined && k !== 'all' && !is.int(k, 1, 0xffffffff)) {
     throw fmt(`clustersPerClass must be a positive integer or "all", got ${JSON.stringify(k)}`);
   }
-  if (seed !== undefined && !(Number.isInteger(seed) && seed >= 0 && seed <= 0xffffffff)) throw fmt(`seed must be an integer from 0 to 2^32-1, got ${JSON.stringify(seed)}`);
-  if (index !== undefined && !['auto', 'exact', 'hnsw'].includes(index)) throw fmt(`index must be "auto", "exact" or "hnsw", got ${JSON.stringify(index)}`);
+  if (seed !== undefined && !is.int(seed, 0, 0xffffffff)) throw fmt(`seed must be an integer from 0 to 2^32-1, got ${JSON.stringify(seed)}`);
+  if (index !== undefined && !is.oneOf(index, ['auto', 'exact', 'hnsw'])) throw fmt(`index must be "auto", "exact" or "hnsw", got ${JSON.stringify(index)}`);
   if (hnsw !== undefined) {
     if (!isPlainObject(hnsw)) throw fmt('hnsw must be an object');
     const problem = hnswParamsProblem(hnsw);
     if (problem) throw fmt(problem);
   }
-  if (threshold !== undefined && !(typeof threshold === 'number' && Number.isFinite(threshold))) throw fmt(`threshold must be a number, got ${JSON.stringify(threshold)}`);
+  if (threshold !== undefined && !is.finite(threshold)) throw fmt(`threshold must be a number, got ${JSON.stringify(threshold)}`);
   if (embedder !== undefined) {
     if (!isPlainObject(embedder)) throw fmt('embedder must be an object');
     if (typeof embedder.fingerprint !== 'string' || !/^[0-9a-f]{1,64}$/.test(embedder.fingerprint)) throw fmt('embedder.fingerprint must be a hex string');
