@@ -10,7 +10,7 @@ import { dirname } from 'node:path';
 import sharp from 'sharp';
 import { SkulensError, messageOf } from '../core/errors.js';
 import type { Rect } from '../core/image.js';
-import { writeFileAtomic } from './gallery-file.js';
+import { writeFileAtomic } from './atomic-write.js';
 import { loadImage, type NodeImageInput } from './image-loader.js';
 
 /** Anything with a box: detections, recognised items. */

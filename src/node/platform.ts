@@ -7,7 +7,7 @@ import { setPlatform } from '../core/platform.js';
 import { loadImage, type NodeImageInput } from './image-loader.js';
 import { WorkerSession } from './worker-session.js';
 import { createHnswIndex, hnswAvailable } from './hnsw-index.js';
-import { writeFileAtomic } from './gallery-file.js';
+import { writeFileAtomic } from './atomic-write.js';
 import { builtinModelLocation } from './builtin-models.js';
 import { MAX_BINARY_BYTES, readRegularFile } from './read-file.js';
 

@@ -1,5 +1,6 @@
 /**
- * Atomic file writes for galleries (and annotated images): the bytes go to a temporary
+ * The one atomic file write in skulens, used by every writer (gallery saves through the
+ * platform's writeFileAtomic, annotated images): the bytes go to a temporary
  * file in the target's folder (same file system, so rename is atomic), are flushed to disk
  * with fsync, then renamed over the target. A crash or kill at any point leaves either the
  * old file or the new one, never a half-written gallery (a stray temp file at worst, which
