@@ -13,7 +13,7 @@ import type { ModelSource } from '../model.js';
 import { definedOnly } from '../options.js';
 import { computePlacement, imageSize, resolveSpec, writeImageToTensor, type Placement, type PreprocessSpec } from '../preprocess.js';
 import { Candidates, DETECTOR_FORMATS, decodeOutput, resolveLayout, type DetectorFormat, type OutputLayout } from './decode.js';
-import { nms } from './nms.js';
+import { NmsScratch, nms } from './nms.js';
 import { MAX_TILES, autoTiles, mergeTiles, tileGrid, type TilePass, type TilesOption } from './tiles.js';
 
 /** Smallest image side the detector accepts, and smallest side the image may shrink to in the model input. */
@@ -105,6 +105,7 @@ export class Detector {
   private readonly layout: OutputLayout;
   private readonly classMask: Uint8Array | undefined;
   private readonly candidates = new Candidates();
+  private readonly nmsScratch = new NmsScratch();
 
   private constructor(init: {
     model: ImageModel;
@@ -294,7 +295,7 @@ export class Detector {
     decodeOutput(data, this.layout, this.spec.width, this.spec.height, this.classMask ? { confidence: this.confidence, classMask: this.classMask } : { confidence: this.confidence }, c);
     // End-to-end models have done their own NMS: an IoU limit of 1 only sorts and caps.
     const iou = this.format === 'end2end' ? 1 : this.iou;
-    const kept = nms(c, { iou, maxDetections: this.maxDetections, classAgnostic: this.classAgnostic });
+    const kept = nms(c, { iou, maxDetections: this.maxDetections, classAgnostic: this.classAgnostic }, this.nmsScratch);
 
     // input = source * scale + pad  →  source = (input - pad) / scale, then clip to the image.
     const { source, scaleX, scaleY, padX, padY } = placement;

@@ -21,45 +21,54 @@ export interface NmsOptions {
 const INDEX_BITS = 2 ** 32;
 const SCORE_STEPS = 2 ** 20; // 53-bit doubles hold 20 bits of score above 32 bits of index
 
-let keys = new Float64Array(0);
-let order = new Uint32Array(0);
-let sx1 = new Float32Array(0);
-let sy1 = new Float32Array(0);
-let sx2 = new Float32Array(0);
-let sy2 = new Float32Array(0);
-let sArea = new Float32Array(0);
-let sCls = new Int32Array(0);
-let alive = new Uint8Array(0);
-let stamp = new Int32Array(0);
-let cellX0 = new Int32Array(0);
-let cellX1 = new Int32Array(0);
-let cellY0 = new Int32Array(0);
-let cellY1 = new Int32Array(0);
-
 const MAX_CELLS_PER_AXIS = 64;
 
-function ensure(n: number): void {
-  if (keys.length >= n) return;
-  keys = new Float64Array(n);
-  order = new Uint32Array(n);
-  sx1 = new Float32Array(n);
-  sy1 = new Float32Array(n);
-  sx2 = new Float32Array(n);
-  sy2 = new Float32Array(n);
-  sArea = new Float32Array(n);
-  sCls = new Int32Array(n);
-  alive = new Uint8Array(n);
-  stamp = new Int32Array(n);
-  cellX0 = new Int32Array(n);
-  cellX1 = new Int32Array(n);
-  cellY0 = new Int32Array(n);
-  cellY1 = new Int32Array(n);
+/**
+ * NMS working arrays, grown to the largest candidate count seen and reused: one per caller
+ * (each Detector owns one), so two detectors never write into each other's arrays.
+ */
+export class NmsScratch {
+  keys = new Float64Array(0);
+  order = new Uint32Array(0);
+  // Boxes in score order: corners, area, class, whether still alive, the last kept box that compared it, its grid cells.
+  x1 = new Float32Array(0);
+  y1 = new Float32Array(0);
+  x2 = new Float32Array(0);
+  y2 = new Float32Array(0);
+  area = new Float32Array(0);
+  cls = new Int32Array(0);
+  alive = new Uint8Array(0);
+  stamp = new Int32Array(0);
+  cellX0 = new Int32Array(0);
+  cellX1 = new Int32Array(0);
+  cellY0 = new Int32Array(0);
+  cellY1 = new Int32Array(0);
+
+  /** Make room for n candidates. */
+  ensure(n: number): this {
+    if (this.keys.length >= n) return this;
+    this.keys = new Float64Array(n);
+    this.order = new Uint32Array(n);
+    this.x1 = new Float32Array(n);
+    this.y1 = new Float32Array(n);
+    this.x2 = new Float32Array(n);
+    this.y2 = new Float32Array(n);
+    this.area = new Float32Array(n);
+    this.cls = new Int32Array(n);
+    this.alive = new Uint8Array(n);
+    this.stamp = new Int32Array(n);
+    this.cellX0 = new Int32Array(n);
+    this.cellX1 = new Int32Array(n);
+    this.cellY0 = new Int32Array(n);
+    this.cellY1 = new Int32Array(n);
+    return this;
+  }
 }
 
-/** Indices (into `c`) of the kept candidates, best first. */
-export function nms(c: Candidates, { iou, maxDetections, classAgnostic }: NmsOptions): number[] {
+/** Indices (into `c`) of the kept candidates, best first. Pass a `scratch` to reuse its arrays across calls. */
+export function nms(c: Candidates, { iou, maxDetections, classAgnostic }: NmsOptions, scratch = new NmsScratch()): number[] {
   const n = c.count;
-  ensure(n);
+  const { keys, order, x1: sx1, y1: sy1, x2: sx2, y2: sy2, area: sArea, cls: sCls, alive, stamp, cellX0, cellX1, cellY0, cellY1 } = scratch.ensure(n);
   const { x1, y1, x2, y2, score, cls } = c;
 
   // Sort by score, descending; ties keep row order. Key = (1 - score) quantised, then index.
@@ -82,7 +91,7 @@ export function nms(c: Candidates, { iou, maxDetections, classAgnostic }: NmsOpt
   alive.fill(1, 0, n);
   stamp.fill(-1, 0, n);
 
-  const grid = buildGrid(n);
+  const grid = buildGrid(n, scratch);
   const kept: number[] = [];
   for (let p = 0; p < n && kept.length < maxDetections; p++) {
     if (!alive[p]) continue;
@@ -123,7 +132,8 @@ interface Grid {
 }
 
 /** Bucket the n sorted boxes into grid cells about one median box side wide. */
-function buildGrid(n: number): Grid {
+function buildGrid(n: number, scratch: NmsScratch): Grid {
+  const { x1: sx1, y1: sy1, x2: sx2, y2: sy2, cellX0, cellX1, cellY0, cellY1 } = scratch;
   let minX = Infinity;
   let minY = Infinity;
   let maxX = -Infinity;
