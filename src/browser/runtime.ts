@@ -1,8 +1,8 @@
 /**
  * Which onnxruntime-web build runs the models, and how it is set up.
  *
- * - By default the lean CPU build `onnxruntime-web/wasm` (≈50 kB of JS; its .wasm, ≈14 MB,
- *   is fetched only when the first model loads).
+ * - By default the lean CPU build `onnxruntime-web/wasm` (its .wasm is fetched only when
+ *   the first model loads; sizes in docs/browser.md).
  * - When the caller asks for `webgpu` and the browser has `navigator.gpu` with an
  *   adapter, the WebGPU build `onnxruntime-web/webgpu` is imported on demand instead
  *   (it also runs the `wasm` EP, so sessions fall back to CPU for unsupported ops). A

@@ -1,12 +1,10 @@
 /**
- * Are onnxruntime's fast int8 kernels exact on this CPU? On x86 CPUs without VNNI (AVX2,
- * AVX-512 before VNNI) the uint8×int8 kernels add pairs of products in saturating 16-bit
- * arithmetic, so full-range int8 weights give other results than on VNNI CPUs, ARM or in a
- * browser. `x64quantprecision` makes onnxruntime compute exactly there, but on VNNI CPUs it
- * swaps exact fast kernels for slower ones (measured: MobileNetV2-int8 at half speed) and
- * changes no output bit. So instead of guessing from CPU flags, ask the kernels: run one
- * tiny MatMulInteger whose every product pair overflows int16 and compare with the exact
- * answer. MatMulInteger, QLinearConv and QGemm share that uint8×int8 GEMM.
+ * Are onnxruntime's fast int8 kernels exact on this CPU? On x86 CPUs without VNNI they add
+ * pairs of uint8×int8 products in saturating 16-bit arithmetic; `x64quantprecision` fixes
+ * that but slows VNNI CPUs, which need no fix (docs/embedder.md, "Session options"). So
+ * instead of guessing from CPU flags, ask the kernels: run one tiny MatMulInteger whose
+ * every product pair overflows int16 and compare with the exact answer. MatMulInteger,
+ * QLinearConv and QGemm share that uint8×int8 GEMM.
  */
 import type { OrtModule, SessionLike } from './platform.js';
 

@@ -22,22 +22,10 @@ export interface LoadedModel {
 }
 
 /**
- * Session defaults; callers can override each (docs/embedder.md, "Session options").
- *
- * Spinning off: onnxruntime's intra-op threads spin after each run waiting for more work.
- * skulens interleaves inference with decoding and preprocessing on the same cores, and
- * spinning threads steal exactly that time (measured: decode + NMS 10–65 ms with spinning
- * vs 0.2–3 ms without; embedding from JPEG files faster too).
- *
- * Exact int8 arithmetic everywhere: on x86 CPUs without VNNI (AVX2 only), onnxruntime's fast
- * int8 kernels add pairs of uint8×int8 products in int16, which saturates with full-range
- * int8 weights, so an int8 model answers differently there than on VNNI CPUs or in browsers
- * (the shared MobileNetV2: embedding cosine down to 0.95; 10 of 16 bananas named instead
- * of 13). `x64quantprecision` makes onnxruntime compute such layers exactly (uint8×uint8),
- * but on VNNI CPUs it replaces exact fast kernels with slow ones (MobileNetV2: half the
- * speed, no output bit changed). So loadModel asks for it only where a probe shows the
- * fast kernels are inexact (see int8-probe.ts, EXACT_INT8_SESSION_ENTRY). Exact vectors
- * keep galleries portable between machines.
+ * Session defaults; callers can override each (docs/embedder.md, "Session options", has the why and the figures).
+ * Spinning off: spinning intra-op threads would hold the cores that decoding, preprocessing and NMS need between runs.
+ * Exact int8 arithmetic (EXACT_INT8_SESSION_ENTRY) is added by loadModel only where int8-probe.ts finds the fast
+ * kernels inexact, so vectors, and galleries, are the same on every machine.
  */
 export const DEFAULT_SESSION_OPTIONS: InferenceSession.SessionOptions = {
   extra: { session: { intra_op: { allow_spinning: '0' }, inter_op: { allow_spinning: '0' } } },

@@ -9,9 +9,8 @@
  * directions along which the class means differ. Queries and references are then
  * compared by cosine in that space, where look-alike classes are pulled apart.
  *
- * Method and defaults were chosen by measurement (bench/accuracy.ts, docs/accuracy.md).
- * Cost for n references in d dimensions: one d×d scatter (n·d²/2), one Cholesky (d³/6),
- * a few triangular solves; ~1–3 s for 2,640 × 1,280 on one laptop core.
+ * Method, defaults and fit times: docs/accuracy.md ("Method"). Cost for n references in
+ * d dimensions: one d×d scatter (n·d²/2), one Cholesky (d³/6), a few triangular solves.
  */
 import { backSolveTransposedRows, choleskyInPlace, forwardSolveRows, gram, mat, mul, mulABt, symmetricEigen } from './linalg.js';
 

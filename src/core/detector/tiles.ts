@@ -21,9 +21,8 @@ export const TILE_OVERLAP = 0.2;
 export const MAX_TILES = 4;
 /**
  * `'auto'` tiles when the median whole-photo box is smaller than this many model-input
- * pixels on its longer side, and picks the fewest tiles that bring it to at least this size.
- * Objects of a few dozen input pixels are where one-shot detection at 640 starts to lose
- * them (stride-8 cells of 8 px; products in an SKU-110K photo at 640: ~25–60 px).
+ * pixels on its longer side, and picks the fewest tiles that bring it to at least this size:
+ * a few dozen input pixels is where one-shot detection starts to lose objects (docs/detector.md, "Tiled inference").
  */
 export const AUTO_TILE_MIN_SIDE = 48;
 /** `'auto'` needs at least this many whole-photo boxes to judge their size (fewer: no tiles). */

@@ -167,15 +167,7 @@ export const DEFAULT_TEMPERATURE = 0.02;
 export const DEFAULT_THRESHOLD = 0.5;
 export const DEFAULT_CLUSTERS: number | 'all' = 1;
 export const DEFAULT_HNSW: HnswParams = { M: 32, efConstruction: 100, ef: 128 };
-/**
- * `index: 'auto'`: below this many stored vectors the exact index is used whatever the
- * load (the per-query crossover measured by bench/search.ts is ~170 1280-d vectors, but
- * below ~1,000 an exact query costs < 3 ms anyway and needs no graph).
- */
+/** `index: 'auto'`: below this many stored vectors exact search is cheap enough to need no graph (docs/gallery.md, "Indexes"). */
 export const AUTO_HNSW_MIN_SIZE = 1000;
-/**
- * `index: 'auto'`: building HNSW costs as much as ~170–1,600 exact queries, at any size
- * (bench/search.ts: 0.3–3 ms per inserted vector vs ~1.8 µs per vector scanned), so the
- * exact index answers until the gallery has served (or is asked in one batch) this many.
- */
+/** `index: 'auto'`: exact search until this many queries, since building HNSW costs hundreds of exact queries (docs/gallery.md, "Indexes"). */
 export const AUTO_HNSW_AFTER_QUERIES = 300;
