@@ -134,7 +134,7 @@ export type FewShotMethod = 'gallery' | '1-NN' | 'adapted';
  * Top-1 of `queries` against a gallery of `refs`, built as a user would: `gallery` is the
  * default gallery (one mean per class, k = 10 vote), `1-NN` keeps every reference and
  * takes the nearest, `adapted` is the default gallery after adapt(). `adapt` overrides the
- * model's adapt() defaults for the 'adapted' method (training/select.ts sweeps them).
+ * model's adapt() defaults for the 'adapted' method (training/evaluation/select.ts sweeps them).
  */
 export function fewShotTop1(refs: LabelledVectors, queries: LabelledVectors, method: FewShotMethod, model?: string, adapt: AdaptOptions = {}): number {
   const g = new ReferenceGallery({ index: 'exact', ...(method === '1-NN' ? { clustersPerClass: 'all' as const } : {}) });

@@ -13,7 +13,7 @@ training classes (mixed labels for mixed images).
 Same data rule as train.py: the training classes' train/val rows and iconic images only
 (the rows of a teacher-views cache), never test/.
 
-Run: /usr/bin/python3 training/function_matching.py --init cache/student.pt --steps 1200 --out cache/fm.pt
+Run: /usr/bin/python3 training/pipeline/function_matching.py --init cache/student.pt --steps 1200 --out cache/fm.pt
 """
 import argparse
 import math

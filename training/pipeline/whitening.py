@@ -8,7 +8,7 @@ val rows (never a held-out class, never test/); mean is their overall mean. Dire
 which photos of one product vary (light, angle, the untrained mid-level feature's noise)
 are shrunk and those in which they hardly vary are stretched, so plain cosine search on
 unseen products improves, and adapt()'s shrinkage toward the identity becomes shrinkage
-toward what 61 classes taught about within-class variation (training/README, "Whitening").
+toward what 61 classes taught about within-class variation (training/NOTES.md, "Whitening").
 """
 import numpy as np
 import torch
@@ -40,7 +40,7 @@ def fit_whitening(descriptor, size, ridge, nuisance=0.0, batch=64):
 
     nuisance > 0 (an experiment, off by default) adds that multiple of the scatter of
     d(altered photo) - d(photo) over altered_photos()'s colour casts and zooms, so the
-    directions those changes move are shrunk too (training/README, "Experiments that did
+    directions those changes move are shrunk too (training/NOTES.md, "Experiments that did
     not ship")."""
     rows = training_class_photos()
     outputs = []

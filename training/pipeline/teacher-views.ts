@@ -17,16 +17,16 @@
  *   teacher.f16     per image × view: the teacher's L2-normalised 1280-d vector, float16
  *   meta.json       counts, seed, teacher fingerprint
  *
- * Run: npx tsx training/teacher-views.ts [--views 16] [--seed 1] [--teacher-resize center-crop|stretch] [--out folder]
+ * Run: npx tsx training/pipeline/teacher-views.ts [--views 16] [--seed 1] [--teacher-resize center-crop|stretch] [--out folder]
  */
 import { mkdir, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { Embedder, loadImage, type RawImage } from '../src/index.js';
-import { readManifest } from '../src/node/dataset.js';
-import { float32ToHalfArray } from '../src/core/float16.js';
-import { Rng } from '../src/core/adapt/rng.js';
-import { EMBED_MODEL as TEACHER, GROCERY as DATA, readGroceryClasses } from '../tools/grocery.js';
+import { Embedder, loadImage, type RawImage } from '../../src/index.js';
+import { readManifest } from '../../src/node/dataset.js';
+import { float32ToHalfArray } from '../../src/core/float16.js';
+import { Rng } from '../../src/core/adapt/rng.js';
+import { EMBED_MODEL as TEACHER, GROCERY as DATA, readGroceryClasses } from '../../tools/grocery.js';
 
 const HERE = dirname(new URL(import.meta.url).pathname);
 
@@ -44,7 +44,7 @@ if (TEACHER_RESIZE !== 'center-crop' && TEACHER_RESIZE !== 'stretch') {
 }
 const VIEWS = Number(values.views);
 const SEED = Number(values.seed);
-const CACHE = values.out ?? join(HERE, 'cache', `views-${VIEWS}`);
+const CACHE = values.out ?? join(HERE, '..', 'cache', `views-${VIEWS}`);
 
 function mirror(image: RawImage): RawImage {
   const { width, height, channels, data } = image;

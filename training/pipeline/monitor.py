@@ -7,11 +7,11 @@ recipe, so a second line splits the held-out classes' *train* rows instead: per 
 the first half of its photos (in file order, which keeps burst shots of one item
 together) is the gallery and the second half the queries (347 queries).
 
-It measures the embedding that training optimises (every figure in training/README before
+It measures the embedding that training optimises (every figure in training/NOTES.md before
 the descriptor was shipped); --descriptor measures what the exported model outputs instead
-(model.py). training/select.ts measures exported ONNX files through skulens itself.
+(model.py). training/evaluation/select.ts measures exported ONNX files through skulens itself.
 
-Run: /usr/bin/python3 training/monitor.py [--checkpoint training/cache/student.pt] [--descriptor]
+Run: /usr/bin/python3 training/pipeline/monitor.py [--checkpoint training/cache/student.pt] [--descriptor]
 """
 import argparse
 import csv
@@ -25,7 +25,7 @@ from PIL import Image
 from model import Descriptor, RetailEmbedder
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-SHARED = os.path.abspath(os.environ.get("SKULENS_SHARED", os.path.join(HERE, "..", "..", "shared")))
+SHARED = os.path.abspath(os.environ.get("SKULENS_SHARED", os.path.join(HERE, "..", "..", "..", "shared")))
 DATA = os.path.join(SHARED, "data", "grocery-store")
 MEAN = torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1)
 STD = torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1)
@@ -85,7 +85,7 @@ def embed(model, rows, size):
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--checkpoint", default=os.path.join(HERE, "cache", "student.pt"))
+    ap.add_argument("--checkpoint", default=os.path.join(HERE, "..", "cache", "student.pt"))
     ap.add_argument("--descriptor", action="store_true", help="measure the exported descriptor, not the training embedding")
     args = ap.parse_args()
     torch.set_num_threads(1)

@@ -20,13 +20,13 @@
  *
  * --teacher adds the shared MobileNetV2 teacher, through its imagenet preset.
  *
- * Run: npx tsx training/shift.ts [--model a.onnx --model b.onnx ...] [--teacher] [--shrinkage 0.4]   (default model: the built-in one)
+ * Run: npx tsx training/evaluation/shift.ts [--model a.onnx --model b.onnx ...] [--teacher] [--shrinkage 0.4]   (default model: the built-in one)
  */
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import sharp, { type Sharp } from 'sharp';
-import { Embedder, type EmbedInput } from '../src/index.js';
-import { GROCERY, fewShotTop1, readGroceryClasses, rowsAt, type LabelledVectors } from '../tools/grocery.js';
+import { Embedder, type EmbedInput } from '../../src/index.js';
+import { GROCERY, fewShotTop1, readGroceryClasses, rowsAt, type LabelledVectors } from '../../tools/grocery.js';
 import { heldOutRows, modelSources, splitHalves, type Row } from './protocols.js';
 
 const { values } = parseArgs({ options: { model: { type: 'string', multiple: true }, teacher: { type: 'boolean' }, shrinkage: { type: 'string' } } });

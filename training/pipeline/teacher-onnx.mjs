@@ -1,6 +1,6 @@
 // Runs the int8 MobileNetV2 teacher on a preprocessed float32 NCHW tensor written by
-// training/teacher_torch.py and writes its outputs back as raw float32 files.
-// Usage: node training/teacher-onnx.mjs <model.onnx> <input.bin> <N> <out-prefix>
+// training/pipeline/teacher_torch.py and writes its outputs back as raw float32 files.
+// Usage: node training/pipeline/teacher-onnx.mjs <model.onnx> <input.bin> <N> <out-prefix>
 //   writes <out-prefix>.embedding.bin [N,1280] and <out-prefix>.output.bin [N,1000]
 import { readFileSync, writeFileSync } from 'node:fs';
 import ort from 'onnxruntime-node';

@@ -11,15 +11,18 @@ applied the same rule to the already-trained model without retraining it:
     scale' = max|w| / levels             (floored so the int32 bias cannot overflow)
     q' = round(w / scale'),  bias' = round(bias_float / (x_scale * scale'))
 
-Run: /usr/bin/python3 training/requantize.py IN.onnx OUT.onnx [--levels 63]
+Run: /usr/bin/python3 training/experiments/requantize.py IN.onnx OUT.onnx [--levels 63]
 """
 import argparse
+import os
+import sys
 
 import numpy as np
 import onnx
 from onnx import numpy_helper
 
-from quantize import CONV_WEIGHT_LEVELS, int8_rows
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "pipeline"))
+from quantize import CONV_WEIGHT_LEVELS, int8_rows  # noqa: E402
 
 
 def requantize(model, levels):

@@ -5,7 +5,7 @@ feature side by side, see model.py, then whitened by the training classes' withi
 covariance, see whitening.py), and the preprocessing it was trained with in the model's
 `skulens.preprocess` metadata.
 
-Run: /usr/bin/python3 training/export.py [--checkpoint training/cache/student.pt] [--out models/skulens-retail-160.onnx]
+Run: /usr/bin/python3 training/pipeline/export.py [--checkpoint training/cache/student.pt] [--out models/skulens-retail-160.onnx]
        [--mid-level-block 9] [--mid-level-weight 0.5] [--whitening-ridge 0.1] [--whitening-nuisance 0]
 """
 import argparse
@@ -90,8 +90,8 @@ def export_float(model, train_args, out, block=MID_LEVEL_BLOCK, weight=MID_LEVEL
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--checkpoint", default=os.path.join(HERE, "cache", "student.pt"))
-    ap.add_argument("--out", default=os.path.join(HERE, "..", "models", "skulens-retail-160.onnx"))
+    ap.add_argument("--checkpoint", default=os.path.join(HERE, "..", "cache", "student.pt"))
+    ap.add_argument("--out", default=os.path.join(HERE, "..", "..", "models", "skulens-retail-160.onnx"))
     add_descriptor_args(ap)
     args = ap.parse_args()
 

@@ -1,9 +1,9 @@
 """Re-declare an exported embedder's input size without retraining (an experiment: does the
-160 px network do better on larger inputs? training/README, "Next steps"). The convolutions
+160 px network do better on larger inputs? training/NOTES.md, "Next steps"). The convolutions
 and the global pooling work at any size; only the graph's input shape and the
 skulens.preprocess metadata name it.
 
-Run: /usr/bin/python3 training/input-size.py --model models/skulens-retail-160.onnx --size 192 --out cache/r192.onnx
+Run: /usr/bin/python3 training/experiments/input-size.py --model models/skulens-retail-160.onnx --size 192 --out cache/r192.onnx
 """
 import argparse
 import json

@@ -15,7 +15,7 @@ Only the training classes are used (teacher-views.ts drops classes with id = 3 m
 grocery-store test/ is never read here. Fixed schedule, no model selection: the last
 epoch is what export.py writes.
 
-Run (Debian python3-torch 1.13):  /usr/bin/python3 training/train.py [--epochs 40] [--seed 1]
+Run (Debian python3-torch 1.13):  /usr/bin/python3 training/pipeline/train.py [--epochs 40] [--seed 1]
 """
 import argparse
 import json
@@ -33,8 +33,8 @@ from torchvision.ops import roi_align
 from model import RetailEmbedder
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-CACHE = os.path.join(HERE, "cache")
-SHARED = os.path.abspath(os.environ.get("SKULENS_SHARED", os.path.join(HERE, "..", "..", "shared")))
+CACHE = os.path.join(HERE, "..", "cache")
+SHARED = os.path.abspath(os.environ.get("SKULENS_SHARED", os.path.join(HERE, "..", "..", "..", "shared")))
 DATA = os.path.join(SHARED, "data", "grocery-store")
 
 MEAN = torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1)

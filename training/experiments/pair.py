@@ -3,9 +3,9 @@ Both graphs read the same input; each output is L2-normalised and scaled by 1/sq
 the two are concatenated, so cosine in the pair's space is the mean of the two cosines.
 The first file's metadata (its skulens.preprocess included) is kept, but for its
 skulens.descriptor, which describes one branch only: both must have been trained for the
-same input. training/README, "Next steps", has what the pair measured.
+same input. training/NOTES.md, "Next steps", has what the pair measured.
 
-Run: /usr/bin/python3 training/pair.py --first a.onnx --second b.onnx --out pair.onnx
+Run: /usr/bin/python3 training/experiments/pair.py --first a.onnx --second b.onnx --out pair.onnx
 """
 import argparse
 

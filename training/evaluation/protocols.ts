@@ -3,9 +3,9 @@
  * classes' train and val rows (never test/) and the split-half of their train rows.
  */
 import { join } from 'node:path';
-import { readLabelledSet } from '../src/node/dataset.js';
-import { EMBED_MODEL, GROCERY, readGroceryClasses } from '../tools/grocery.js';
-import { DEFAULT_EMBEDDER } from '../src/index.js';
+import { readLabelledSet } from '../../src/node/dataset.js';
+import { EMBED_MODEL, GROCERY, readGroceryClasses } from '../../tools/grocery.js';
+import { DEFAULT_EMBEDDER } from '../../src/index.js';
 
 export type Row = { path: string; label: string };
 

@@ -38,8 +38,8 @@ function behind the cached teacher-views vectors (same pixels in, same vector ou
         e = teacher(x)                # x: [N,3,224,224] ImageNet-normalised -> [N,1280]
         logits = teacher.logits(x)    # [N,1000], the model's ImageNet head (float only)
 
-Self-check:  /usr/bin/python3 training/teacher_torch.py [--n 32]
-(runs training/teacher-onnx.mjs through node for the onnxruntime reference).
+Self-check:  /usr/bin/python3 training/pipeline/teacher_torch.py [--n 32]
+(runs training/pipeline/teacher-onnx.mjs through node for the onnxruntime reference).
 """
 import argparse
 import os
@@ -59,7 +59,7 @@ from torchvision.ops.misc import Conv2dNormActivation
 from torchvision.models.mobilenetv2 import InvertedResidual
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-SHARED = os.path.abspath(os.environ.get("SKULENS_SHARED", os.path.join(HERE, "..", "..", "shared")))
+SHARED = os.path.abspath(os.environ.get("SKULENS_SHARED", os.path.join(HERE, "..", "..", "..", "shared")))
 TEACHER = os.path.join(SHARED, "models", "mobilenetv2-12-int8-embed.onnx")
 DATA = os.path.join(SHARED, "data", "grocery-store")
 MEAN = np.array([0.485, 0.456, 0.406], np.float32)
@@ -240,12 +240,12 @@ def preprocess(paths, size=224):
 
 
 def onnx_reference(x, path=TEACHER):
-    """Run the ONNX teacher through onnxruntime-node (training/teacher-onnx.mjs): (embedding, logits)."""
+    """Run the ONNX teacher through onnxruntime-node (training/pipeline/teacher-onnx.mjs): (embedding, logits)."""
     script = os.path.join(HERE, "teacher-onnx.mjs")
     with tempfile.TemporaryDirectory() as tmp:
         x.astype(np.float32).tofile(os.path.join(tmp, "x.bin"))
         subprocess.run(["node", script, path, os.path.join(tmp, "x.bin"), str(len(x)), os.path.join(tmp, "y")],
-                       check=True, cwd=os.path.join(HERE, ".."), stdout=subprocess.DEVNULL)
+                       check=True, cwd=os.path.join(HERE, "..", ".."), stdout=subprocess.DEVNULL)
         read = lambda name, d: np.fromfile(os.path.join(tmp, f"y.{name}.bin"), np.float32).reshape(len(x), d)
         return read("embedding", 1280), read("output", 1000)
 

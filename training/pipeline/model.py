@@ -46,7 +46,7 @@ MID_LEVEL_BLOCK = 9
 MID_LEVEL_WEIGHT = 0.5
 # Ridge of the within-class whitening written after the descriptor (whitening.py), as a
 # fraction of the mean variance: the largest of the values probed within one query of the
-# best on held-out photos with 5 references per class (training/README, "Whitening").
+# best on held-out photos with 5 references per class (training/NOTES.md, "Whitening").
 WHITENING_RIDGE = 0.1
 
 
@@ -80,7 +80,7 @@ class RetailEmbedder(nn.Module):
         depthwise output)], dim + 256 values at width 1 for block 9. No loss looks at the
         mid-level feature (a 10 x 10 grid at 160 px: local texture and colour, before the last
         stride); it costs one mean, and next to the embedding it gives adapt() more to separate
-        unseen look-alike products with (training/README, "The descriptor"). The exported
+        unseen look-alike products with (training/NOTES.md, "The descriptor"). The exported
         model outputs it whitened (Descriptor, whitening.py)."""
         pooled = []
         hook = self.features[block].block[1].register_forward_hook(lambda _m, _i, out: pooled.append(out.mean(dim=(2, 3))))

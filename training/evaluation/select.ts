@@ -20,13 +20,13 @@
  *                       the second half of each class's photos, queries from the first
  *   --teacher           also the shared MobileNetV2 teacher, through its imagenet preset
  *
- * Run: npx tsx training/select.ts [--model a.onnx --model b.onnx ...] [--shrinkage 0.02 ...] [--power 1 ...]
+ * Run: npx tsx training/evaluation/select.ts [--model a.onnx --model b.onnx ...] [--shrinkage 0.02 ...] [--power 1 ...]
  *        [--refs-per-class 5] [--mirrored] [--teacher]   (default model: the built-in one)
  */
 import { parseArgs } from 'node:util';
-import type { AdaptOptions } from '../src/core/adapt/lda.js';
-import { Embedder } from '../src/index.js';
-import { fewShotTop1, rowsAt, type FewShotMethod, type LabelledVectors } from '../tools/grocery.js';
+import type { AdaptOptions } from '../../src/core/adapt/lda.js';
+import { Embedder } from '../../src/index.js';
+import { fewShotTop1, rowsAt, type FewShotMethod, type LabelledVectors } from '../../tools/grocery.js';
 import { heldOutRows, modelSources, splitHalves } from './protocols.js';
 
 const { values } = parseArgs({
