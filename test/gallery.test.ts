@@ -2,9 +2,11 @@
  * ReferenceGallery without models: adding, merging, clustering, voting, both indexes,
  * the binary format's safety checks (overlapping calls: concurrency.test.ts).
  */
+import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import '../src/node/platform.js';
 import { SkulensError } from '../src/core/errors.js';
+import { sha256HexSync } from '../src/browser/sha256.js';
 import { crc32 } from '../src/core/gallery/crc32.js';
 import { ExactIndex } from '../src/core/gallery/exact-index.js';
 import { FORMAT_VERSION, HEADER_SIZE } from '../src/core/gallery/format.js';
@@ -257,6 +259,16 @@ describe('gallery bytes', () => {
     expect(crc32(data)).toBe(0xcbf43926);
     const big = new Uint8Array(10_001).map((_, i) => (i * 31) & 255);
     expect(crc32(big.subarray(3), crc32(big.subarray(0, 3)))).toBe(crc32(big));
+  });
+
+  it("the browser's fallback SHA-256 (no WebCrypto on plain-http pages) gives node:crypto's hex around every padding boundary", () => {
+    // 55/56 and 119/120 bytes: where the length field stops fitting in the last block.
+    for (const n of [0, 1, 55, 56, 63, 64, 65, 119, 120, 1000, 100_003]) {
+      const bytes = new Uint8Array(n).map((_, i) => (i * 131 + n) & 255);
+      expect(sha256HexSync(bytes), `${n} bytes`).toBe(createHash('sha256').update(bytes).digest('hex'));
+    }
+    const inside = new Uint8Array(300).map((_, i) => i & 255).subarray(7, 207); // a view at an unaligned offset
+    expect(sha256HexSync(inside)).toBe(createHash('sha256').update(inside).digest('hex'));
   });
 });
 

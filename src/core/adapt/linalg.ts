@@ -3,7 +3,8 @@
  * the handful of routines LDA / whitening need (scatter matrices, Cholesky, triangular
  * solves, symmetric eigendecomposition). Platform-free, single-threaded, no allocation
  * in inner loops. Sizes here are "a gallery": up to a few thousand rows, ~2,000 columns.
- * Not yet measured against ml-matrix (installed through ml-kmeans): fit time and bundle size decide (issue 28).
+ * Not ml-matrix (bundled anyway through ml-kmeans, so this file's 5.4 kB minified is all it would save): adapt()'s fit on
+ * its gram/Cholesky/eigen took 4.4× as long (233 vs 53 s, 2,640 × 1,280, 81 classes, same run on a loaded 2-core machine).
  */
 
 /** Row-major dense matrix. */

