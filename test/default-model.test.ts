@@ -1,12 +1,13 @@
 /**
- * The built-in embedder (models/skulens-retail-160.onnx): used when no model is given,
- * by the API and the CLI, and good enough on products it never saw in training.
+ * The built-in embedders: the default (skulens:mobilenetv2) is used when no model is given,
+ * by the API and the CLI; skulens:retail-160 (models/skulens-retail-160.onnx, trained here)
+ * is good enough on products it never saw in training.
  */
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { DEFAULT_EMBEDDER, Embedder, ReferenceGallery } from '../src/index.js';
+import { DEFAULT_EMBEDDER, Embedder, MOBILENETV2_EMBEDDER, RETAIL160_EMBEDDER, ReferenceGallery } from '../src/index.js';
 import { parseCsv, readManifest } from '../src/node/dataset.js';
 import { runCli, writeCsv } from './helpers/cli.js';
 import { HAVE_SHARED, grocery } from './helpers/shared.js';
@@ -20,11 +21,26 @@ function heldOutClasses(): Set<string> {
   return new Set(rows.filter((r) => r.length >= 2 && Number(r[1]) % 4 === 3).map((r) => r[0]!));
 }
 
-describe.skipIf(!HAVE_SHARED)('built-in embedder', () => {
-  it('is used when no model is given, with the preprocessing from its own metadata', async () => {
+describe.skipIf(!HAVE_SHARED)('built-in embedders', () => {
+  it('the default is skulens:mobilenetv2, used when no model is given, with the preprocessing from its own metadata', async () => {
+    expect(DEFAULT_EMBEDDER).toBe(MOBILENETV2_EMBEDDER);
     const embedder = await Embedder.create();
     try {
-      expect(embedder.modelPath).toBe(DEFAULT_EMBEDDER);
+      expect(embedder.modelPath).toBe(MOBILENETV2_EMBEDDER);
+      expect(embedder.specSource).toBe('metadata');
+      expect(embedder.spec).toMatchObject({ width: 224, height: 224 });
+      expect(embedder.dim).toBe(1280);
+      const [v] = await embedder.embed([join(grocery, 'test/Fruit/Banana/Banana_001.jpg')]);
+      expect(Math.hypot(...v!)).toBeCloseTo(1, 5);
+    } finally {
+      await embedder.dispose();
+    }
+  });
+
+  it('skulens:retail-160 opens by its id, with the preprocessing from its own metadata', async () => {
+    const embedder = await Embedder.create({ model: RETAIL160_EMBEDDER });
+    try {
+      expect(embedder.modelPath).toBe(RETAIL160_EMBEDDER);
       expect(embedder.specSource).toBe('metadata');
       expect(embedder.spec).toMatchObject({ width: 160, height: 160, resize: 'stretch' });
       expect(embedder.dim).toBe(512);
@@ -42,13 +58,13 @@ describe.skipIf(!HAVE_SHARED)('built-in embedder', () => {
     });
   });
 
-  it('names products it never saw in training as documented: 20 held-out classes (docs/models.md, npm run bench:models)', async () => {
+  it('skulens:retail-160 names products it never saw in training as documented: 20 held-out classes (docs/models.md, npm run bench:models)', async () => {
     const held = heldOutClasses();
     expect(held.size).toBe(20);
     // The documented protocol: gallery = every train.csv row of the 20 classes, queries = every test.csv row.
     const refs = (await readManifest(join(grocery, 'train.csv'))).filter((r) => held.has(r.label));
     const queries = (await readManifest(join(grocery, 'test.csv'))).filter((r) => held.has(r.label));
-    const embedder = await Embedder.create({ batchSize: 32 });
+    const embedder = await Embedder.create({ model: RETAIL160_EMBEDDER, batchSize: 32 });
     try {
       const gallery = new ReferenceGallery({ index: 'exact' });
       gallery.useEmbedder(embedder);
@@ -57,7 +73,7 @@ describe.skipIf(!HAVE_SHARED)('built-in embedder', () => {
       const qVectors = await embedder.embed(queries.map((q) => q.path));
       const top1 = () => qVectors.filter((v, i) => gallery.classify(v, { threshold: -Infinity }).label === queries[i]!.label).length / queries.length;
       const plain = top1();
-      gallery.adapt(); // the built-in model's own adapt() defaults, as `gallery build --adapt` applies them
+      gallery.adapt(); // retail-160's own adapt() defaults, as `gallery build --adapt` applies them
       const adapted = top1();
       console.log(`unseen 20 (${refs.length} references, ${queries.length} queries): top-1 ${plain.toFixed(3)} default gallery, ${adapted.toFixed(3)} adapted (documented 0.845 / 0.873)`);
       // Deterministic (exact int8 arithmetic): only float summation order may differ between machines.

@@ -12,7 +12,7 @@ import { ExactIndex } from '../src/core/gallery/exact-index.js';
 import { FORMAT_VERSION, HEADER_SIZE } from '../src/core/gallery/format.js';
 import { ReferenceGallery, voteNeighbors } from '../src/core/gallery/gallery.js';
 import { HnswIndex } from '../src/node/hnsw-index.js';
-import { DEFAULT_EMBEDDER } from '../src/core/builtin-models.js';
+import { RETAIL160_EMBEDDER } from '../src/core/builtin-models.js';
 import { Rng } from '../src/core/adapt/rng.js';
 
 /** Seeded clustered unit vectors: `classes` centres, `per` noisy members each. */
@@ -289,7 +289,7 @@ describe('embedder identity', () => {
   });
 
   it('a gallery of an earlier built-in model says to rebuild it, not to change models', () => {
-    const builtin = (fingerprint: string) => ({ ...fake(fingerprint), modelPath: DEFAULT_EMBEDDER });
+    const builtin = (fingerprint: string) => ({ ...fake(fingerprint), modelPath: RETAIL160_EMBEDDER });
     const g = new ReferenceGallery();
     g.useEmbedder(builtin('old1'));
     expectError(() => g.useEmbedder(builtin('new2')), 'E_FINGERPRINT', /earlier version of the built-in model skulens:retail-160 .*rebuild the gallery/);
@@ -305,7 +305,7 @@ describe('embedder identity', () => {
       return g;
     };
     const withBuiltin = new ReferenceGallery({ index: 'exact' });
-    withBuiltin.useEmbedder({ ...fake('cccc'), modelPath: DEFAULT_EMBEDDER });
+    withBuiltin.useEmbedder({ ...fake('cccc'), modelPath: RETAIL160_EMBEDDER });
     fill(withBuiltin);
     expect(withBuiltin.adapt()).toMatchObject({ method: 'lda', shrinkage: 0.4, power: 0.75 });
     expect(withBuiltin.adapt({ shrinkage: 0.3, power: undefined })).toMatchObject({ shrinkage: 0.3, power: 0.75 });

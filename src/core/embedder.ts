@@ -21,8 +21,8 @@ export const PREPROCESS_METADATA_KEY = 'skulens.preprocess';
 
 export interface EmbedderOptions extends Partial<PreprocessSpec> {
   /**
-   * Path/URL of the .onnx file, or its bytes. Default: the embedder shipped with skulens
-   * (`DEFAULT_EMBEDDER`, 160 px, 512-d; see docs/models.md).
+   * Path/URL of the .onnx file, its bytes, or a built-in id. Default: `DEFAULT_EMBEDDER`
+   * (`skulens:mobilenetv2`, 224 px, 1280-d); `skulens:retail-160` is the fast one (docs/models.md).
    */
   model?: ModelSource;
   /** Named preprocessing recipe: imagenet, nvidia-retail, clip (see docs/embedder.md). */

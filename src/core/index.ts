@@ -10,7 +10,7 @@ export type { RawImage, Rect, ImageInput, DrawableImage, BlobLike } from './imag
 export { PRESETS, resolveSpec } from './preprocess.js';
 export type { PreprocessSpec, PresetName, ResizeMode, ChannelOrder, TensorLayout, InputDType, Placement } from './preprocess.js';
 export { Embedder, EmbedError, PREPROCESS_METADATA_KEY } from './embedder.js';
-export { DEFAULT_DETECTOR, DEFAULT_EMBEDDER, MOBILENETV2_EMBEDDER, SHELF_DETECTOR } from './builtin-models.js';
+export { DEFAULT_DETECTOR, DEFAULT_EMBEDDER, MOBILENETV2_EMBEDDER, RETAIL160_EMBEDDER, SHELF_DETECTOR } from './builtin-models.js';
 export type { ModelSource } from './model.js';
 export type { EmbedderOptions, EmbedInput, EmbedOptions, EmbedProgress, EmbedFailure, EmbedSettledResult } from './embedder.js';
 export { ReferenceGallery } from './gallery/gallery.js';
