@@ -12,8 +12,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DEFAULT_DETECTOR } from '../src/core/builtin-models.js';
 import { HAVE_SHARED, REPO_ROOT, grocery, shelves } from './helpers/shared.js';
 
-const MODEL_FILE = 'models/skulens-retail-160.onnx';
-const MOBILENET_FILE = 'models/skulens-mobilenetv2.onnx';
+const MODEL_FILE = 'models/skulens-mobilenetv2.onnx'; // the default embedder
+const RETAIL_FILE = 'models/skulens-retail-160.onnx';
 const SHELF_FILE = 'models/skulens-shelf.onnx';
 // The shelf detector is trained in training/detector/; in CI it must be in the package.
 const HAVE_SHELF = existsSync(join(REPO_ROOT, SHELF_FILE));
@@ -84,8 +84,8 @@ describe('installed package', () => {
       expect(model!.size).toBeLessThanOrEqual(4 * 1024 * 1024);
     }
     expect(paths.filter((p) => /^(training|test|fixtures|bench|scratch)\//.test(p) || (/\.(jpe?g|png|pt|f16|f32)$/.test(p) && !p.startsWith('docs/img/')))).toEqual([]);
-    expect(paths.filter((p) => p.endsWith('.onnx')).sort()).toEqual([MOBILENET_FILE, ...shipped].sort());
-    expect(packed.files.find((f) => f.path === MOBILENET_FILE)!.size).toBeLessThanOrEqual(4 * 1024 * 1024);
+    expect(paths.filter((p) => p.endsWith('.onnx')).sort()).toEqual([RETAIL_FILE, ...shipped].sort());
+    expect(packed.files.find((f) => f.path === RETAIL_FILE)!.size).toBeLessThanOrEqual(4 * 1024 * 1024);
     // The Apache-2.0 model ships with its licence and a NOTICE naming its origin.
     expect(paths).toEqual(expect.arrayContaining(['models/LICENSE-APACHE-2.0', 'models/NOTICE']));
   });
@@ -104,27 +104,27 @@ describe('installed package', () => {
     expect(JSON.parse(cli.stdout)[0].detections).toHaveLength(result.boxes);
   }, 120_000);
 
-  it.skipIf(!HAVE_SHARED)(`embeds with the built-in model from node_modules${OFFLINE ? ', network off' : ''}`, () => {
+  it.skipIf(!HAVE_SHARED)(`embeds with the built-in models from node_modules${OFFLINE ? ', network off' : ''}`, () => {
     const r = run(['main.js', join(grocery, 'test/Fruit/Banana/Banana_001.jpg')]);
     expect(r.stderr).not.toMatch(/Error/);
     const result = JSON.parse(r.stdout);
-    expect(result).toMatchObject({ model: 'skulens:retail-160', dim: 512 });
+    expect(result).toMatchObject({ model: 'skulens:mobilenetv2', dim: 1280 });
     expect(result.norm).toBeCloseTo(1, 5);
 
-    const both = run(['main.js', join(grocery, 'test/Fruit/Banana/Banana_001.jpg'), 'skulens:mobilenetv2']);
+    const both = run(['main.js', join(grocery, 'test/Fruit/Banana/Banana_001.jpg'), 'skulens:retail-160']);
     const second = JSON.parse(both.stdout.trim().split('\n')[0]!); // main.js prints the second model's line first
-    expect(second).toMatchObject({ model: 'skulens:mobilenetv2', dim: 1280, specSource: 'metadata' });
+    expect(second).toMatchObject({ model: 'skulens:retail-160', dim: 512, specSource: 'metadata' });
     expect(second.norm).toBeCloseTo(1, 5);
 
     const cli = run([join(installed, 'dist', 'cli.js'), 'embed', join(grocery, 'test/Fruit/Banana/Banana_001.jpg'), '--json']);
     expect(cli.status).toBe(0);
-    expect(JSON.parse(cli.stdout).vector).toHaveLength(512);
+    expect(JSON.parse(cli.stdout).vector).toHaveLength(1280);
   }, 120_000);
 
   it.skipIf(!HAVE_SHARED)('reads the model from the installed copy, not from the repository', () => {
     rmSync(join(installed, 'models'), { recursive: true });
     const r = run(['main.js', join(grocery, 'test/Fruit/Banana/Banana_001.jpg')]);
     expect(r.status).not.toBe(0);
-    expect(r.stderr).toMatch(/built-in model skulens-retail-160\.onnx is missing from the skulens package/);
+    expect(r.stderr).toMatch(/built-in model skulens-mobilenetv2\.onnx is missing from the skulens package/);
   }, 120_000);
 });

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Embedder, ReferenceGallery, loadImage } from '../src/index.js';
 import { augmentImage } from '../src/core/augment/augment.js';
-import { defaultThresholdFor, MOBILENETV2_EMBEDDER } from '../src/core/builtin-models.js';
+import { DEFAULT_EMBEDDER, defaultThresholdFor, MOBILENETV2_EMBEDDER } from '../src/core/builtin-models.js';
 import { runCli, writeCsv } from './helpers/cli.js';
 import { HAVE_SHARED, grocery, models } from './helpers/shared.js';
 
@@ -140,8 +140,8 @@ describe.skipIf(!HAVE_SHARED)('the default threshold', () => {
     const built = await runCli(['gallery', 'build', refs, '-o', file]);
     expect(built.code, built.stderr).toBe(0);
     const info = JSON.parse((await runCli(['gallery', 'info', file, '--json'])).stdout);
-    expect(info).toMatchObject({ threshold: defaultThresholdFor('skulens:retail-160'), thresholdSource: 'embedder' });
-    expect((await runCli(['gallery', 'info', file])).stdout).toMatch(/threshold 0\.\d+ \(measured for the built-in skulens:retail-160/);
+    expect(info).toMatchObject({ threshold: defaultThresholdFor(DEFAULT_EMBEDDER), thresholdSource: 'embedder' });
+    expect((await runCli(['gallery', 'info', file])).stdout).toMatch(/threshold 0\.\d+ \(measured for the built-in skulens:mobilenetv2/);
 
     const set = join(work, 'set.skg');
     expect((await runCli(['gallery', 'build', refs, '-o', set, '--threshold', '0.4'])).code).toBe(0);
