@@ -204,21 +204,28 @@ describe.skipIf(!run)('browser embedding (a): same vectors as Node', () => {
   });
 });
 
-describe.skipIf(!run)('browser: the built-in embedder', () => {
+describe.skipIf(!run)('browser: the built-in embedders', () => {
   let h: Harness;
   afterAll(async () => h?.close());
 
-  it('loads from the package (models/ beside dist/) with no model argument and embeds like Node', async () => {
-    h = await startHarness();
-    const page = await openHarness(h);
-    const created = await page.evaluate(() => (window as any).harness.createEmbedder({}));
-    const node = await Embedder.create();
-    expect(created.fingerprint).toBe(node.fingerprint);
-    expect(created.dim).toBe(512);
-    const photos = PHOTOS.slice(0, 5);
-    const nodeVectors = await node.embed(photos.map((p) => join(grocery, p.path)));
-    await node.dispose();
-    const { vectors } = await page.evaluate((u) => (window as any).harness.embed(u), photos.map((p) => groceryUrl(p.path)));
-    vectors.forEach((v: Vec, i: number) => expect(cosine(v, nodeVectors[i]!)).toBeGreaterThanOrEqual(0.999));
-  });
+  // No model argument: the default (skulens:mobilenetv2); by id: the fast skulens:retail-160.
+  for (const [name, options, dim] of [
+    ['the default (skulens:mobilenetv2)', {}, 1280],
+    ['skulens:retail-160', { model: 'skulens:retail-160' }, 512],
+  ] as const) {
+    it(`${name} loads from the package (models/ beside dist/) and embeds like Node`, async () => {
+      h ??= await startHarness();
+      const page = await openHarness(h);
+      const created = await page.evaluate((o) => (window as any).harness.createEmbedder(o), options);
+      const node = await Embedder.create(options);
+      expect(created.fingerprint).toBe(node.fingerprint);
+      expect(created.dim).toBe(dim);
+      const photos = PHOTOS.slice(0, 5);
+      const nodeVectors = await node.embed(photos.map((p) => join(grocery, p.path)));
+      await node.dispose();
+      const { vectors } = await page.evaluate((u) => (window as any).harness.embed(u), photos.map((p) => groceryUrl(p.path)));
+      vectors.forEach((v: Vec, i: number) => expect(cosine(v, nodeVectors[i]!)).toBeGreaterThanOrEqual(0.999));
+      await page.close();
+    });
+  }
 });
