@@ -51,6 +51,7 @@ describe.skipIf(!run)('example page, default path: gallery URL only', () => {
   async function answer(path: string): Promise<{ label: string; similarity: number; unknown: boolean }> {
     const name = path.split('/').at(-1)!;
     await page.evaluate(() => ((window as any).example.last = null));
+    await page.setInputFiles('#photo', []); // picking the same file again fires no "change"
     await page.setInputFiles('#photo', join(grocery, path));
     await page.waitForFunction((n) => (window as any).example.last?.file === n || (window as any).example.error, name, { timeout: 120_000 });
     const { last, error } = await page.evaluate(() => ({ last: (window as any).example.last, error: (window as any).example.error }));
