@@ -12,7 +12,8 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import sharp, { type SharpOptions } from 'sharp';
 import { readLabelledSet } from '../src/node/dataset.js';
-import { DEFAULT_MAX_PIXELS, sharpToRgb } from '../src/node/image-loader.js';
+import { DEFAULT_MAX_PIXELS } from '../src/core/image.js';
+import { sharpToRgb } from '../src/node/image-loader.js';
 import { GROCERY } from '../tools/grocery.js';
 
 const { values } = parseArgs({ options: { n: { type: 'string', default: '512' } } });

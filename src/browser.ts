@@ -8,7 +8,7 @@
 import './browser/platform.js';
 
 export * from './core/index.js';
-export { loadImage, DEFAULT_MAX_PIXELS } from './browser/image-loader.js';
+export { loadImage } from './browser/image-loader.js';
 export type { LoadImageOptions, BrowserImageInput } from './browser/image-loader.js';
 export { configure, runtimeInfo } from './browser/runtime.js';
 export type { BrowserConfig, RuntimeInfo } from './browser/runtime.js';

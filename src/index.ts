@@ -6,7 +6,7 @@
 import './node/platform.js';
 
 export * from './core/index.js';
-export { loadImage, DEFAULT_MAX_PIXELS } from './node/image-loader.js';
+export { loadImage } from './node/image-loader.js';
 export type { LoadImageOptions, NodeImageInput } from './node/image-loader.js';
 export { annotate } from './node/annotate.js';
 export type { AnnotateItem, AnnotateOptions } from './node/annotate.js';

@@ -49,6 +49,32 @@ describe.skipIf(!HAVE_SHARED)('skulens detect', () => {
     expect(bad.stderr).toMatch(/output is shaped \[1,1000\].*\[E_MODEL_SHAPE\]/);
   });
 
+  it('--format auto finds the same YOLOX boxes as --format yolox, and says why it read the output as YOLOX', async () => {
+    const banana = join(grocery, 'test/Fruit/Banana/Banana_013.jpg');
+    const args = ['detect', banana, '--detector', models.yolox, '--labels', models.cocoNames, '--json'];
+    const [auto, yolox] = await Promise.all([runCli(args), runCli([...args, '--format', 'yolox'])]);
+    expect(auto.code, auto.stderr).toBe(0);
+    expect(auto.stderr).toMatch(/format yolox \(from output shape \[1,3549,85\] and its raw grid values\), input 416x416/);
+    const boxes = JSON.parse(auto.stdout)[0].detections;
+    expect(boxes.length).toBeGreaterThan(0);
+    expect(boxes.some((d: { label: string }) => d.label === 'banana')).toBe(true);
+    expect(boxes).toEqual(JSON.parse(yolox.stdout)[0].detections);
+  }, 300_000); // two CLI runs
+
+  it('--max-pixels: a photo over the limit fails with E_IMAGE_DECODE naming the flag; a raised limit reads it', async () => {
+    const banana = join(grocery, 'test/Fruit/Banana/Banana_013.jpg'); // 348×348 = 121,104 pixels
+    const small = await runCli(['detect', banana, '--detector', models.yolov8, '--max-pixels', '100000', '--json']);
+    expect(small.code).toBe(1);
+    expect(small.stdout).toBe('');
+    expect(small.stderr).toMatch(/121,104 pixels, more than the limit of 100,000 pixels .*--max-pixels/);
+    expect(small.stderr).toMatch(/\[E_IMAGE_DECODE\]\s*$/);
+    const root = mkdtempSync(join(tmpdir(), 'skulens-maxpx-'));
+    const raised = await runCli(['detect', banana, '--detector', models.yolov8, '--max-pixels', '200000', '--json', '--annotate', join(root, 'out.jpg')]);
+    expect(raised.code, raised.stderr).toBe(0);
+    expect(JSON.parse(raised.stdout)[0].detections[0]).toMatchObject({ classId: 46 });
+    expect(existsSync(join(root, 'out.jpg'))).toBe(true); // annotate decodes under the same limit
+  }, 300_000); // two CLI runs
+
   it('refuses --iou 0 as a flag error, before loading anything', async () => {
     const r = await runCli(['detect', join(grocery, 'test/Fruit/Banana/Banana_013.jpg'), '--detector', models.yolov8, '--iou', '0']);
     expect(r.code).not.toBe(0);

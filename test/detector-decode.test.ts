@@ -1,7 +1,7 @@
 /** Output layouts, decoders and NMS on hand-made tensors (no models needed). */
 import { describe, expect, it } from 'vitest';
 import '../src/node/platform.js';
-import { Candidates, decodeOutput, gridCells, resolveLayout } from '../src/core/detector/decode.js';
+import { Candidates, decodeOutput, gridCells, isOneRowPerCell, looksLikeRawGrid, resolveLayout } from '../src/core/detector/decode.js';
 import { nms } from '../src/core/detector/nms.js';
 import { isSkulensError } from '../src/core/errors.js';
 
@@ -15,6 +15,38 @@ function expectShapeError(fn: () => unknown, pattern: RegExp) {
   }
   throw new Error('expected E_MODEL_SHAPE');
 }
+
+describe('telling a YOLOX raw grid from decoded YOLOv5-shaped rows', () => {
+  // 416×416, strides 8/16/32: 52² + 26² + 13² = 3549 rows of 5 + 80 values, in grid order.
+  function rows(decoded: boolean): Float32Array {
+    const out = new Float32Array(3549 * 85);
+    let i = 0;
+    for (const s of [8, 16, 32]) {
+      const n = 416 / s;
+      for (let gy = 0; gy < n; gy++) {
+        for (let gx = 0; gx < n; gx++, i++) {
+          // decoded: centre and size in input pixels; raw: offset in the cell and log size in strides
+          out.set(decoded ? [(gx + 0.4) * s, (gy + 0.6) * s, 2 * s, 3 * s, 0.01] : [0.4, 0.6, Math.log(2), Math.log(3), -4.6], i * 85);
+        }
+      }
+    }
+    return out;
+  }
+
+  it('one row per cell is recognised; three anchors per cell are not', () => {
+    expect(isOneRowPerCell(3549, 416, 416)).toBe(true);
+    expect(isOneRowPerCell(8400, 640, 640)).toBe(true);
+    expect(isOneRowPerCell(3 * 3549, 416, 416)).toBe(false);
+    expect(isOneRowPerCell(25200, 640, 640)).toBe(false);
+  });
+
+  it('raw cell offsets are a raw grid; the same boxes decoded to pixels are not', () => {
+    const layout = resolveLayout([1, 3549, 85], 'auto', 416, 416, 'm');
+    expect(layout.format).toBe('yolov5'); // the shape alone cannot tell
+    expect(looksLikeRawGrid(rows(false), layout)).toBe(true);
+    expect(looksLikeRawGrid(rows(true), layout)).toBe(false);
+  });
+});
 
 describe('resolveLayout', () => {
   it('auto picks the layout from the shape', () => {

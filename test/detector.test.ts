@@ -173,6 +173,22 @@ describe.skipIf(!HAVE_SHARED)('Detector with real YOLO models on grocery photos'
     expect(detectors.yolov5fp16!.spec).toMatchObject({ width: 640, height: 640, dtype: 'float16' });
   });
 
+  it('format auto reads YOLOX-nano\'s raw grid [1,3549,85] as YOLOX, with its preprocessing and the same boxes as format yolox', async () => {
+    const auto = await Detector.create({ model: models.yolox });
+    try {
+      expect(auto).toMatchObject({ format: 'yolox', formatSource: 'values', outputShape: [1, 3549, 85] });
+      expect(auto.spec).toEqual(detectors.yolox!.spec);
+      for (const { file } of FRUIT.slice(0, 3)) {
+        const path = join(grocery, 'test/Fruit', file);
+        const found = await auto.detect(path);
+        expect(found.length).toBeGreaterThan(0);
+        expect(found).toEqual(await detectors.yolox!.detect(path));
+      }
+    } finally {
+      await auto.dispose();
+    }
+  });
+
   for (const { file, coco, imagenet } of FRUIT) {
     it(`all three find the fruit in ${file} (score ≥ 0.5), agree on the strongest box (IoU ≥ 0.5), and the box holds the fruit`, async () => {
       const path = join(grocery, 'test/Fruit', file);

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import sharp from 'sharp';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { loadImage, SkulensError } from '../src/index.js';
+import { DEFAULT_MAX_PIXELS, loadImage, SkulensError } from '../src/index.js';
 import { grocery, HAVE_SHARED } from './helpers/shared.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'skulens-img-'));
@@ -66,7 +66,17 @@ describe('loadImage: bad and unusual inputs', () => {
 
   it('a header declaring 30000×30000 is refused before decoding (decompression bomb)', async () => {
     writeFileSync(file('bomb.jpg'), await jpegClaiming(30000, 30000));
-    await expectDecodeError(file('bomb.jpg'), /more than 64,000,000 pixels/, 'bomb.jpg');
+    await expectDecodeError(file('bomb.jpg'), /900,000,000 pixels, more than the limit of 64,000,000 pixels .*maxPixels option, or --max-pixels/, 'bomb.jpg');
+  });
+
+  it.skipIf(!HAVE_SHARED)('maxPixels: a 348×348 photo fails under a 100,000-pixel limit, naming --max-pixels, and decodes under 200,000', async () => {
+    const path = join(grocery, 'test/Fruit/Banana/Banana_013.jpg');
+    const err = await loadImage(path, { maxPixels: 100_000 }).catch((e: unknown) => e);
+    expect(err).toMatchObject({ code: 'E_IMAGE_DECODE' });
+    expect((err as Error).message).toMatch(/121,104 pixels, more than the limit of 100,000 pixels .*--max-pixels/);
+    expect(await loadImage(path, { maxPixels: 200_000 })).toMatchObject({ width: 348, height: 348 });
+    expect(DEFAULT_MAX_PIXELS).toBe(64_000_000);
+    await expect(loadImage(path, { maxPixels: 0 })).rejects.toMatchObject({ code: 'E_INPUT' });
   });
 
   it('a 1×1 image decodes', async () => {

@@ -4,7 +4,7 @@
 // are loaded nothing goes over the network.
 import * as skulens from 'skulens';
 
-const { Embedder, ReferenceGallery, Detector, Recognizer, configure, runtimeInfo, loadImage, fetchBinary } = skulens;
+const { ReferenceGallery, Detector, Recognizer, configure, runtimeInfo, loadImage, fetchBinary } = skulens;
 const $ = (id) => document.getElementById(id);
 const params = new URLSearchParams(location.search);
 
@@ -98,18 +98,17 @@ async function load() {
     const gallery = ReferenceGallery.fromBytes(g.bytes);
 
     status('Loading embedder…');
+    // The gallery records its embedder (model, preprocessing, output): re-open that one. A
+    // built-in model (skulens:…) loads from models/ beside dist/; a model file of yours must be
+    // picked or given as ?model=. A different model stops with E_FINGERPRINT.
     const m = await bytesFrom('embedderFile', 'model');
-    const recorded = gallery.embedder;
-    const preset = $('preset').value || params.get('preset') || recorded?.preset;
-    // No model picked: the one the gallery was built with when it is skulens' built-in
-    // embedder (models/ beside dist/), else the built-in one anyway (fingerprint checked below).
-    const model = m ? m.bytes : recorded?.path?.startsWith('skulens:') ? recorded.path : undefined;
-    // The gallery remembers its embedder's preprocessing: use it unless a preset is chosen.
-    const embedderOptions = preset ? { model, preset } : { model, ...(recorded?.spec ?? {}) };
-    if (recorded?.output) embedderOptions.output = recorded.output;
-    const embedder = await Embedder.create({ ...embedderOptions, batchSize: 16 });
-    gallery.bindEmbedder(embedder); // throws E_FINGERPRINT when the model/preprocessing differ from the gallery's
+    const recordedPath = gallery.embedder?.path;
+    if (!m && recordedPath && !recordedPath.startsWith('skulens:')) {
+      throw new Error(`This gallery was built with the model file ${recordedPath}: pick that .onnx file (or pass ?model=<its URL>).`);
+    }
+    const embedder = await gallery.openEmbedder({ ...(m ? { model: m.bytes } : {}), batchSize: 16 });
     gallery.buildIndex();
+    $('threshold').placeholder = `the gallery's: ${gallery.threshold.toFixed(3)}`;
 
     const { detector, name: detectorName } = await loadDetector();
     Object.assign(state, { embedder, gallery, detector, recognizer: null, ready: true });
@@ -118,7 +117,7 @@ async function load() {
     showEnv();
     status(
       `Ready in ${((performance.now() - t0) / 1000).toFixed(1)} s: embedder ${m ? m.name : embedder.modelPath} (${embedder.dim}-d, ${embedder.specSource}), ` +
-        `gallery ${g.name} (${gallery.labels?.length ?? '?'} labels, ${gallery.size} vectors), ` +
+        `gallery ${g.name} (${gallery.labels?.length ?? '?'} labels, ${gallery.size} vectors, unknown below ${gallery.threshold.toFixed(3)}, ${gallery.thresholdSource}), ` +
         `${detector ? `detector ${detectorName} (${detector.format})` : 'no detector: the whole picture is classified'}.`,
     );
   } catch (err) {
@@ -129,7 +128,18 @@ async function load() {
   }
 }
 
-const threshold = () => Number(params.get('threshold') ?? $('threshold').value);
+/** The unknown threshold typed (negative ones too: calibrated scores can be), or undefined: the gallery's own. */
+function threshold() {
+  const text = ($('threshold').value || params.get('threshold') || '').trim();
+  if (text === '') return undefined;
+  const t = Number(text);
+  if (!Number.isFinite(t)) throw new Error(`The unknown threshold must be a number, got "${text}".`);
+  return t;
+}
+const withThreshold = (options) => {
+  const t = threshold();
+  return t === undefined ? options : { ...options, threshold: t };
+};
 
 /**
  * With a detector and a gallery: skulens' Recognizer (detect → crops of the original
@@ -149,7 +159,7 @@ async function recognize(source) {
     return { image, items, times: { decode, detect } };
   }
   if (detector) {
-    state.recognizer ??= new Recognizer({ detector, embedder, gallery, threshold: threshold() });
+    state.recognizer ??= new Recognizer(withThreshold({ detector, embedder, gallery }));
     const r = await state.recognizer.recognize(image);
     const items = r.items.map((it) => ({ box: it.box, score: it.score, label: it.guess, similarity: it.similarity, unknown: it.unknown }));
     const { detect, embed, search } = r.timings;
@@ -159,7 +169,7 @@ async function recognize(source) {
   const [vector] = await embedder.embed([image]);
   const embed = performance.now() - t;
   t = performance.now();
-  const c = gallery.classify(vector, { threshold: threshold() });
+  const c = gallery.classify(vector, withThreshold({}));
   const search = performance.now() - t;
   const items = [{ box: { x: 0, y: 0, width: image.width, height: image.height }, score: 1, label: c.label, similarity: c.score, unknown: c.unknown }];
   return { image, items, times: { decode, embed, search } };

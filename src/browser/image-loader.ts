@@ -10,14 +10,9 @@
  * - Already-decoded sources (ImageData, RawImage) are used as they are, with no copy.
  */
 import { SkulensError, messageOf } from '../core/errors.js';
-import { describeInput, isRawImage, validateRawImage, type RawImage } from '../core/image.js';
+import { checkMaxPixels, describeInput, pixelLimitMessage, pixelsOf, type ImageLoadOptions, type NdArrayImage, type RawImage } from '../core/image.js';
 
-/** Refuse images with more pixels than this by default (64 MP), like the Node loader. */
-export const DEFAULT_MAX_PIXELS = 64_000_000;
-
-export interface LoadImageOptions {
-  /** Refuse images with more pixels than this (default 64 MP). */
-  maxPixels?: number;
+export interface LoadImageOptions extends ImageLoadOptions {
   /** For URL inputs: options passed to `fetch` (credentials, signal...). */
   fetchInit?: RequestInit;
 }
@@ -25,7 +20,7 @@ export interface LoadImageOptions {
 /**
  * What the browser entry accepts as an image: a URL string, encoded bytes, a Blob/File,
  * any canvas image source (img, canvas, OffscreenCanvas, ImageBitmap, video, VideoFrame),
- * ImageData, or raw pixels.
+ * ImageData, raw pixels or an ndarray.
  */
 export type BrowserImageInput =
   | string
@@ -35,6 +30,7 @@ export type BrowserImageInput =
   | Blob
   | ImageData
   | RawImage
+  | NdArrayImage
   | HTMLImageElement
   | HTMLCanvasElement
   | HTMLVideoElement
@@ -100,11 +96,7 @@ function drawToPixels(source: Drawable, name: string, maxPixels: number): RawIma
 
 function checkPixels(width: number, height: number, maxPixels: number, name: string): void {
   if (width * height > maxPixels) {
-    throw new SkulensError(
-      'E_IMAGE_DECODE',
-      `Cannot decode image ${name}: it has ${(width * height).toLocaleString('en-US')} pixels, more than ${maxPixels.toLocaleString('en-US')} (raise maxPixels if it is genuine).`,
-      { input: name },
-    );
+    throw new SkulensError('E_IMAGE_DECODE', `Cannot decode image ${name}: ${pixelLimitMessage(maxPixels, width * height)}`, { input: name });
   }
 }
 
@@ -145,10 +137,10 @@ async function fetchBlob(url: string, name: string, init?: RequestInit): Promise
 /** Decode any accepted browser image input into 8-bit pixels. */
 export async function loadImage(input: BrowserImageInput, options: LoadImageOptions = {}): Promise<RawImage> {
   const name = describeInput(input);
-  const maxPixels = options.maxPixels ?? DEFAULT_MAX_PIXELS;
   if (input === null || input === undefined) throw new SkulensError('E_IMAGE_DECODE', `Cannot load image: got ${input}.`);
-
-  if (isRawImage(input)) return validateRawImage(input, name);
+  const pixels = pixelsOf(input, name);
+  if (pixels) return pixels;
+  const maxPixels = checkMaxPixels(options.maxPixels);
   if (typeof ImageData !== 'undefined' && input instanceof ImageData) {
     return { data: input.data, width: input.width, height: input.height, channels: 4 };
   }
@@ -180,7 +172,7 @@ export async function loadImage(input: BrowserImageInput, options: LoadImageOpti
   }
   throw new SkulensError(
     'E_IMAGE_DECODE',
-    `Cannot load image ${name}: expected a URL, Blob/File, encoded bytes, HTMLImageElement, HTMLCanvasElement, HTMLVideoElement, OffscreenCanvas, ImageBitmap, VideoFrame, ImageData or raw pixels { data, width, height, channels }.`,
+    `Cannot load image ${name}: expected a URL, Blob/File, encoded bytes, HTMLImageElement, HTMLCanvasElement, HTMLVideoElement, OffscreenCanvas, ImageBitmap, VideoFrame, ImageData, raw pixels { data, width, height, channels } or an ndarray [height, width, channels].`,
     { input: name },
   );
 }

@@ -42,7 +42,7 @@ function looksLikeHtml(bytes: Uint8Array): boolean {
 export const browserPlatform: Platform = {
   name: 'browser',
   ort: browserOrt,
-  loadImage: (input) => loadImage(input as BrowserImageInput),
+  loadImage: (input, options) => loadImage(input as BrowserImageInput, options),
   readBinary: (source) => fetchBinary(source),
   // A static `new URL(..., import.meta.url)` so that bundlers (Vite, webpack 5, Parcel) copy the file as an asset.
   builtinModelLocation: (file) => {

@@ -15,10 +15,10 @@ export function registerClassify(program: Command): void {
     .option('--top <K>', 'labels to list per image', parsePositiveInt('--top'), 1)
     .option('--json', 'print one JSON line per image: { path, label, score, unknown, labels }')
     .action(
-      action(async (inputs: string[], opts: { gallery: string; top: number; k?: number; threshold?: number; embedder?: string; batchSize: number; json?: boolean }) => {
+      action(async (inputs: string[], opts: { gallery: string; top: number; k?: number; threshold?: number; embedder?: string; batchSize: number; maxPixels?: number; json?: boolean }) => {
         const items = await expandImageArgs(inputs);
         if (items.length === 0) throw new SkulensError('E_EMPTY', 'No images found in the given inputs.');
-        const { gallery, embedder } = await openGallery(opts.gallery, opts.embedder, opts.batchSize);
+        const { gallery, embedder } = await openGallery(opts.gallery, opts.embedder, opts.batchSize, opts.maxPixels);
         try {
           const vectors = await embedItems(embedder, items, 'classifying');
           const lines: string[] = [];

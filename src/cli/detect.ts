@@ -34,7 +34,7 @@ export function registerDetect(program: Command): void {
               await out(lines.join('\n') + '\n');
             }
             if (opts.annotate) {
-              await annotate(path, r.detections, { file: targets[i]! });
+              await annotate(path, r.detections, { file: targets[i]!, ...(opts.maxPixels !== undefined ? { maxPixels: opts.maxPixels } : {}) });
               process.stderr.write(`skulens: wrote ${targets[i]}\n`);
             }
           });

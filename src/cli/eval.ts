@@ -47,9 +47,9 @@ export function registerEval(program: Command): void {
   )
     .option('--json', 'print one JSON object: n, top1, top5, perClass, unknown, ...')
     .action(
-      action(async (queries: string, opts: { gallery: string; k?: number; threshold?: number; embedder?: string; batchSize: number; json?: boolean }) => {
+      action(async (queries: string, opts: { gallery: string; k?: number; threshold?: number; embedder?: string; batchSize: number; maxPixels?: number; json?: boolean }) => {
         const items = await readLabelledImages(queries, 'query');
-        const { gallery, embedder } = await openGallery(opts.gallery, opts.embedder, opts.batchSize);
+        const { gallery, embedder } = await openGallery(opts.gallery, opts.embedder, opts.batchSize, opts.maxPixels);
         const k = opts.k ?? DEFAULT_K;
         const threshold = opts.threshold ?? gallery.threshold;
         let vectors: (Float32Array | null)[];

@@ -13,7 +13,7 @@ import { DEFAULT_CLUSTERS, DEFAULT_THRESHOLD, Embedder, ReferenceGallery, Skulen
 import { DEFAULT_AUGMENT_VIEWS } from '../core/augment/augment.js';
 import { expandImageArgs, type DatasetItem } from '../node/dataset.js';
 import { action, embedItems, out, readLabelledImages, warnDefaultSpec, warnSkipped } from './common.js';
-import { EMBEDDER_HELP, embedderSource, parseClusters, parseMetric, parsePositiveInt, parseThreshold } from './options.js';
+import { EMBEDDER_HELP, MAX_PIXELS_HELP, embedderSource, parseMaxPixels, parseClusters, parseMetric, parsePositiveInt, parseThreshold } from './options.js';
 import { createProgress } from './progress.js';
 
 export function registerGallery(program: Command): void {
@@ -30,6 +30,7 @@ export function registerGallery(program: Command): void {
     .option('--clusters <K>', `k-means centroids kept per class, or "all" (default ${DEFAULT_CLUSTERS})`, parseClusters)
     .option('--metric <metric>', 'cosine or l2', parseMetric, 'cosine' as Metric)
     .option('--batch-size <n>', 'images per inference run', parsePositiveInt('--batch-size'), 16)
+    .option('--max-pixels <n>', MAX_PIXELS_HELP, parseMaxPixels)
     .option('--threshold <s>', `default "unknown" threshold stored in the gallery (default: measured per built-in embedder, else ${DEFAULT_THRESHOLD}; or pick one with --calibrate)`, parseThreshold)
     .option('--float16', 'store vectors as float16 (half the file size)')
     .option('--adapt', 'learn a projection from the references that separates look-alike classes (docs/accuracy.md); stored in the gallery')
@@ -37,14 +38,14 @@ export function registerGallery(program: Command): void {
     .option('--augment [N]', `store N synthetic views of every reference besides it: crop, perspective, colour, blur, JPEG, background (default N ${DEFAULT_AUGMENT_VIEWS}; docs/gallery.md)`, parseViews)
     .option('--negatives <dir|csv>', 'images of products that are NOT targets (a folder, searched at any depth, or a path,label CSV whose labels are ignored): never named, they count against naming (docs/gallery.md)')
     .action(
-      action(async (refs: string, opts: { output: string; embedder?: string; preset?: string; embeddingOutput?: string; clusters?: number | 'all'; metric: Metric; batchSize: number; threshold?: number; float16?: boolean; adapt?: boolean; calibrate?: boolean; augment?: number | true; negatives?: string }) => {
+      action(async (refs: string, opts: { output: string; embedder?: string; preset?: string; embeddingOutput?: string; clusters?: number | 'all'; metric: Metric; batchSize: number; threshold?: number; float16?: boolean; adapt?: boolean; calibrate?: boolean; augment?: number | true; negatives?: string; maxPixels?: number }) => {
         const items = await readLabelledImages(refs, 'reference');
         const negatives = opts.negatives !== undefined ? await readNegatives(opts.negatives) : [];
         // Create the output's folder now, so a bad -o fails before the (long) embedding, not after.
         await mkdir(dirname(resolve(opts.output)), { recursive: true }).catch((err: unknown) => {
           throw new SkulensError('E_IO', `Cannot create the folder of "${opts.output}": ${messageOf(err)}. Choose another -o path.`, { cause: err, input: opts.output });
         });
-        const embedder = await Embedder.create({ model: embedderSource(opts.embedder), preset: opts.preset, output: opts.embeddingOutput, batchSize: opts.batchSize });
+        const embedder = await Embedder.create({ model: embedderSource(opts.embedder), preset: opts.preset, output: opts.embeddingOutput, batchSize: opts.batchSize, maxPixels: opts.maxPixels });
         warnDefaultSpec(embedder);
         try {
           const g = new ReferenceGallery({

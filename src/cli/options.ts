@@ -10,7 +10,7 @@ import { DEFAULT_DETECTOR, DEFAULT_EMBEDDER, isBuiltinModelId } from '../core/bu
 import { MAX_TILES, type TilesOption } from '../core/detector/tiles.js';
 import { messageOf } from '../core/errors.js';
 import { is } from '../core/is.js';
-import { DEFAULT_K, DETECTOR_FORMATS, Detector, ReferenceGallery, SkulensError, isSkulensError } from '../index.js';
+import { DEFAULT_K, DEFAULT_MAX_PIXELS, DETECTOR_FORMATS, Detector, ReferenceGallery, SkulensError, isSkulensError } from '../index.js';
 import type { DetectorFormat, DetectorOptions, Embedder, Metric } from '../index.js';
 
 export const EMBEDDER_HELP = `ONNX embedding model (default: the built-in ${DEFAULT_EMBEDDER}, see docs/models.md)`;
@@ -23,6 +23,10 @@ export function parsePositiveInt(name: string) {
     return n;
   };
 }
+
+/** `--max-pixels <n>`, on every verb that reads images: the decoder's pixel limit (the error for a larger photo names this flag). */
+export const MAX_PIXELS_HELP = `refuse images with more pixels than this, before decoding (default ${DEFAULT_MAX_PIXELS.toLocaleString('en-US')}: a guard against decompression bombs); raise it for genuine larger photos`;
+export const parseMaxPixels = parsePositiveInt('--max-pixels');
 
 /** The --embedder value as a model source: the built-in model when absent, built-in ids as they are, files made absolute. */
 export function embedderSource(path: string | undefined): string {
@@ -43,7 +47,12 @@ export function addDetectorOptions(cmd: Command): Command {
       parseTiles,
       'off' as TilesOption,
     )
-    .option('--format <name>', `output layout: auto, ${DETECTOR_FORMATS.join(', ')} (YOLOX needs yolox)`, parseFormat, 'auto')
+    .option(
+      '--format <name>',
+      `output layout: auto (tells YOLOv5, YOLOv8/11, end-to-end and YOLOX apart), ${DETECTOR_FORMATS.join(', ')}`,
+      parseFormat,
+      'auto',
+    )
     .option('--confidence <p>', 'minimum box score, 0–1', parseUnit('--confidence'), 0.25)
     .option('--iou <p>', 'NMS overlap above which the weaker box is dropped, above 0, at most 1', parseUnit('--iou', true), 0.45)
     .option('--max-detections <n>', 'boxes kept per image (dense shelves: 1000)', parsePositiveInt('--max-detections'), 1000)
@@ -54,7 +63,8 @@ export function addDetectorOptions(cmd: Command): Command {
       '--input-size <n|WxH>',
       'model input size for models with a dynamic input (default: Ultralytics imgsz metadata, else 640; YOLOX 416)',
       parseSize,
-    );
+    )
+    .option('--max-pixels <n>', MAX_PIXELS_HELP, parseMaxPixels);
 }
 
 export interface DetectorFlags {
@@ -68,6 +78,7 @@ export interface DetectorFlags {
   classes?: number[];
   labels?: string;
   inputSize?: number | [number, number];
+  maxPixels?: number;
 }
 
 export async function createDetectorFromFlags(opts: DetectorFlags): Promise<Detector> {
@@ -83,6 +94,7 @@ export async function createDetectorFromFlags(opts: DetectorFlags): Promise<Dete
   };
   if (opts.classes) options.classes = opts.classes;
   if (opts.inputSize !== undefined) options.inputSize = opts.inputSize;
+  if (opts.maxPixels !== undefined) options.maxPixels = opts.maxPixels;
   if (opts.labels) options.labels = await readLabels(opts.labels);
   const detector = await Detector.create(options);
   const source =
@@ -90,7 +102,9 @@ export async function createDetectorFromFlags(opts: DetectorFlags): Promise<Dete
       ? 'as asked'
       : detector.formatSource === 'metadata'
         ? 'from model metadata'
-        : `from output shape [${detector.outputShape.join(',')}]`;
+        : detector.formatSource === 'values'
+          ? `from output shape [${detector.outputShape.join(',')}] and its raw grid values`
+          : `from output shape [${detector.outputShape.join(',')}]`;
   process.stderr.write(
     `skulens: detector ${model === undefined ? '?' : basename(model)}: format ${detector.format} (${source}), input ${detector.spec.width}x${detector.spec.height} ${detector.spec.dtype}\n`,
   );
@@ -154,6 +168,7 @@ export async function openGallery(
   file: string,
   override?: string,
   batchSize = 16,
+  maxPixels?: number,
 ): Promise<{ gallery: ReferenceGallery; embedder: Embedder }> {
   const gallery = await ReferenceGallery.load(file);
   const info = gallery.embedder;
@@ -166,7 +181,10 @@ export async function openGallery(
   const model = override ?? info.path;
   if (!model) throw new SkulensError('E_INPUT', `Gallery "${file}" does not record its model path: pass --embedder <model.onnx>.`);
   try {
-    return { gallery, embedder: await gallery.openEmbedder({ model: embedderSource(model), batchSize }) };
+    return {
+      gallery,
+      embedder: await gallery.openEmbedder({ model: embedderSource(model), batchSize, ...(maxPixels !== undefined ? { maxPixels } : {}) }),
+    };
   } catch (err) {
     if (isSkulensError(err, 'E_FINGERPRINT') || isSkulensError(err, 'E_DIM_MISMATCH')) throw err;
     if (isSkulensError(err, 'E_GALLERY_FORMAT'))
@@ -206,7 +224,8 @@ export function addGalleryQueryOptions(command: Command): Command {
       '--embedder <model.onnx>',
       'use this model file instead of the path stored in the gallery (must be the same model: fingerprint checked)',
     )
-    .option('--batch-size <n>', 'images per inference run', parsePositiveInt('--batch-size'), 16);
+    .option('--batch-size <n>', 'images per inference run', parsePositiveInt('--batch-size'), 16)
+    .option('--max-pixels <n>', MAX_PIXELS_HELP, parseMaxPixels);
 }
 
 export function parseThreshold(value: string): number {

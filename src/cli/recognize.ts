@@ -37,7 +37,7 @@ export function registerRecognize(program: Command): void {
         if (items.length === 0) throw new SkulensError('E_EMPTY', 'No images found in the given inputs.');
         const paths = items.map((i) => i.path);
         const targets = opts.annotate ? await annotationPaths(opts.annotate, paths) : [];
-        const { gallery, embedder } = await openGallery(opts.gallery, opts.embedder, opts.batchSize);
+        const { gallery, embedder } = await openGallery(opts.gallery, opts.embedder, opts.batchSize, opts.maxPixels);
         let recognizer: Recognizer;
         try {
           const detector = await createDetectorFromFlags(opts);
@@ -74,7 +74,7 @@ export function registerRecognize(program: Command): void {
             }
             if (opts.annotate) {
               const drawn = r.items.map((it) => ({ box: it.box, label: it.guess, score: it.similarity, unknown: it.unknown }));
-              await annotate(path, drawn, { file: targets[i]! });
+              await annotate(path, drawn, { file: targets[i]!, ...(opts.maxPixels !== undefined ? { maxPixels: opts.maxPixels } : {}) });
               process.stderr.write(`skulens: wrote ${targets[i]}\n`);
             }
           });

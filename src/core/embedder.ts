@@ -7,7 +7,7 @@ import type { InferenceSession, Tensor } from 'onnxruntime-common';
 import { DEFAULT_EMBEDDER } from './builtin-models.js';
 import { SkulensError, messageOf } from './errors.js';
 import { halfArrayToFloat32 } from './float16.js';
-import { decodeImage, describeInput, isRawImage, type ImageInput, type Rect } from './image.js';
+import { checkMaxPixels, decodeImage, describeInput, isRawImage, type ImageInput, type Rect } from './image.js';
 import { check, is } from './is.js';
 import { fitSpecToInput, formatShape, openImageModel, type ImageModel } from './image-model.js';
 import type { ModelSource } from './model.js';
@@ -48,6 +48,8 @@ export interface EmbedderOptions extends Partial<PreprocessSpec> {
    * loads the model once.
    */
   workers?: number;
+  /** Refuse images with more pixels than this, before decoding (default DEFAULT_MAX_PIXELS, 64 MP). */
+  maxPixels?: number;
 }
 
 /** One thing to embed: an image, or a rectangle of one. */
@@ -110,6 +112,8 @@ export class Embedder {
   readonly specSource: string;
   /** The preset name it was created with, if any (galleries record it). */
   readonly preset: string | undefined;
+  /** Images with more pixels than this are refused (E_IMAGE_DECODE) before decoding. */
+  readonly maxPixels: number;
 
   private readonly model: ImageModel;
   private readonly pooled: boolean;
@@ -126,6 +130,7 @@ export class Embedder {
     batchSize: number;
     normalize: boolean;
     modelPath: string | undefined;
+    maxPixels: number;
   }) {
     this.model = init.model;
     this.spec = init.spec;
@@ -139,14 +144,16 @@ export class Embedder {
     this.batchSize = init.batchSize;
     this.normalize = init.normalize;
     this.modelPath = init.modelPath;
+    this.maxPixels = init.maxPixels;
   }
 
   static async create(options: EmbedderOptions = {}): Promise<Embedder> {
-    const { model = DEFAULT_EMBEDDER, preset, output, batchSize = 16, normalize = true, sessionOptions, worker, workers, ...overrides } = options ?? ({} as EmbedderOptions);
+    const { model = DEFAULT_EMBEDDER, preset, output, batchSize = 16, normalize = true, sessionOptions, worker, workers, maxPixels, ...overrides } = options ?? ({} as EmbedderOptions);
     check(is.positiveInt(batchSize), 'batchSize', 'a positive integer', batchSize);
+    const pixelLimit = checkMaxPixels(maxPixels);
     const opened = await openImageModel(model, 'embedder', { sessionOptions, worker, workers: workers ?? Math.min(2, getPlatform().cpuCount?.() ?? 1) });
     try {
-      return await Embedder.build(opened, { preset, output, batchSize, normalize, overrides });
+      return await Embedder.build(opened, { preset, output, batchSize, normalize, maxPixels: pixelLimit, overrides });
     } catch (err) {
       await opened.release().catch(() => undefined); // refused: do not leak the session (or its worker threads)
       throw err;
@@ -155,9 +162,9 @@ export class Embedder {
 
   private static async build(
     model: ImageModel,
-    options: { preset: string | undefined; output: string | undefined; batchSize: number; normalize: boolean; overrides: Partial<PreprocessSpec> },
+    options: { preset: string | undefined; output: string | undefined; batchSize: number; normalize: boolean; maxPixels: number; overrides: Partial<PreprocessSpec> },
   ): Promise<Embedder> {
-    const { preset, output, batchSize, normalize, overrides } = options;
+    const { preset, output, batchSize, normalize, maxPixels, overrides } = options;
     // Spec precedence: model metadata < preset < explicit options.
     const sources: string[] = [];
     let fromMetadata: Partial<PreprocessSpec> = {};
@@ -200,6 +207,7 @@ export class Embedder {
       batchSize: effectiveBatch,
       normalize,
       modelPath: model.path,
+      maxPixels,
     });
     if (dim === undefined) {
       // The output's width is symbolic: learn it from one blank image.
@@ -314,7 +322,7 @@ export class Embedder {
       inputs.slice(start, end).map(async (entry, i) => {
         const { image, crop } = unwrap(entry);
         try {
-          writeImageToTensor(await decodeImage(image), this.spec, data, i, crop);
+          writeImageToTensor(await decodeImage(image, { maxPixels: this.maxPixels }), this.spec, data, i, crop);
           written[i] = true;
         } catch (err) {
           failed.push({ index: start + i, input: describeInput(image), error: asDecodeError(err, entry) });

@@ -6,7 +6,8 @@
  */
 export { SkulensError, isSkulensError } from './errors.js';
 export type { SkulensErrorCode } from './errors.js';
-export type { RawImage, Rect, ImageInput, DrawableImage, BlobLike } from './image.js';
+export { DEFAULT_MAX_PIXELS } from './image.js';
+export type { RawImage, Rect, ImageInput, DrawableImage, BlobLike, NdArrayImage, ImageLoadOptions } from './image.js';
 export { PRESETS, resolveSpec } from './preprocess.js';
 export type { PreprocessSpec, PresetName, ResizeMode, ChannelOrder, TensorLayout, InputDType, Placement } from './preprocess.js';
 export { Embedder, EmbedError, PREPROCESS_METADATA_KEY } from './embedder.js';

@@ -6,7 +6,7 @@
  */
 import type * as OrtCommon from 'onnxruntime-common';
 import { SkulensError } from './errors.js';
-import type { ImageInput, RawImage } from './image-types.js';
+import type { ImageInput, ImageLoadOptions, RawImage } from './image-types.js';
 import type { AnnIndexOptions, VectorIndex } from './vector-index.js';
 
 /**
@@ -43,8 +43,8 @@ export interface WorkerPoolSession extends SessionLike {
 export interface Platform {
   name: string;
   ort: OrtModule;
-  /** Decode any accepted image input into 8-bit RGB/RGBA pixels. */
-  loadImage(input: ImageInput): Promise<RawImage>;
+  /** Decode any accepted image input into 8-bit RGB/RGBA pixels, refusing more than `options.maxPixels`. */
+  loadImage(input: ImageInput, options?: ImageLoadOptions): Promise<RawImage>;
   /** Read a model (or other binary file) given by path or URL. */
   readBinary(source: string): Promise<Uint8Array>;
   /** Path or URL of a model file shipped in the package's models/ folder. */

@@ -103,7 +103,7 @@ export class Recognizer {
   /** Detect, name and count the products in one image (path, encoded bytes or raw pixels). */
   async recognize(image: ImageInput): Promise<Recognition> {
     const t0 = performance.now();
-    const raw = await decodeImage(image);
+    const raw = await decodeImage(image, { maxPixels: this.detector.maxPixels }); // the detector's limit: it sees the whole photo
     const t1 = performance.now();
     const { detections, tiles } = await this.detector.detectDetailed(raw);
     const t2 = performance.now();

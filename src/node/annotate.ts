@@ -44,6 +44,8 @@ export interface AnnotateOptions {
    * boxes narrower than their tags).
    */
   labels?: 'auto' | 'tags' | 'legend';
+  /** Refuse images with more pixels than this, before decoding (default DEFAULT_MAX_PIXELS, 64 MP), as `loadImage`. */
+  maxPixels?: number;
 }
 
 /** Above this many boxes `labels: 'auto'` draws a legend instead of tags. */
@@ -56,7 +58,7 @@ const UNKNOWN_COLOUR = '#b0b0b0';
  * as for detection, so boxes land where they were found) and return the encoded bytes.
  */
 export async function annotate(image: NodeImageInput, items: readonly AnnotateItem[], options: AnnotateOptions = {}): Promise<Uint8Array> {
-  const raw = await loadImage(image);
+  const raw = await loadImage(image, options.maxPixels !== undefined ? { maxPixels: options.maxPixels } : {});
   const format = options.format ?? (options.file && /\.png$/i.test(options.file) ? 'png' : 'jpeg');
   if (options.file && !/\.(jpe?g|png)$/i.test(options.file)) {
     throw new SkulensError('E_INPUT', `Cannot write "${options.file}": annotated images are .jpg, .jpeg or .png.`, { input: options.file });

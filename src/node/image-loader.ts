@@ -8,12 +8,10 @@
 import { fileURLToPath } from 'node:url';
 import sharp, { type Sharp, type SharpOptions } from 'sharp';
 import { SkulensError, messageOf } from '../core/errors.js';
-import { describeInput, isRawImage, validateRawImage, type RawImage } from '../core/image.js';
+import { checkMaxPixels, describeInput, pixelLimitMessage, pixelsOf, type ImageLoadOptions, type NdArrayImage, type RawImage } from '../core/image.js';
 import { readRegularFile } from './read-file.js';
 
-export interface LoadImageOptions {
-  /** Refuse images with more pixels than this (default 64 MP, e.g. 8000×8000). */
-  maxPixels?: number;
+export interface LoadImageOptions extends ImageLoadOptions {
   /**
    * Decode SVG drawings (default false). An SVG is a program that draws: it can be any
    * size from a few bytes and can refer to other files, so images from others should not
@@ -22,7 +20,6 @@ export interface LoadImageOptions {
   allowSvg?: boolean;
 }
 
-export const DEFAULT_MAX_PIXELS = 64_000_000;
 /** Largest image file read (a 64 MP photo as an uncompressed TIFF is ~200 MB). */
 export const MAX_IMAGE_FILE_BYTES = 256 << 20;
 /**
@@ -33,12 +30,14 @@ export const MAX_IMAGE_FILE_BYTES = 256 << 20;
  */
 export const DECODE_BUDGET_BYTES = 256 << 20;
 
-/** Node image input: file path, encoded bytes, or raw pixels. */
-export type NodeImageInput = string | URL | Uint8Array | ArrayBuffer | RawImage;
+/** Node image input: file path, encoded bytes, raw pixels or an ndarray. */
+export type NodeImageInput = string | URL | Uint8Array | ArrayBuffer | RawImage | NdArrayImage;
 
 export async function loadImage(input: NodeImageInput, options: LoadImageOptions = {}): Promise<RawImage> {
   const name = describeInput(input);
-  if (isRawImage(input)) return validateRawImage(input, name);
+  const pixels = pixelsOf(input, name);
+  if (pixels) return pixels;
+  const maxPixels = checkMaxPixels(options.maxPixels);
   let source: Buffer;
   if (typeof input === 'string' || input instanceof URL) {
     // file: URLs only. Read here rather than by libvips: a FIFO or /dev/zero is refused, the size bounded.
@@ -46,16 +45,15 @@ export async function loadImage(input: NodeImageInput, options: LoadImageOptions
     source = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   } else if (input instanceof Uint8Array) source = Buffer.from(input.buffer, input.byteOffset, input.byteLength);
   else if (input instanceof ArrayBuffer) source = Buffer.from(input);
-  else throw new SkulensError('E_IMAGE_DECODE', `Cannot load image ${name}: expected a file path, encoded bytes or raw pixels { data, width, height, channels }.`, { input: name });
+  else throw new SkulensError('E_IMAGE_DECODE', `Cannot load image ${name}: expected a file path, encoded bytes, raw pixels { data, width, height, channels } or an ndarray [height, width, channels].`, { input: name });
   if (source.length === 0) {
     throw new SkulensError('E_IMAGE_DECODE', `Cannot decode image ${name}: it is empty (0 bytes).`, { input: name });
   }
 
-  const maxPixels = options.maxPixels ?? DEFAULT_MAX_PIXELS;
   let cost = 0;
   try {
     // The header alone: format and size, before any pixel is decoded.
-    const header = await sharp(source, { limitInputPixels: maxPixels }).metadata();
+    const header = await sharp(source, { limitInputPixels: false }).metadata(); // the limit is checked below, with the count
     if (header.format === 'svg' && options.allowSvg !== true) {
       throw new SkulensError(
         'E_IMAGE_DECODE',
@@ -63,7 +61,9 @@ export async function loadImage(input: NodeImageInput, options: LoadImageOptions
         { input: name },
       );
     }
-    cost = Math.min(DECODE_BUDGET_BYTES, (header.width ?? 0) * (header.height ?? 0) * 4);
+    const pixels = (header.width ?? 0) * (header.height ?? 0);
+    if (pixels > maxPixels) throw new SkulensError('E_IMAGE_DECODE', `Cannot decode image ${name}: ${pixelLimitMessage(maxPixels, pixels)}`, { input: name });
+    cost = Math.min(DECODE_BUDGET_BYTES, pixels * 4);
     await decodeBudget.acquire(cost);
     const { data, info } = await sharpToRgb(source, { limitInputPixels: maxPixels }).toBuffer({ resolveWithObject: true });
     if (info.channels !== 3) throw new Error(`decoder produced ${info.channels} channels`);
@@ -119,7 +119,7 @@ export function sharpToRgb(source: string | Buffer | Buffer[], options: SharpOpt
 /** Turn libvips' wording into something a user can act on. */
 function explainSharpError(message: string, maxPixels: number): string {
   if (/Input file is missing/i.test(message)) return 'file not found.';
-  if (/exceeds pixel limit/i.test(message)) return `the image has more than ${maxPixels.toLocaleString('en-US')} pixels (raise maxPixels if it is genuine).`;
+  if (/exceeds pixel limit/i.test(message)) return pixelLimitMessage(maxPixels);
   if (/unsupported image format/i.test(message)) return 'not a supported image format (JPEG, PNG, WebP, GIF, TIFF, AVIF).';
   return message.replace(/\s+/g, ' ').trim();
 }

@@ -14,7 +14,7 @@ import { MAX_BINARY_BYTES, readRegularFile } from './read-file.js';
 export const nodePlatform: Platform = {
   name: 'node',
   ort,
-  loadImage: (input) => loadImage(input as NodeImageInput),
+  loadImage: (input, options) => loadImage(input as NodeImageInput, options),
   // Models and gallery files: regular files only, at most 2 GiB (a path may come from a gallery file).
   readBinary: (source) => readRegularFile(source, MAX_BINARY_BYTES, 'file'),
   builtinModelLocation,

@@ -98,6 +98,8 @@ describe.skipIf(!run)('browser embedding (a): same vectors as Node', () => {
     const url = groceryUrl(PHOTOS[3]!.path);
     const kinds: Record<string, Vec> = await page.evaluate((u) => (window as any).harness.inputKinds(u), url);
     const ref = kinds.url!;
+    // ndarray views of the decoded pixels give exactly the raw pixels' vector
+    for (const k of ['ndarray', 'ndarrayTransposed', 'ndarrayFloat']) expect(kinds[k], k).toEqual(kinds.rawImage);
     const lines: string[] = [];
     for (const [kind, v] of Object.entries(kinds)) {
       const c = cosine(v, ref);

@@ -87,6 +87,10 @@ export const harness = {
     offscreen.getContext('2d').drawImage(bitmap, 0, 0);
     const imageData = canvas.getContext('2d').getImageData(0, 0, canvas.width, canvas.height);
     const file = new File([blob], 'photo.jpg', { type: 'image/jpeg' });
+    // ndarray views (duck-typed): contiguous, transposed (stored x-major, as get-pixels keeps pixels), float 0–1
+    const { width: w, height: h, data: rgba } = imageData;
+    const xMajor = new Uint8Array(rgba.length);
+    for (let y = 0; y < h; y++) for (let x = 0; x < w; x++) for (let c = 0; c < 4; c++) xMajor[(x * h + y) * 4 + c] = rgba[(y * w + x) * 4 + c];
     const kinds = {
       url,
       urlObject: new URL(url, location.href),
@@ -100,6 +104,9 @@ export const harness = {
       offscreenCanvas: offscreen,
       imageData,
       rawImage: { data: imageData.data, width: imageData.width, height: imageData.height, channels: 4 },
+      ndarray: { data: rgba, shape: [h, w, 4], stride: [w * 4, 4, 1], offset: 0 },
+      ndarrayTransposed: { data: xMajor, shape: [h, w, 4], stride: [4, h * 4, 1], offset: 0 },
+      ndarrayFloat: { data: Float32Array.from(rgba, (v) => v / 255), shape: [h, w, 4], stride: [w * 4, 4, 1], offset: 0 },
       crop: { image: url, crop: { x: 0, y: 0, width: bitmap.width, height: bitmap.height } },
     };
     const names = Object.keys(kinds);

@@ -33,7 +33,7 @@ export async function embedWithViews(
     const input = images[i]!;
     try {
       if (isCropInput(input)) throw new SkulensError('E_INPUT', 'augment takes whole images, not { image, crop } inputs: crop the image first.');
-      const image = await decodeImage(input);
+      const image = await decodeImage(input, { maxPixels: embedder.maxPixels });
       vectors.push(...(await embedder.embed([image, ...augmentImage(image, views, viewSeed(seed, label, i))])));
       added++;
     } catch (err) {

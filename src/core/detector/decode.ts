@@ -157,6 +157,34 @@ function reader(data: OutputData): (i: number) => number {
   return (i) => table[data[i]!]!;
 }
 
+/**
+ * Whether rows shaped like YOLOv5's [1,N,5+C] hold one row per grid cell at strides
+ * 8/16/32(/64) — anchor-free, as YOLOX raw grids and some decoded exports are — rather
+ * than YOLOv5's three anchors per cell.
+ */
+export function isOneRowPerCell(rows: number, width: number, height: number): boolean {
+  return [P5, P6].some((s) => rows === gridCells(width, height, s));
+}
+
+/**
+ * Whether an output in a row layout holds raw YOLOX grid values rather than decoded boxes:
+ * decoded centres are input pixels, spread over the whole input (median in the hundreds);
+ * raw ones are offsets within a cell (about 0–1). A median |centre| under the smallest
+ * stride (8 px) cannot be a decoded grid. Any image tells, a blank one included.
+ */
+export function looksLikeRawGrid(data: OutputData, layout: OutputLayout): boolean {
+  const at = reader(data);
+  const width = layout.dims[2];
+  const cx: number[] = [];
+  const cy: number[] = [];
+  for (let i = 0, row = 0; i < layout.candidates; i++, row += width) {
+    cx.push(Math.abs(at(row)));
+    cy.push(Math.abs(at(row + 1)));
+  }
+  const median = (v: number[]) => v.sort((a, b) => a - b)[v.length >> 1]!;
+  return median(cx) < P5[0]! && median(cy) < P5[0]!;
+}
+
 /** Decode any layout into `out` (reset first). */
 export function decodeOutput(data: OutputData, layout: OutputLayout, inputWidth: number, inputHeight: number, opts: DecodeOptions, out: Candidates): void {
   switch (layout.format) {

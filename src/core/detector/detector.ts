@@ -6,13 +6,13 @@ import type { InferenceSession, Tensor } from 'onnxruntime-common';
 import { SkulensError } from '../errors.js';
 import { check, is } from '../is.js';
 import type { Detection } from './types.js';
-import { decodeImage, describeInput, type ImageInput, type RawImage, type Rect } from '../image.js';
+import { checkMaxPixels, decodeImage, describeInput, type ImageInput, type RawImage, type Rect } from '../image.js';
 import { fitSpecToInput, formatShape, openImageModel, type ImageModel } from '../image-model.js';
 import { DEFAULT_DETECTOR } from '../builtin-models.js';
 import type { ModelSource } from '../model.js';
 import { definedOnly } from '../options.js';
 import { computePlacement, imageSize, resolveSpec, writeImageToTensor, type Placement, type PreprocessSpec } from '../preprocess.js';
-import { Candidates, DETECTOR_FORMATS, decodeOutput, resolveLayout, type DetectorFormat, type OutputLayout } from './decode.js';
+import { Candidates, DETECTOR_FORMATS, decodeOutput, isOneRowPerCell, looksLikeRawGrid, resolveLayout, type DetectorFormat, type OutputLayout } from './decode.js';
 import { NmsScratch, nms } from './nms.js';
 import { MAX_TILES, autoTiles, mergeTiles, tileGrid, type TilePass, type TilesOption } from './tiles.js';
 
@@ -25,7 +25,7 @@ export interface DetectorOptions extends Partial<PreprocessSpec> {
   model?: ModelSource;
   /**
    * Output layout. `auto` (default) reads it from the output shape (YOLOv5, YOLOv8/11 or
-   * end-to-end); YOLOX raw-grid outputs look like YOLOv5 and need `'yolox'`.
+   * end-to-end); a YOLOX raw grid, shaped like YOLOv5, is told apart by one blank run.
    */
   format?: DetectorFormat | 'auto';
   /** Model input size for models with a dynamic input: a side (square) or [width, height]. Default: the model's, else 640 (416 for YOLOX). */
@@ -54,6 +54,8 @@ export interface DetectorOptions extends Partial<PreprocessSpec> {
    * whole-photo boxes are small for the model). The whole photo is always detected too.
    */
   tiles?: TilesOption;
+  /** Refuse images with more pixels than this, before decoding (default DEFAULT_MAX_PIXELS, 64 MP). */
+  maxPixels?: number;
 }
 
 export type { Detection } from './types.js';
@@ -77,8 +79,8 @@ export interface DetectResult {
   timings: DetectTimings;
 }
 
-/** Where the detector's format choice came from. */
-export type FormatSource = 'option' | 'shape' | 'metadata';
+/** Where the detector's format choice came from (`values`: a YOLOX raw grid, told from YOLOv5 by one blank run's output). */
+export type FormatSource = 'option' | 'shape' | 'metadata' | 'values';
 
 export class Detector {
   /** The output layout in use (what `auto` picked). */
@@ -100,6 +102,8 @@ export class Detector {
   readonly outputShape: readonly number[];
   readonly modelPath: string | undefined;
   readonly tiles: TilesOption;
+  /** Images with more pixels than this are refused (E_IMAGE_DECODE) before decoding. */
+  readonly maxPixels: number;
 
   private readonly model: ImageModel;
   private readonly layout: OutputLayout;
@@ -113,7 +117,7 @@ export class Detector {
     layout: OutputLayout;
     formatSource: FormatSource;
     outputName: string;
-    options: Required<Pick<DetectorOptions, 'confidence' | 'iou' | 'maxDetections' | 'classAgnostic' | 'tiles'>> & Pick<DetectorOptions, 'classes'>;
+    options: Required<Pick<DetectorOptions, 'confidence' | 'iou' | 'maxDetections' | 'classAgnostic' | 'tiles' | 'maxPixels'>> & Pick<DetectorOptions, 'classes'>;
     labels: string[] | undefined;
     modelPath: string | undefined;
   }) {
@@ -134,6 +138,7 @@ export class Detector {
     this.labels = init.labels;
     this.modelPath = init.modelPath;
     this.tiles = init.options.tiles;
+    this.maxPixels = init.options.maxPixels;
     if (init.options.classes) {
       const size = Math.max(init.layout.classes, ...init.options.classes.map((c) => c + 1));
       this.classMask = new Uint8Array(size);
@@ -156,14 +161,16 @@ export class Detector {
       sessionOptions,
       worker,
       tiles = 'off',
+      maxPixels,
       ...overrides
     } = options ?? ({} as DetectorOptions);
     checkOptions({ requested, confidence, iou, maxDetections, classes, inputSize, tiles });
+    const pixelLimit = checkMaxPixels(maxPixels);
     if (model === undefined) throw new SkulensError('E_INPUT', 'No detector model given: pass `model` (a YOLO .onnx path/URL or its bytes), or "skulens:shelf" for the built-in shelf detector.');
 
     const opened = await openImageModel(model, 'detector', { sessionOptions, worker });
     try {
-      return await Detector.build(opened, { requested, inputSize, confidence, iou, maxDetections, classAgnostic, classes, labels, output, tiles, overrides });
+      return await Detector.build(opened, { requested, inputSize, confidence, iou, maxDetections, classAgnostic, classes, labels, output, tiles, maxPixels: pixelLimit, overrides });
     } catch (err) {
       await opened.release().catch(() => undefined); // refused: do not leak the session (or its worker thread)
       throw err;
@@ -172,10 +179,10 @@ export class Detector {
 
   private static async build(
     model: ImageModel,
-    options: Required<Pick<DetectorOptions, 'confidence' | 'iou' | 'maxDetections' | 'classAgnostic'>> &
+    options: Required<Pick<DetectorOptions, 'confidence' | 'iou' | 'maxDetections' | 'classAgnostic' | 'maxPixels'>> &
       Pick<DetectorOptions, 'inputSize' | 'classes' | 'labels' | 'output'> & { requested: DetectorFormat | 'auto'; tiles: TilesOption; overrides: Partial<PreprocessSpec> },
   ): Promise<Detector> {
-    const { requested, inputSize, confidence, iou, maxDetections, classAgnostic, classes, labels, output, tiles, overrides } = options;
+    const { requested, inputSize, confidence, iou, maxDetections, classAgnostic, classes, labels, output, tiles, maxPixels, overrides } = options;
     const { input, metadata: meta } = model;
 
     // Preprocessing: the family's preset, then an explicit input size, then overrides.
@@ -200,8 +207,22 @@ export class Detector {
       probe.dispose?.();
     }
     const end2endHint = meta.end2end === 'True';
-    const layout = resolveLayout(dims as number[], requested, spec.width, spec.height, model.outputNames.length > 1 ? `${describe} (detection output ${outputName} ${formatShape(dims)})` : describe, { end2end: end2endHint });
-    const formatSource: FormatSource = requested !== 'auto' ? 'option' : end2endHint && layout.format === 'end2end' ? 'metadata' : 'shape';
+    const where = model.outputNames.length > 1 ? `${describe} (detection output ${outputName} ${formatShape(dims)})` : describe;
+    let layout = resolveLayout(dims as number[], requested, spec.width, spec.height, where, { end2end: end2endHint });
+    let formatSource: FormatSource = requested !== 'auto' ? 'option' : end2endHint && layout.format === 'end2end' ? 'metadata' : 'shape';
+    // YOLOX's raw grid has YOLOv5's shape with one row per cell. Ultralytics-style exports
+    // (`stride` metadata, the built-in shelf detector too) hold decoded boxes; for others one
+    // blank run tells raw cell offsets from pixels. YOLOX also has its own preprocessing.
+    if (requested === 'auto' && layout.format === 'yolov5' && meta.stride === undefined && isOneRowPerCell(layout.candidates, spec.width, spec.height)) {
+      const probe = await model.probe(spec, outputName);
+      const raw = looksLikeRawGrid(probe.data as Float32Array | Uint16Array, layout);
+      probe.dispose?.();
+      if (raw) {
+        spec = fitSpecToInput(resolveSpec('yolox', { width: spec.width, height: spec.height, ...defined }), input, explicitSize);
+        layout = resolveLayout(dims as number[], 'yolox', spec.width, spec.height, where);
+        formatSource = 'values';
+      }
+    }
     if (classes && layout.classes > 0) {
       const bad = classes.filter((c) => c >= layout.classes);
       if (bad.length) throw new SkulensError('E_INPUT', `classes ${bad.join(', ')} are out of range: the model scores ${layout.classes} classes (0–${layout.classes - 1}).`);
@@ -213,7 +234,7 @@ export class Detector {
       layout,
       formatSource,
       outputName,
-      options: { confidence, iou, maxDetections, classAgnostic, classes, tiles },
+      options: { confidence, iou, maxDetections, classAgnostic, classes, tiles, maxPixels },
       labels: labels ?? ultralyticsNames(meta),
       modelPath: model.path,
     });
@@ -227,7 +248,7 @@ export class Detector {
   /** `detect`, plus the image size, the tiles used and per-stage timings. */
   async detectDetailed(image: ImageInput): Promise<DetectResult> {
     const t0 = performance.now();
-    const raw = await decodeImage(image);
+    const raw = await decodeImage(image, { maxPixels: this.maxPixels });
     this.checkImageSize(raw, image);
     const timings: DetectTimings = { decode: performance.now() - t0, preprocess: 0, inference: 0, postprocess: 0 };
     const whole = await this.detectRegion(raw, undefined, timings);
