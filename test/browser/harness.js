@@ -129,7 +129,9 @@ export const harness = {
     return {
       labels: classes.map((c) => c.label),
       scores: classes.map((c) => c.score),
+      unknownScores: classes.map((c) => c.unknownScore),
       unknown: classes.map((c) => c.unknown),
+      threshold: gallery.threshold,
       size: gallery.size,
       dim: gallery.dim,
       classes: gallery.labels.length,
