@@ -127,22 +127,25 @@ export function iou(a: Rect, b: Rect): number {
 }
 
 /**
- * How many of `a`'s boxes have a box of the same class in `b` with IoU ≥ `min`, and the
- * largest coordinate and score differences among those pairs.
+ * How many of `a`'s boxes have a box of the same class in `b` with IoU ≥ `min`, the
+ * largest coordinate and score differences among those pairs, and the lowest best IoU
+ * of any of `a`'s boxes (0 when one has no same-class box in `b` at all).
  */
-export function agreement(a: Detection[], b: Detection[], min: number): { matched: number; maxDiff: number; maxScoreDiff: number } {
+export function agreement(a: Detection[], b: Detection[], min: number): { matched: number; maxDiff: number; maxScoreDiff: number; minIou: number } {
   let matched = 0;
   let maxDiff = 0;
   let maxScoreDiff = 0;
+  let minIou = 1;
   for (const d of a) {
     let best: Detection | undefined;
-    let bestIou = min;
+    let bestIou = 0;
     for (const e of b) {
       if (e.classId !== d.classId) continue;
       const o = iou(d.box, e.box);
-      if (o >= bestIou) [best, bestIou] = [e, o];
+      if (o > bestIou) [best, bestIou] = [e, o];
     }
-    if (!best) continue;
+    minIou = Math.min(minIou, bestIou);
+    if (!best || bestIou < min) continue;
     matched++;
     for (const k of ['x', 'y', 'width', 'height'] as const) maxDiff = Math.max(maxDiff, Math.abs(d.box[k] - best.box[k]));
     maxScoreDiff = Math.max(maxScoreDiff, Math.abs(d.score - best.score));
