@@ -150,5 +150,5 @@ export function agreement(a: Detection[], b: Detection[], min: number): { matche
     for (const k of ['x', 'y', 'width', 'height'] as const) maxDiff = Math.max(maxDiff, Math.abs(d.box[k] - best.box[k]));
     maxScoreDiff = Math.max(maxScoreDiff, Math.abs(d.score - best.score));
   }
-  return { matched, maxDiff, maxScoreDiff };
+  return { matched, maxDiff, maxScoreDiff, minIou };
 }
