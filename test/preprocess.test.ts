@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { fromHalfBits, toHalfBits, float32ToHalfArray, halfArrayToFloat32 } from '../src/core/float16.js';
+import { fromHalfBits, toHalfBits, float32ToHalfArray, halfArrayToFloat32, halfBits } from '../src/core/float16.js';
 import type { RawImage } from '../src/core/image.js';
 import { imageSize, resolveSpec, writeImageToTensor, type PreprocessSpec } from '../src/core/preprocess.js';
 import { SkulensError } from '../src/core/errors.js';
@@ -164,5 +164,13 @@ describe('float16', () => {
     expect(fromHalfBits(0x7c00)).toBe(Infinity);
     const arr = Float32Array.from([0.25, 3, -7.5]);
     expect(Array.from(halfArrayToFloat32(float32ToHalfArray(arr)))).toEqual([0.25, 3, -7.5]);
+  });
+
+  it('reads the bits of any 2-byte view (browsers hand float16 outputs out as Float16Array)', () => {
+    const bits = float32ToHalfArray(Float32Array.from([0, 0.25, 3, -7.5, 1]));
+    expect(halfBits(bits)).toBe(bits);
+    // Node 20 has no Float16Array: another 2-byte view of an offset slice of the same memory stands in for it.
+    const view = new Int16Array(bits.buffer, 2, 3);
+    expect(Array.from(halfArrayToFloat32(halfBits(view)))).toEqual([0.25, 3, -7.5]);
   });
 });

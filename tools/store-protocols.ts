@@ -103,6 +103,8 @@ export interface StoreResults {
   space: { embedder: string; rawKnown: number; rawNeg: number; adaptedKnown: number; adaptedNeg: number; rawAuroc: number; adaptedAuroc: number }[];
   boxes: number;
   photos: number;
+  /** Known queries (test.csv rows) of the open-set table. */
+  queries: number;
 }
 
 export type StorePart = 'studio' | 'open' | 'grocery' | 'space';
@@ -110,7 +112,7 @@ export type StorePart = 'studio' | 'open' | 'grocery' | 'space';
 /** Run the protocols (all parts, or those given: `--store-only --store-parts studio,open`). */
 export async function storeProtocols(parts: ReadonlySet<StorePart> = new Set(['studio', 'open', 'grocery', 'space'])): Promise<StoreResults> {
   const heldOut = new Set((await readGroceryClasses()).filter((c) => c.heldOut).map((c) => c.name));
-  const out: StoreResults = { studio: [], open: [], grocery: [], space: [], boxes: 0, photos: 0 };
+  const out: StoreResults = { studio: [], open: [], grocery: [], space: [], boxes: 0, photos: 0, queries: 0 };
   for (const model of STORE_EMBEDDERS) {
     const embedder = await builtinEmbedder(model);
     const fp = embedder.fingerprint;
@@ -121,6 +123,7 @@ export async function storeProtocols(parts: ReadonlySet<StorePart> = new Set(['s
     await embedder.dispose();
     out.boxes = shelf.labels.length;
     out.photos = new Set(shelf.labels).size;
+    out.queries = test.labels.length;
 
     // A. studio → store
     if (parts.has('studio')) {
@@ -273,8 +276,9 @@ evaluation only) on the ${r.photos} SKU-110K shelf photos, class-agnostic, confi
 ${r.boxes} boxes, none of them a Grocery Store product. No default was chosen on these
 tables: the thresholds come from Grocery train → val (\`npm run bench:thresholds\`). The
 augmentation recipe was compared with variants (no colour/blur/JPEG; product copies as the
-only background) on train-row queries of the 20 held-out classes, where none was more than
-a point apart; this recipe's test figures had been seen before that comparison.
+only background) on train-row queries of the 20 held-out classes, by a script that was not
+kept, so no figures are given for it; this recipe's test figures had been seen before that
+comparison.
 
 ### Studio → store
 
@@ -285,13 +289,13 @@ ${studio}
 
 ### Open set on shelves
 
-Gallery = \`train.csv\`, known queries = \`test.csv\` (2,485), negatives = the shelf boxes.
+Gallery = \`train.csv\`, known queries = \`test.csv\` (${r.queries}), negatives = the shelf boxes.
 Known top-1 counts an \`unknown\` answer as wrong; a false name is a shelf box answered with
 a label. AUROC: probability that a known query's unknown score beats a shelf box's.
 "adapted score only (before)" is \`--adapt --calibrate\` without the raw-space guard
 (\`calibrate({ rawSpace: false })\`), as skulens did before issue 23. The \`--negatives\` rows
-use the boxes of 8 photos as negative references and score the other 8 photos' boxes,
-then the reverse (known top-1 averaged, false names pooled).
+use the boxes of half the photos (${Math.ceil(r.photos / 2)}) as negative references and score the other
+half's boxes, then the reverse (known top-1 averaged, false names pooled).
 
 ${open}
 

@@ -6,7 +6,7 @@
 import type { InferenceSession, Tensor } from 'onnxruntime-common';
 import { DEFAULT_EMBEDDER } from './builtin-models.js';
 import { SkulensError, messageOf } from './errors.js';
-import { halfArrayToFloat32 } from './float16.js';
+import { halfArrayToFloat32, halfBits } from './float16.js';
 import { checkMaxPixels, decodeImage, describeInput, isRawImage, type ImageInput, type Rect } from './image.js';
 import { check, is } from './is.js';
 import { fitSpecToInput, formatShape, openImageModel, type ImageModel } from './image-model.js';
@@ -347,7 +347,7 @@ export class Embedder {
   }
 
   private extract(tensor: Tensor, count: number): Float32Array[] {
-    const data = tensor.type === 'float16' ? halfArrayToFloat32(tensor.data as Uint16Array) : (tensor.data as Float32Array);
+    const data = tensor.type === 'float16' ? halfArrayToFloat32(halfBits(tensor.data as ArrayBufferView)) : (tensor.data as Float32Array);
     const dims = tensor.dims;
     const vectors: Float32Array[] = [];
     if (this.pooled) {

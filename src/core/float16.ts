@@ -41,6 +41,15 @@ export function fromHalfBits(h: number): number {
   return sign * (1 + mant / 1024) * 2 ** (exp - 15);
 }
 
+/**
+ * The bit patterns of a float16 tensor's data. onnxruntime-common hands out a Float16Array
+ * (values) where the platform has one — Chromium does, Node 20 does not — and Uint16Array
+ * bits elsewhere; the same memory read as Uint16Array is the bits either way.
+ */
+export function halfBits(data: ArrayBufferView): Uint16Array {
+  return data instanceof Uint16Array ? data : new Uint16Array(data.buffer, data.byteOffset, data.byteLength >>> 1);
+}
+
 export function float32ToHalfArray(src: Float32Array, dst = new Uint16Array(src.length)): Uint16Array {
   for (let i = 0; i < src.length; i++) dst[i] = toHalfBits(src[i]!);
   return dst;

@@ -3,6 +3,7 @@
 const s = () => window.skulens;
 let embedder;
 let detector;
+let embedded;
 
 const toArrays = (vectors) => vectors.map((v) => Array.from(v));
 
@@ -124,7 +125,10 @@ export const harness = {
     const gallery = await s().ReferenceGallery.load(galleryUrl);
     const loadMs = performance.now() - t0;
     gallery.useEmbedder(embedder);
-    const vectors = await embedder.embed(urls);
+    // Several galleries of one embedder answer the same photos: embed them once.
+    const key = `${embedder.fingerprint} ${urls.join(' ')}`;
+    if (embedded?.key !== key) embedded = { key, vectors: await embedder.embed(urls) };
+    const vectors = embedded.vectors;
     gallery.classify(vectors[0], options); // builds the index
     t0 = performance.now();
     const reps = 5;
@@ -136,7 +140,9 @@ export const harness = {
     return {
       labels: classes.map((c) => c.label),
       scores: classes.map((c) => c.score),
+      unknownScores: classes.map((c) => c.unknownScore),
       unknown: classes.map((c) => c.unknown),
+      threshold: gallery.threshold,
       size: gallery.size,
       dim: gallery.dim,
       classes: gallery.labels.length,

@@ -7,6 +7,7 @@ import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chromium, type Browser, type Page } from 'playwright-core';
+import type { Detection, Rect } from '../../src/index.js';
 import { build } from 'tsup';
 import { browserBuild } from '../../tsup.config.js';
 // @ts-expect-error plain ESM script without types
@@ -117,3 +118,37 @@ export function median(xs: number[]): number {
 export const groceryUrl = (path: string) => `/shared/data/grocery-store/${path}`;
 export const MODEL_URL = '/shared/models/mobilenetv2-12-int8-embed.onnx';
 export const MODEL_PATH = join(SHARED, 'models', 'mobilenetv2-12-int8-embed.onnx');
+
+export function iou(a: Rect, b: Rect): number {
+  const w = Math.min(a.x + a.width, b.x + b.width) - Math.max(a.x, b.x);
+  const h = Math.min(a.y + a.height, b.y + b.height) - Math.max(a.y, b.y);
+  if (w <= 0 || h <= 0) return 0;
+  return (w * h) / (a.width * a.height + b.width * b.height - w * h);
+}
+
+/**
+ * How many of `a`'s boxes have a box of the same class in `b` with IoU ≥ `min`, the
+ * largest coordinate and score differences among those pairs, and the lowest best IoU
+ * of any of `a`'s boxes (0 when one has no same-class box in `b` at all).
+ */
+export function agreement(a: Detection[], b: Detection[], min: number): { matched: number; maxDiff: number; maxScoreDiff: number; minIou: number } {
+  let matched = 0;
+  let maxDiff = 0;
+  let maxScoreDiff = 0;
+  let minIou = 1;
+  for (const d of a) {
+    let best: Detection | undefined;
+    let bestIou = 0;
+    for (const e of b) {
+      if (e.classId !== d.classId) continue;
+      const o = iou(d.box, e.box);
+      if (o > bestIou) [best, bestIou] = [e, o];
+    }
+    minIou = Math.min(minIou, bestIou);
+    if (!best || bestIou < min) continue;
+    matched++;
+    for (const k of ['x', 'y', 'width', 'height'] as const) maxDiff = Math.max(maxDiff, Math.abs(d.box[k] - best.box[k]));
+    maxScoreDiff = Math.max(maxScoreDiff, Math.abs(d.score - best.score));
+  }
+  return { matched, maxDiff, maxScoreDiff, minIou };
+}

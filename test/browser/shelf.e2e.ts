@@ -11,8 +11,8 @@ import { join } from 'node:path';
 import { chromium, type Page } from 'playwright-core';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DEFAULT_DETECTOR, Detector, loadImage, type Detection, type Rect } from '../../src/index.js';
-import { CHROMIUM, CHROMIUM_ARGS, HAVE_CHROMIUM, HAVE_SHARED, REPO_ROOT, SHARED, median, openHarness, startHarness, type Harness } from './helpers.js';
+import { DEFAULT_DETECTOR, Detector, loadImage, type Detection } from '../../src/index.js';
+import { CHROMIUM, CHROMIUM_ARGS, HAVE_CHROMIUM, HAVE_SHARED, REPO_ROOT, SHARED, agreement, median, openHarness, startHarness, type Harness } from './helpers.js';
 import { rgbToY4m } from './y4m.js';
 
 const HAVE_MODEL = existsSync(join(REPO_ROOT, 'models', 'skulens-shelf.onnx'));
@@ -23,31 +23,6 @@ if (!HAVE_MODEL) {
 const run = HAVE_SHARED && HAVE_CHROMIUM && HAVE_MODEL;
 const PHOTO = 'data/sku110k-shelf/train_2943.jpg';
 const REPS = 3;
-
-function iou(a: Rect, b: Rect): number {
-  const w = Math.min(a.x + a.width, b.x + b.width) - Math.max(a.x, b.x);
-  const h = Math.min(a.y + a.height, b.y + b.height) - Math.max(a.y, b.y);
-  if (w <= 0 || h <= 0) return 0;
-  return (w * h) / (a.width * a.height + b.width * b.height - w * h);
-}
-
-/** How many of `a`'s boxes have a box in `b` with IoU ≥ `min`, and the largest coordinate difference among those. */
-function agreement(a: Detection[], b: Detection[], min: number): { matched: number; maxDiff: number } {
-  let matched = 0;
-  let maxDiff = 0;
-  for (const d of a) {
-    let best: Detection | undefined;
-    let bestIou = min;
-    for (const e of b) {
-      const o = iou(d.box, e.box);
-      if (o >= bestIou) [best, bestIou] = [e, o];
-    }
-    if (!best) continue;
-    matched++;
-    for (const k of ['x', 'y', 'width', 'height'] as const) maxDiff = Math.max(maxDiff, Math.abs(d.box[k] - best.box[k]));
-  }
-  return { matched, maxDiff };
-}
 
 describe.skipIf(!run)('browser shelf detector (d): skulens:shelf, same boxes as Node', () => {
   let h: Harness;

@@ -14,6 +14,7 @@ import { definedOnly } from '../options.js';
 import { computePlacement, imageSize, resolveSpec, writeImageToTensor, type Placement, type PreprocessSpec } from '../preprocess.js';
 import { Candidates, DETECTOR_FORMATS, decodeOutput, isOneRowPerCell, looksLikeRawGrid, resolveLayout, type DetectorFormat, type OutputLayout } from './decode.js';
 import { NmsScratch, nms } from './nms.js';
+import { halfBits } from '../float16.js';
 import { MAX_TILES, autoTiles, mergeTiles, tileGrid, type TilePass, type TilesOption } from './tiles.js';
 
 /** Smallest image side the detector accepts, and smallest side the image may shrink to in the model input. */
@@ -310,7 +311,7 @@ export class Detector {
     if (output.type !== 'float32' && output.type !== 'float16') {
       throw new SkulensError('E_MODEL_SHAPE', `The detector's output ${this.outputName} has type ${output.type}; expected float32 or float16.`);
     }
-    const data = output.data as Float32Array | Uint16Array;
+    const data = output.type === 'float16' ? halfBits(output.data as ArrayBufferView) : (output.data as Float32Array);
 
     const c = this.candidates;
     decodeOutput(data, this.layout, this.spec.width, this.spec.height, this.classMask ? { confidence: this.confidence, classMask: this.classMask } : { confidence: this.confidence }, c);
