@@ -5,11 +5,12 @@
  * same run (interleaved rounds, so machine load hits both alike). Also the all-pairs
  * NMS the grid replaces, and post-processing of the real models' outputs on a shelf.
  *
- *   npm run bench:detect [-- --rounds 20] [--spin] [--fruit] [--no-recognize]
+ *   npm run bench:detect [-- --rounds 20] [--spin] [--fruit] [--no-recognize] [--only-recognize]
  *
  * Then the `recognize` row (bench/recognize-row.ts): one shelf photo through detector,
  * crops, embedder and gallery, each stage's share, against plain onnxruntime for the two
- * models alone; --no-recognize skips it.
+ * models alone; --no-recognize skips it, --only-recognize runs nothing else (it then runs
+ * --rounds rounds rather than a quarter of them).
  *
  * --fruit adds the grocery survey quoted in docs/detector.md: on every test photo of
  * bananas, oranges and Granny Smith apples, how often each model finds the fruit with
@@ -72,86 +73,94 @@ function allPairsNms(c: Candidates, iou: number): number {
   return kept;
 }
 
-const shelf = denseShelf();
-const fixture = await Detector.create({ model: constantDetector({ output: shelf.output, outputShape: [1, 25200, 6] }), classAgnostic: true, worker: false });
-const tensor = { type: 'float32' as const, data: shelf.output, dims: [1, 25200, 6] };
-const identity: Placement = { source: { x: 0, y: 0, width: 640, height: 640 }, scaleX: 1, scaleY: 1, padX: 0, padY: 0 };
-const layout = { format: 'yolov5' as const, candidates: 25200, classes: 1, dims: [1, 25200, 6] as [number, number, number] };
-const cand = new Candidates();
-
-// The models run on the main thread (worker: false): inference is the session's own time.
+// The real detectors: timed in the post-processing table, surveyed by --fruit.
 const real = [
   { name: 'yolov8n_int8 (640, f32 in)', model: 'yolov8n_int8.onnx', format: 'auto' as const },
   { name: 'yolov5n_fp16 (640, f16 in/out)', model: 'yolov5n_fp16.onnx', format: 'auto' as const },
   { name: 'yolox_nano (416, raw grid)', model: 'yolox_nano.onnx', format: 'yolox' as const },
 ];
-// skulens turns onnxruntime's thread spinning off by default (spinning threads hold the
-// cores that post-processing needs right after inference); --spin turns it back on to compare.
-const sessionOptions = argv.includes('--spin') ? { extra: { session: { intra_op: { allow_spinning: '1' } } } } : undefined;
-const detectors = await Promise.all(
-  real.map((r) => Detector.create({ model: join(MODELS, r.model), format: r.format, worker: false, classAgnostic: true, ...(sessionOptions ? { sessionOptions } : {}) })),
-);
-const photo = await loadImage(join(SHELVES, readdirSync(SHELVES).filter((f) => f.endsWith('.jpg')).sort()[0]!));
+const onlyRecognize = argv.includes('--only-recognize');
+if (!onlyRecognize) await postprocessing();
 
-const post: number[] = [];
-const decodeOnly: number[] = [];
-const nmsOnly: number[] = [];
-const scratch = new NmsScratch(); // reused across runs, as a Detector does
-const allPairs: number[] = [];
-const inference = real.map(() => [] as number[]);
-const realPost = real.map(() => [] as number[]);
-const boxes = real.map(() => 0);
-let kept = 0;
+/** Decode + NMS on the dense fixture and on the real models' outputs, next to their inference. */
+async function postprocessing(): Promise<void> {
+  const shelf = denseShelf();
+  const fixture = await Detector.create({ model: constantDetector({ output: shelf.output, outputShape: [1, 25200, 6] }), classAgnostic: true, worker: false });
+  const tensor = { type: 'float32' as const, data: shelf.output, dims: [1, 25200, 6] };
+  const identity: Placement = { source: { x: 0, y: 0, width: 640, height: 640 }, scaleX: 1, scaleY: 1, padX: 0, padY: 0 };
+  const layout = { format: 'yolov5' as const, candidates: 25200, classes: 1, dims: [1, 25200, 6] as [number, number, number] };
+  const cand = new Candidates();
 
-console.log(`bench:detect — dense fixture [1,25200,6]: ${shelf.aboveThreshold} candidates ≥ ${shelf.threshold}, ${shelf.truth.length} objects; ${ROUNDS} rounds × ${INNER} post-processing runs; models on ${photo.width}x${photo.height} shelf photo\n`);
-for (let round = -1; round < ROUNDS; round++) {
-  // Round -1 warms up (JIT, onnxruntime allocations) and is not recorded.
-  for (const [m, d] of detectors.entries()) {
-    const r = await d.detectDetailed(photo);
-    if (round >= 0) {
-      inference[m]!.push(r.timings.inference);
-      realPost[m]!.push(r.timings.postprocess);
-      boxes[m] = r.detections.length;
+  // The models run on the main thread (worker: false): inference is the session's own time.
+  // skulens turns onnxruntime's thread spinning off by default (spinning threads hold the
+  // cores that post-processing needs right after inference); --spin turns it back on to compare.
+  const sessionOptions = argv.includes('--spin') ? { extra: { session: { intra_op: { allow_spinning: '1' } } } } : undefined;
+  const detectors = await Promise.all(
+    real.map((r) => Detector.create({ model: join(MODELS, r.model), format: r.format, worker: false, classAgnostic: true, ...(sessionOptions ? { sessionOptions } : {}) })),
+  );
+  const photo = await loadImage(join(SHELVES, readdirSync(SHELVES).filter((f) => f.endsWith('.jpg')).sort()[0]!));
+
+  const post: number[] = [];
+  const decodeOnly: number[] = [];
+  const nmsOnly: number[] = [];
+  const scratch = new NmsScratch(); // reused across runs, as a Detector does
+  const allPairs: number[] = [];
+  const inference = real.map(() => [] as number[]);
+  const realPost = real.map(() => [] as number[]);
+  const boxes = real.map(() => 0);
+  let kept = 0;
+
+  console.log(`bench:detect — dense fixture [1,25200,6]: ${shelf.aboveThreshold} candidates ≥ ${shelf.threshold}, ${shelf.truth.length} objects; ${ROUNDS} rounds × ${INNER} post-processing runs; models on ${photo.width}x${photo.height} shelf photo\n`);
+  for (let round = -1; round < ROUNDS; round++) {
+    // Round -1 warms up (JIT, onnxruntime allocations) and is not recorded.
+    for (const [m, d] of detectors.entries()) {
+      const r = await d.detectDetailed(photo);
+      if (round >= 0) {
+        inference[m]!.push(r.timings.inference);
+        realPost[m]!.push(r.timings.postprocess);
+        boxes[m] = r.detections.length;
+      }
     }
-  }
-  for (let i = 0; i < INNER; i++) {
-    const t = time(() => (kept = fixture.postprocess(tensor, identity, 640, 640).length));
-    const td = time(() => decodeOutput(shelf.output, layout, 640, 640, { confidence: 0.25 }, cand));
-    const tn = time(() => nms(cand, { iou: 0.45, maxDetections: 1000, classAgnostic: true }, scratch));
-    if (round >= 0) {
-      post.push(t);
-      decodeOnly.push(td);
-      nmsOnly.push(tn);
+    for (let i = 0; i < INNER; i++) {
+      const t = time(() => (kept = fixture.postprocess(tensor, identity, 640, 640).length));
+      const td = time(() => decodeOutput(shelf.output, layout, 640, 640, { confidence: 0.25 }, cand));
+      const tn = time(() => nms(cand, { iou: 0.45, maxDetections: 1000, classAgnostic: true }, scratch));
+      if (round >= 0) {
+        post.push(t);
+        decodeOnly.push(td);
+        nmsOnly.push(tn);
+      }
     }
+    if (round >= 0 && round < 5) allPairs.push(time(() => allPairsNms(cand, 0.45)));
   }
-  if (round >= 0 && round < 5) allPairs.push(time(() => allPairsNms(cand, 0.45)));
+  if (kept !== shelf.truth.length) throw new Error(`dense fixture kept ${kept} boxes, expected ${shelf.truth.length}`);
+
+  console.log('| stage | median ms | p10 | p90 | runs |');
+  console.log('|---|---:|---:|---:|---:|');
+  const row = (name: string, xs: number[]) => console.log(`| ${name} | ${ms(median(xs))} | ${ms(pct(xs, 0.1))} | ${ms(pct(xs, 0.9))} | ${xs.length} |`);
+  row(`dense decode + NMS + mapping (Detector.postprocess, ${kept} kept)`, post);
+  row('  of which decode (25,200 rows → candidates)', decodeOnly);
+  row('  of which NMS (grid-bucketed, class-agnostic)', nmsOnly);
+  row('  all-pairs greedy NMS, same candidates (for comparison)', allPairs);
+  for (const [m, r] of real.entries()) {
+    row(`${r.name} inference`, inference[m]!);
+    row(`${r.name} post-processing of its real output (${boxes[m]} boxes)`, realPost[m]!);
+  }
+
+  const dense = median(post);
+  const v8 = median(inference[0]!);
+  console.log('\nRatios (same run):');
+  console.log(`  dense decode + NMS = ${ms(dense)} ms (target ≤ ${TARGET_MS} ms: ${dense <= TARGET_MS ? 'met' : 'MISSED'})`);
+  console.log(`  dense decode + NMS / yolov8n_int8 inference = ${((dense / v8) * 100).toFixed(2)}% (target ≤ ${TARGET_SHARE * 100}%: ${dense / v8 <= TARGET_SHARE ? 'met' : 'MISSED'})`);
+  console.log(`  grid NMS is ${(median(allPairs) / median(nmsOnly)).toFixed(1)}× faster than all-pairs NMS on the dense output`);
+  for (const [m, r] of real.entries()) console.log(`  ${r.name}: post-processing is ${((median(realPost[m]!) / median(inference[m]!)) * 100).toFixed(2)}% of inference`);
+
+  await Promise.all([fixture.dispose(), ...detectors.map((d) => d.dispose())]);
 }
-if (kept !== shelf.truth.length) throw new Error(`dense fixture kept ${kept} boxes, expected ${shelf.truth.length}`);
-
-console.log('| stage | median ms | p10 | p90 | runs |');
-console.log('|---|---:|---:|---:|---:|');
-const row = (name: string, xs: number[]) => console.log(`| ${name} | ${ms(median(xs))} | ${ms(pct(xs, 0.1))} | ${ms(pct(xs, 0.9))} | ${xs.length} |`);
-row(`dense decode + NMS + mapping (Detector.postprocess, ${kept} kept)`, post);
-row('  of which decode (25,200 rows → candidates)', decodeOnly);
-row('  of which NMS (grid-bucketed, class-agnostic)', nmsOnly);
-row('  all-pairs greedy NMS, same candidates (for comparison)', allPairs);
-for (const [m, r] of real.entries()) {
-  row(`${r.name} inference`, inference[m]!);
-  row(`${r.name} post-processing of its real output (${boxes[m]} boxes)`, realPost[m]!);
-}
-
-const dense = median(post);
-const v8 = median(inference[0]!);
-console.log('\nRatios (same run):');
-console.log(`  dense decode + NMS = ${ms(dense)} ms (target ≤ ${TARGET_MS} ms: ${dense <= TARGET_MS ? 'met' : 'MISSED'})`);
-console.log(`  dense decode + NMS / yolov8n_int8 inference = ${((dense / v8) * 100).toFixed(2)}% (target ≤ ${TARGET_SHARE * 100}%: ${dense / v8 <= TARGET_SHARE ? 'met' : 'MISSED'})`);
-console.log(`  grid NMS is ${(median(allPairs) / median(nmsOnly)).toFixed(1)}× faster than all-pairs NMS on the dense output`);
-for (const [m, r] of real.entries()) console.log(`  ${r.name}: post-processing is ${((median(realPost[m]!) / median(inference[m]!)) * 100).toFixed(2)}% of inference`);
-
-await Promise.all([fixture.dispose(), ...detectors.map((d) => d.dispose())]);
 
 // One shelf photo through detector, crops, embedder and gallery (bench/recognize-row.ts).
-if (!argv.includes('--no-recognize')) await recognizeRow(SHARED, Math.max(3, Math.round(ROUNDS / 4)));
+if (onlyRecognize) await recognizeRow(SHARED, ROUNDS);
+else if (!argv.includes('--no-recognize')) await recognizeRow(SHARED, Math.max(3, Math.round(ROUNDS / 4)));
 
 if (argv.includes('--fruit')) await fruitSurvey();
 

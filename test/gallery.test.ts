@@ -167,6 +167,27 @@ describe('vector indexes', () => {
     expect(idx.size).toBe(97);
   });
 
+  it('a batch search answers each query to the bit as the query alone (pairs, an odd one out, both metrics)', () => {
+    const { train, test } = clustered(12, 6, 19, 3);
+    const queries = test.flat().slice(0, 7);
+    for (const metric of ['cosine', 'l2'] as const) {
+      const idx = new ExactIndex(19, metric, 8);
+      // Unnormalised rows for l2, so its norm term matters.
+      train.flat().forEach((v, i) => idx.add(i, metric === 'l2' ? v.map((x) => x * (1 + (i % 5))) : v));
+      const batch = idx.searchBatch(queries, 9);
+      expect(batch).toHaveLength(7);
+      queries.forEach((q, i) => expect(batch[i]).toEqual(idx.search(q, 9)));
+    }
+    // The gallery: classifyBatch (flat or as an array) answers as classify, with the open-set guard on too.
+    const g = galleryOf(train, { clustersPerClass: 2 });
+    g.addNegatives(test[11]!);
+    const one = queries.map((q) => g.classify(q, { top: 3 }));
+    const flat = new Float32Array(7 * 19);
+    queries.forEach((q, i) => flat.set(q, i * 19));
+    expect(g.classifyBatch(flat, { top: 3 })).toEqual(one);
+    expect(g.classifyBatch(queries, { top: 3 })).toEqual(one);
+  });
+
   it('HNSW agrees with exact on clustered data, grows past its capacity and handles removals', () => {
     const { train, test } = clustered(40, 30, 64, 11);
     const exact = galleryOf(train, { index: 'exact', clustersPerClass: 'all' });

@@ -29,6 +29,8 @@ export interface VectorIndex {
   remove(id: number): void;
   /** Up to k nearest live vectors, best first. */
   search(query: Float32Array, k: number): SearchHit[];
+  /** `search` for each query, where the index can do a batch faster than one query at a time. */
+  searchBatch?(queries: readonly Float32Array[], k: number): SearchHit[][];
   /** Release native memory, if any. */
   dispose?(): void;
 }

@@ -7,7 +7,7 @@ import { check, is } from '../is.js';
 import { definedOnly } from '../options.js';
 import { normalizeInPlace } from '../vector.js';
 import { hnswParamsProblem, type HnswParams, type Metric } from '../vector-index.js';
-import { DEFAULT_HNSW, type ReferenceGalleryOptions } from './types.js';
+import { DEFAULT_HNSW, DEFAULT_K, DEFAULT_TEMPERATURE, type ClassifyOptions, type ReferenceGalleryOptions } from './types.js';
 
 export { checkLabel } from './label.js';
 
@@ -72,6 +72,17 @@ export function queryVector(vector: Float32Array | readonly number[], dim: numbe
     if (!Number.isFinite(q[i]!)) throw new SkulensError('E_INPUT', `The query has a non-finite value at ${i}.`);
   if (metric === 'cosine') normalizeInPlace(q);
   return q;
+}
+
+/** classify()'s options with the defaults filled in (`threshold`: the gallery's), checked. */
+export function classifySettings(options: ClassifyOptions, threshold: number): Required<ClassifyOptions> {
+  const { k = DEFAULT_K, top = 5, temperature = DEFAULT_TEMPERATURE } = options;
+  const settings = { k, threshold: options.threshold ?? threshold, top, temperature };
+  check(is.inRange(temperature, 0, Infinity, 'lo'), 'temperature', 'a positive number', temperature);
+  check(is.positiveInt(k), 'k', 'a positive integer', k);
+  check(is.positiveInt(top), 'top', 'a positive integer', top);
+  check(is.number(settings.threshold), 'threshold', 'a number', settings.threshold);
+  return settings;
 }
 
 export function dimError(got: number, dim: number, what: string): SkulensError {

@@ -18,7 +18,7 @@ import { adaptDefaultsFor, defaultThresholdFor } from '../builtin-models.js';
 import { check, is } from '../is.js';
 import { definedOnly } from '../options.js';
 import type { HnswParams, Metric } from '../vector-index.js';
-import { checkGalleryOptions, checkLabel, checkReferences, concat, dimError, flattenVectors, queryVector } from './checks.js';
+import { checkGalleryOptions, checkLabel, checkReferences, classifySettings, concat, dimError, flattenVectors, queryVector } from './checks.js';
 import { calibrateOnFolds, calibrationReferences } from './calibrate-gallery.js';
 import { DEFAULT_KMEANS_SEED, reduceVectors } from './cluster.js';
 import { embedImages } from './embed-images.js';
@@ -30,8 +30,6 @@ import { galleryData, loadedGallery, type ClassEntry } from './persistence.js';
 import { normalizedRows, OpenSet } from './open-set.js';
 import {
   DEFAULT_CLUSTERS,
-  DEFAULT_K,
-  DEFAULT_TEMPERATURE,
   DEFAULT_THRESHOLD,
   type AdaptationInfo,
   type AddImagesOptions,
@@ -273,25 +271,7 @@ export class ReferenceGallery {
 
   /** Name one query vector by similarity-weighted voting of its k nearest references. */
   classify(vector: Float32Array | readonly number[], options: ClassifyOptions = {}): Classification {
-    const { k = DEFAULT_K, threshold = this.threshold, top = 5, temperature = DEFAULT_TEMPERATURE } = options;
-    check(is.inRange(temperature, 0, Infinity, 'lo'), 'temperature', 'a positive number', temperature);
-    check(is.positiveInt(k), 'k', 'a positive integer', k);
-    check(is.positiveInt(top), 'top', 'a positive integer', top);
-    check(is.number(threshold), 'threshold', 'a number', threshold);
-    // Fetch enough neighbours to rank `top` distinct labels, not only the k voters. With a
-    // cohort term, every one of the best cohortSize + 1 labels must show its best vector:
-    // each label stores at most M vectors, so the first (cohortSize + 1) × M neighbours
-    // always hold them (the same labels and scores calibrate() saw).
-    const perClass = this.maxStoredPerClass();
-    const cohort = this.calibration?.labelsScored ?? 0;
-    const neighbors = this.nearest(vector, Math.max(k, top * Math.min(perClass, 8), cohort * perClass));
-    const calibration = this.calibration;
-    const r = voteNeighbors(neighbors, { k, threshold, top, temperature }, calibration ? (winner, others) => calibration.score(winner, others) : undefined);
-    if (!this.negativeCount && !(this.adapter && calibration?.guards?.raw)) return r;
-    // The open-set guards (open-set.ts), in the embedder's raw space.
-    const q = normalizedRows(Float32Array.from(vector), this.dim);
-    const u = this.openSet.guardedScore(r.unknownScore, r.label, q, this._threshold, this.rawMeans(), calibration, this.adapter !== undefined);
-    return { ...r, unknownScore: u, unknown: u < threshold };
+    return this.classifyQueries([vector], options)[0]!;
   }
 
   /** The n stored vectors most similar to a query, best first (scores as in docs/gallery.md). */
@@ -306,14 +286,8 @@ export class ReferenceGallery {
   classifyBatch(vectors: Float32Array | readonly (Float32Array | readonly number[])[], options: ClassifyOptions = {}): Classification[] {
     const dim = this.dim;
     if (vectors instanceof Float32Array && (dim === 0 || vectors.length % dim !== 0)) throw dimError(vectors.length, dim, 'a batch of');
-    // A big batch is known up front: let the auto index switch before it rather than midway.
-    if (this.classes.size > 0) this.ensureIndex(vectors instanceof Float32Array ? vectors.length / dim : vectors.length);
-    if (vectors instanceof Float32Array) {
-      const out: Classification[] = [];
-      for (let i = 0; i < vectors.length; i += dim) out.push(this.classify(vectors.subarray(i, i + dim), options));
-      return out;
-    }
-    return vectors.map((v) => this.classify(v, options));
+    const list = vectors instanceof Float32Array ? Array.from({ length: vectors.length / dim }, (_, i) => vectors.subarray(i * dim, (i + 1) * dim)) : vectors;
+    return list.length ? this.classifyQueries(list, options) : [];
   }
 
   /**
@@ -468,6 +442,31 @@ export class ReferenceGallery {
     [g.extraMeta, g._thresholdSource, g.adapter, g.calibration, g.openSet] = [s.extraMeta, s.thresholdSource, s.adapter, s.calibration, s.openSet ?? g.openSet];
     for (const c of s.classes) g.classes.set(c.label, c);
     return g;
+  }
+
+  /** classify() for one or more queries: options checked and the index searched once for all of them. */
+  private classifyQueries(vectors: readonly (Float32Array | readonly number[])[], options: ClassifyOptions): Classification[] {
+    const settings = classifySettings(options, this.threshold);
+    const queries = vectors.map((v) => this.prepareQuery(v));
+    // Fetch enough neighbours to rank `top` distinct labels, not only the k voters. With a
+    // cohort term, every one of the best cohortSize + 1 labels must show its best vector:
+    // each label stores at most M vectors, so the first (cohortSize + 1) × M neighbours
+    // always hold them (the same labels and scores calibrate() saw).
+    const perClass = this.maxStoredPerClass();
+    const cohort = this.calibration?.labelsScored ?? 0;
+    // A batch is known up front: the auto index switches before it rather than midway.
+    this.ensureIndex(queries.length);
+    this.index.queries += queries.length;
+    const found = this.index.searchBatch(queries, Math.max(settings.k, settings.top * Math.min(perClass, 8), cohort * perClass));
+    const calibration = this.calibration;
+    return found.map((neighbors, i) => {
+      const r = voteNeighbors(neighbors, settings, calibration ? (winner, others) => calibration.score(winner, others) : undefined);
+      if (!this.negativeCount && !(this.adapter && calibration?.guards?.raw)) return r;
+      // The open-set guards (open-set.ts), in the embedder's raw space.
+      const q = normalizedRows(Float32Array.from(vectors[i]!), this.dim);
+      const u = this.openSet.guardedScore(r.unknownScore, r.label, q, this._threshold, this.rawMeans(), calibration, this.adapter !== undefined);
+      return { ...r, unknownScore: u, unknown: u < settings.threshold };
+    });
   }
 
   private prepareQuery(vector: Float32Array | readonly number[]): Float32Array {

@@ -57,7 +57,14 @@ export class LabelledIndex {
 
   /** The n nearest stored vectors with their labels, best first (the index must exist: see ensure()). */
   search(query: Float32Array, n: number): Neighbor[] {
-    return this.index!.search(query, n).map((h) => ({ label: this.labelOfId.get(h.id)!, score: h.score }));
+    return this.searchBatch([query], n)[0]!;
+  }
+
+  /** `search` for each query (in one pass over the vectors where the index can). */
+  searchBatch(queries: readonly Float32Array[], n: number): Neighbor[][] {
+    const index = this.index!;
+    const hits = index.searchBatch ? index.searchBatch(queries, n) : queries.map((q) => index.search(q, n));
+    return hits.map((list) => list.map((h) => ({ label: this.labelOfId.get(h.id)!, score: h.score })));
   }
 
   /** Give a class's stored vectors ids, and put them into the index when one exists (else it is built at the next query). */
