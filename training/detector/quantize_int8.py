@@ -1,4 +1,4 @@
-"""Write the shelf detector as a static int8 ONNX model in QDQ form, the way training/quantize.py
+"""Write the shelf detector as a static int8 ONNX model in QDQ form, the way training/pipeline/quantize.py
 does for the embedder (and with its graph rewrite, quantize_graph): int8 per-channel conv weights
 (7 bits, see there), int32 biases, uint8 activations. onnxruntime fuses DQ -> Conv -> Q into
 QLinearConv and DQ,DQ -> Add -> Q into QLinearAdd.
@@ -31,7 +31,7 @@ from export_onnx import SIZE, export_float, load
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.abspath(os.path.join(HERE, "..", ".."))
-sys.path.insert(0, os.path.join(ROOT, "training"))
+sys.path.insert(0, os.path.join(ROOT, "training", "pipeline"))
 from quantize import quantize_graph, relu6_scale, uint8_params  # noqa: E402  (the embedder's QDQ rewrite)
 
 
