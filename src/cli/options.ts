@@ -13,6 +13,10 @@ import { is } from '../core/is.js';
 import { DEFAULT_K, DEFAULT_MAX_PIXELS, DETECTOR_FORMATS, Detector, ReferenceGallery, SkulensError, isSkulensError } from '../index.js';
 import type { DetectorFormat, DetectorOptions, Embedder, Metric } from '../index.js';
 
+/** --threshold of the verbs that query a gallery: one scale with what they print (docs/gallery.md, "Scores and the threshold"). */
+export const THRESHOLD_HELP =
+  'answer "unknown" when the decision score is below this (default: the gallery\'s threshold); the decision score is what classify, eval and recognize print (unknownScore): the best similarity, or the calibrated score on a calibrated gallery';
+
 export const EMBEDDER_HELP = `ONNX embedding model (default: the built-in ${DEFAULT_EMBEDDER}, see docs/models.md)`;
 
 /** A commander argument parser: its errors print as commander's own one-line usage errors. */
@@ -217,7 +221,7 @@ export function addGalleryQueryOptions(command: Command): Command {
     .option('--k <n>', `neighbours that vote (default ${DEFAULT_K})`, parsePositiveInt('--k'))
     .option(
       '--threshold <s>',
-      `score below this answers "unknown" (default: the gallery's threshold; the score is the best similarity, or the calibrated score on a calibrated gallery)`,
+      THRESHOLD_HELP,
       parseThreshold,
     )
     .option(
