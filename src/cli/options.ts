@@ -38,6 +38,20 @@ export function embedderSource(path: string | undefined): string {
   return isBuiltinModelId(path) ? path : resolve(path);
 }
 
+/**
+ * `--preset` with a built-in model is a mistake: the model declares the preprocessing it was
+ * trained with, and a preset would silently replace it (worse vectors, and a gallery that
+ * needs the same wrong preset forever). Presets are for models that declare none.
+ */
+export function checkPreset(embedder: string | undefined, preset: string | undefined): void {
+  const model = embedderSource(embedder);
+  if (preset === undefined || !isBuiltinModelId(model)) return;
+  throw new SkulensError(
+    'E_INPUT',
+    `--preset ${preset} would replace the preprocessing the built-in model ${model} declares for itself: drop --preset (it is for your own models, --embedder model.onnx).`,
+  );
+}
+
 /** Detector flags shared by `detect` and `recognize`. */
 export function addDetectorOptions(cmd: Command): Command {
   const what = 'YOLO detector (YOLOv5, YOLOv8/11, end-to-end or YOLOX ONNX export) or a built-in id (skulens:shelf)';
