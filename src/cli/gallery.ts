@@ -164,7 +164,10 @@ const ADAPT_MEASURED_FROM = 5;
 /** --adapt: fit the projection and say what came of it; an identity fit is a note, not an error. */
 function adaptGallery(g: ReferenceGallery): void {
   const a = g.adapt();
-  if (a.method !== 'lda') return note(`not adapted: ${a.reason}`);
+  if (a.method !== 'lda') {
+    note(`not adapted: ${a.reason}`);
+    return;
+  }
   process.stderr.write(`skulens: adapted: ${a.inDim}-d → ${a.outDim}-d from ${a.references} references in ${(a.fitMs / 1000).toFixed(1)} s\n`);
   const refs = g.classInfo().map((c) => c.references).sort((x, y) => x - y);
   const median = refs[refs.length >> 1]!;
@@ -184,7 +187,10 @@ function calibrateGallery(g: ReferenceGallery): void {
       : classes.every((c) => c.references < 2)
         ? 'calibration holds references out to test on, so it needs a class with at least 2 (each class has 1)'
         : undefined;
-  if (why) return note(`not calibrated: ${why}; the threshold stays ${g.threshold} (${describeThresholdSource(g)})`);
+  if (why) {
+    note(`not calibrated: ${why}; the threshold stays ${g.threshold} (${describeThresholdSource(g)})`);
+    return;
+  }
   const c = g.calibrate();
   process.stderr.write(`skulens: calibrated threshold ${c.threshold.toFixed(4)} from ${c.heldOut} held-out references (${c.folds} folds, ${(c.ms / 1000).toFixed(1)} s)\n`);
   if (c.rawThreshold !== undefined) process.stderr.write(`skulens: raw-space guard threshold ${c.rawThreshold.toFixed(4)}\n`);

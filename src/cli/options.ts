@@ -48,7 +48,7 @@ export function checkPreset(embedder: string | undefined, preset: string | undef
   if (preset === undefined || !isBuiltinModelId(model)) return;
   throw new SkulensError(
     'E_INPUT',
-    `--preset ${preset} would replace the preprocessing the built-in model ${model} declares for itself: drop --preset (it is for your own models, --embedder model.onnx).`,
+    `The built-in model ${model} declares its own preprocessing (the one it was trained with): drop --preset ${preset}, which would replace it. Presets are for your own models (--embedder model.onnx).`,
   );
 }
 
@@ -233,11 +233,7 @@ export function addGalleryQueryOptions(command: Command): Command {
   return command
     .requiredOption('--gallery <file>', 'gallery file (from "skulens gallery build")')
     .option('--k <n>', `neighbours that vote (default ${DEFAULT_K})`, parsePositiveInt('--k'))
-    .option(
-      '--threshold <s>',
-      THRESHOLD_HELP,
-      parseThreshold,
-    )
+    .option('--threshold <s>', THRESHOLD_HELP, parseThreshold)
     .option(
       '--embedder <model.onnx>',
       'use this model file instead of the path stored in the gallery (must be the same model: fingerprint checked)',
