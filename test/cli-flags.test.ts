@@ -73,12 +73,12 @@ describe.skipIf(!HAVE_SHARED)('gallery build flags that cannot do what they say'
     const r = await runCli(['gallery', 'build', join(dir, 'one.csv'), '-o', out, '--preset', 'imagenet']);
     expect(r.code).toBe(1);
     expect(r.stderr.trim()).toBe(
-      'skulens: --preset imagenet would replace the preprocessing the built-in model skulens:retail-160 declares for itself: drop --preset (it is for your own models, --embedder model.onnx). [E_INPUT]',
+      'skulens: The built-in model skulens:retail-160 declares its own preprocessing (the one it was trained with): drop --preset imagenet, which would replace it. Presets are for your own models (--embedder model.onnx). [E_INPUT]',
     );
     expect(existsSync(out)).toBe(false);
     const e = await runCli(['embed', queries[0]!.path, '--embedder', 'skulens:mobilenetv2', '--preset', 'imagenet']);
     expect(e.code).toBe(1);
-    expect(e.stderr).toMatch(/built-in model skulens:mobilenetv2 declares .*\[E_INPUT\]$/m);
+    expect(e.stderr.trim()).toMatch(/built-in model skulens:mobilenetv2 declares its own preprocessing .*drop --preset imagenet.*\[E_INPUT\]$/);
   });
 
   it('a gallery of the built-in embedder queried with another one: E_FINGERPRINT naming the gallery\'s embedder', async () => {
