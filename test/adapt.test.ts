@@ -160,6 +160,32 @@ describe('gallery.adapt() / calibrate()', () => {
     }
   });
 
+  it('the threshold follows the searched space: an identity fit keeps the raw one, a projection resets it to -1, a re-fit switches it', () => {
+    const s = synthetic(4, 5, 6, 24);
+    // Two labels: nothing to fit, so raw similarities are searched and their threshold still holds.
+    const two = build(s.vectors.slice(0, 2), { threshold: 0.4 });
+    expect(two.adapt().method).toBe('identity');
+    expect([two.threshold, two.thresholdSource]).toEqual([0.4, 'explicit']);
+    const q = s.vectors[4]![0]!;
+    expect(two.classify(q).unknown).toBe(two.classify(q).unknownScore < 0.4);
+    // A third label makes the (lazy) re-fit a projection: another scale, so nothing is unknown until calibrate().
+    two.add('class-2', s.vectors[2]!);
+    expect(two.adaptationInfo!.method).toBe('lda');
+    expect([two.threshold, two.thresholdSource]).toEqual([-1, 'adapted']);
+    // Back to two labels: raw similarities again, so the raw default (the generic floor: no embedder recorded).
+    two.remove('class-2');
+    expect(two.adaptationInfo!.method).toBe('identity');
+    expect([two.threshold, two.thresholdSource]).toEqual([0.5, 'default']);
+    // A calibration adapt() drops does not leave its threshold behind on the raw scores.
+    const cal = build(s.vectors.slice(0, 2));
+    cal.calibrate();
+    expect(cal.thresholdSource).toBe('calibrated');
+    cal.adapt();
+    expect([cal.threshold, cal.thresholdSource, cal.calibrationInfo]).toEqual([0.5, 'default', undefined]);
+    // A load keeps what was saved (no re-fit happens).
+    expect(ReferenceGallery.fromBytes(cal.toBytes()).threshold).toBe(0.5);
+  });
+
   it('separates look-alike classes that plain class means confuse', () => {
     // Classes differ by a small signal in one dimension each; a few high-variance nuisance
     // dimensions shared by all classes (think lighting, background) swamp the cosine.

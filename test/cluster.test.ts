@@ -188,7 +188,7 @@ describe.skipIf(!RUN)('cluster: serve --redis + workers + PostgreSQL', () => {
   it('the audit store ignores a second write of the same job', async () => {
     const store = new AuditStore(DATABASE_URL!);
     try {
-      const result = { kind: 'classify' as const, label: 'Kiwi', guess: 'Kiwi', score: 0.9, unknown: false, labels: [], gallery: 'x' };
+      const result = { kind: 'classify' as const, label: 'Kiwi', guess: 'Kiwi', score: 0.9, unknownScore: 0.9, unknown: false, labels: [], gallery: 'x' };
       const jobId = randomUUID();
       expect(await store.save({ jobId, submittedAt: new Date(), meta: {}, result })).toBe(true);
       expect(await store.save({ jobId, submittedAt: new Date(), meta: {}, result: { ...result, label: 'Other' } })).toBe(false);

@@ -83,6 +83,10 @@ describe.skipIf(!HAVE_SHARED)('gallery CLI on real photos', () => {
     expect(r.code).toBe(1);
     expect(r.stderr).toMatch(/E_FINGERPRINT/);
     expect(r.stderr.trim().split('\n')).toHaveLength(1);
+    // A model without the recorded output: not a shape error, the gallery's embedder named instead.
+    const noOutput = await runCli(['classify', test[0]!.path, '--gallery', gallery, '--embedder', models.mobilenet]);
+    expect(noOutput.code).toBe(1);
+    expect(noOutput.stderr.trim()).toMatch(/mobilenetv2-12-int8\.onnx is not the embedder this gallery was built with \(.*mobilenetv2-12-int8-embed\.onnx, 224x224 input, output embedding, fingerprint [0-9a-f]{32}\): The model has no output "embedding".*\[E_FINGERPRINT\]$/);
     const bytes = readFileSync(gallery);
     writeFileSync(join(dir, 'cut.skg'), bytes.subarray(0, bytes.length - 100));
     const cut = await runCli(['eval', join(dir, 'test.csv'), '--gallery', join(dir, 'cut.skg')]);

@@ -304,6 +304,8 @@ describe('embedder identity', () => {
     expect(() => g.useEmbedder(fake('aaaa'))).not.toThrow();
     expectError(() => g.useEmbedder(fake('bbbb')), 'E_FINGERPRINT', /different model or preprocessing/);
     expectError(() => g.useEmbedder(fake('aaaa', 8)), 'E_DIM_MISMATCH');
+    // Another model that also differs in width: the fingerprint is the cause, and the message names both.
+    expectError(() => g.useEmbedder(fake('bbbb', 8)), 'E_FINGERPRINT', /built with embedder aaaa .*makes 8-d vectors, the gallery holds 4-d/);
     // Vectors of unknown origin cannot be mixed with an embedder's either.
     const anonymous = new ReferenceGallery().add('x', [new Float32Array([1, 0, 0, 0])]);
     expectError(() => anonymous.useEmbedder(fake('aaaa')), 'E_FINGERPRINT');

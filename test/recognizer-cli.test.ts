@@ -47,10 +47,14 @@ describe.skipIf(!HAVE_SHARED)('skulens recognize', () => {
     const photo = join(shelves, readdirSync(shelves).filter((f) => f.endsWith('.jpg')).sort()[0]!);
     const r = await runCli(['recognize', photo, '--detector', models.yolov8, '--gallery', galleryFile, '--class-agnostic', '--confidence', '0.1', '--json']);
     expect(r.code, r.stderr).toBe(0);
-    const [result] = JSON.parse(r.stdout) as { image: string; width: number; height: number; items: { label: string | null; unknown: boolean }[]; counts: Record<string, number>; unknown: number; timings: Record<string, number> }[];
+    const [result] = JSON.parse(r.stdout) as { image: string; width: number; height: number; items: { label: string | null; unknownScore: number; unknown: boolean }[]; counts: Record<string, number>; unknown: number; timings: Record<string, number> }[];
     expect(result).toMatchObject({ image: photo, width: 1920, height: 2560 });
     expect(result!.items.length).toBeGreaterThan(0);
     expect(Object.values(result!.counts).reduce((a, b) => a + b, 0) + result!.unknown).toBe(result!.items.length);
     expect(Object.keys(result!.timings).sort()).toEqual(['decode', 'detect', 'embed', 'search', 'total']);
+    // Each item's unknownScore is the number compared with the gallery's threshold (the generic 0.5 here: a plain ../shared model).
+    const { threshold } = JSON.parse((await runCli(['gallery', 'info', galleryFile, '--json'])).stdout) as { threshold: number };
+    expect(threshold).toBe(0.5);
+    for (const it of result!.items.filter((i) => Math.abs(i.unknownScore - threshold) > 1e-4)) expect(it.unknown).toBe(it.unknownScore < threshold);
   });
 });

@@ -62,6 +62,7 @@ describe.skipIf(!HAVE_SHARED)('Recognizer', () => {
     r.items.forEach((item, i) => {
       expect(item.guess).toBe(again[i]!.label);
       expect(item.similarity).toBeCloseTo(again[i]!.score, 5);
+      expect(item.unknownScore).toBeCloseTo(again[i]!.unknownScore, 5);
     });
     for (const stage of ['decode', 'detect', 'embed', 'search', 'total'] as const) expect(r.timings[stage]).toBeGreaterThanOrEqual(0);
     expect(r.timings.total).toBeGreaterThanOrEqual(r.timings.detect + r.timings.embed);

@@ -13,7 +13,7 @@ export function registerClassify(program: Command): void {
       .argument('<images...>', 'image files, folders or path,label CSV manifests'),
   )
     .option('--top <K>', 'labels to list per image', parsePositiveInt('--top'), 1)
-    .option('--json', 'print one JSON line per image: { path, label, score, unknown, labels }')
+    .option('--json', 'print one JSON line per image: { path, label, guess, score, unknownScore, unknown, labels }')
     .action(
       action(async (inputs: string[], opts: { gallery: string; top: number; k?: number; threshold?: number; embedder?: string; batchSize: number; maxPixels?: number; json?: boolean }) => {
         const items = await expandImageArgs(inputs);
@@ -27,13 +27,17 @@ export function registerClassify(program: Command): void {
             ok.map((o) => o.v),
             { top: opts.top, ...(opts.k ? { k: opts.k } : {}), ...(opts.threshold !== undefined ? { threshold: opts.threshold } : {}) },
           );
+          const threshold = opts.threshold ?? gallery.threshold;
           ok.forEach(({ path }, i) => {
             const r = answers[i]!;
             if (opts.json) {
-              lines.push(JSON.stringify({ path, label: r.unknown ? null : r.label, guess: r.label, score: r.score, unknown: r.unknown, labels: r.labels.slice(0, opts.top) }));
+              const json = { path, label: r.unknown ? null : r.label, guess: r.label, score: r.score, unknownScore: r.unknownScore, unknown: r.unknown, labels: r.labels.slice(0, opts.top) };
+              lines.push(JSON.stringify(json));
             } else {
-              const ranked = r.labels.slice(0, opts.top).map((l) => `${l.label} ${l.score.toFixed(3)}`);
-              lines.push(`${path}\t${r.unknown ? `unknown (nearest: ${r.label} ${r.score.toFixed(3)})` : ranked.join('\t')}`);
+              // The score shown is the one compared with the threshold; the ranked labels keep their similarities.
+              const decision = r.unknown ? `unknown\tscore ${r.unknownScore.toFixed(3)} < ${threshold} (nearest: ${r.label})` : `${r.label}\tscore ${r.unknownScore.toFixed(3)}`;
+              const ranked = opts.top > 1 ? `\tsimilarity: ${r.labels.slice(0, opts.top).map((l) => `${l.label} ${l.score.toFixed(3)}`).join(', ')}` : '';
+              lines.push(`${path}\t${decision}${ranked}`);
             }
           });
           if (lines.length) await out(lines.join('\n') + '\n');

@@ -3,7 +3,7 @@ import type { Command } from 'commander';
 import { Embedder, SkulensError } from '../index.js';
 import { expandImageArgs } from '../node/dataset.js';
 import { action, embedInChunks, out, warnDefaultSpec } from './common.js';
-import { EMBEDDER_HELP, MAX_PIXELS_HELP, embedderSource, parseMaxPixels, parsePositiveInt } from './options.js';
+import { EMBEDDER_HELP, MAX_PIXELS_HELP, checkPreset, embedderSource, parseMaxPixels, parsePositiveInt } from './options.js';
 
 export function registerEmbed(program: Command): void {
   program
@@ -18,6 +18,7 @@ export function registerEmbed(program: Command): void {
     .option('--json', 'print JSON lines { path, label?, vector }')
     .action(
       action(async (inputs: string[], opts: { embedder?: string; preset?: string; output?: string; batchSize: number; maxPixels?: number; json?: boolean }) => {
+        checkPreset(opts.embedder, opts.preset);
         const items = await expandImageArgs(inputs);
         if (items.length === 0) throw new SkulensError('E_EMPTY', 'No images found in the given inputs.');
         const embedder = await Embedder.create({ model: embedderSource(opts.embedder), preset: opts.preset, output: opts.output, batchSize: opts.batchSize, maxPixels: opts.maxPixels });

@@ -1,6 +1,7 @@
 /**
  * `skulens eval <queries> --gallery <file> [--json]`: accuracy of a gallery on labelled
- * queries (class folders or a path,label CSV). An "unknown" answer counts as wrong.
+ * queries (class folders or a path,label CSV). For a query of a class the gallery holds an
+ * "unknown" answer counts as wrong; for one of a class it does not hold, it is the right answer.
  */
 import type { Command } from 'commander';
 import { DEFAULT_K, SkulensError, type Classification } from '../index.js';
@@ -10,23 +11,36 @@ import { addGalleryQueryOptions, openGallery } from './options.js';
 export interface EvalReport {
   /** Queries evaluated (images that could be read). */
   n: number;
-  top1: number;
-  top5: number;
+  /**
+   * top1, top5, perClass, meanPerClass, unknown, scores.correct/wrong: over the queries of
+   * classes the gallery holds (null when there are none). Queries of other classes are
+   * counted apart (notInGallery…): their right answer is "unknown".
+   */
+  top1: number | null;
+  top5: number | null;
   /** label → top-1 accuracy over that label's queries. */
   perClass: Record<string, number>;
   /** Mean of perClass (each class weighs the same). */
-  meanPerClass: number;
-  /** Share of queries answered "unknown". */
-  unknown: number;
+  meanPerClass: number | null;
+  /** Share of the queries of the gallery's classes answered "unknown" (wrongly). */
+  unknown: number | null;
   k: number;
   threshold: number;
   /** Images that could not be read (reported on stderr). */
   skipped: number;
-  /** Queries whose label is not in the gallery (they can only be right by being "unknown"... which counts as wrong here). */
+  /** Queries whose label is not in the gallery. */
   notInGallery: number;
-  /** Best-similarity quantiles of right and wrong top-1 answers, to choose a threshold. */
-  scores: { correct: Quantiles | null; wrong: Quantiles | null };
-  /** The most frequent confusions: truth → answer. */
+  /** Share of those answered "unknown" (right for them); null when there are none. */
+  notInGalleryUnknown: number | null;
+  /** label → share of its queries answered "unknown", for labels the gallery does not hold. */
+  notInGalleryPerClass: Record<string, number>;
+  /**
+   * Quantiles of the decision score (Classification.unknownScore: the number compared with
+   * the threshold, on the scale --threshold takes) of right and wrong top-1 answers, and of
+   * the queries of classes the gallery does not hold, to choose a threshold.
+   */
+  scores: { correct: Quantiles | null; wrong: Quantiles | null; notInGallery: Quantiles | null };
+  /** The most frequent errors: truth → answer ("(unknown)" for a query of a gallery class; a named label for any). */
   confusions: { truth: string; answer: string; count: number }[];
 }
 
@@ -73,45 +87,61 @@ export function registerEval(program: Command): void {
 }
 
 export function summarize(results: { truth: string; r: Classification }[], known: Set<string>, extra: { k: number; threshold: number; skipped: number }): EvalReport {
-  const n = results.length;
   let top1 = 0;
   let top5 = 0;
   let unknown = 0;
-  let notInGallery = 0;
+  let foreignUnknown = 0;
   const per = new Map<string, [number, number]>();
+  const foreign = new Map<string, [number, number]>();
   const right: number[] = [];
   const wrong: number[] = [];
+  const foreignScores: number[] = [];
   const confusions = new Map<string, number>();
+  const count = (m: Map<string, [number, number]>, label: string, hit: boolean) => {
+    const c = m.get(label) ?? [0, 0];
+    c[0] += hit ? 1 : 0;
+    c[1]++;
+    m.set(label, c);
+  };
   for (const { truth, r } of results) {
-    const ok = !r.unknown && r.label === truth;
-    if (ok) top1++;
-    if (!r.unknown && r.labels.slice(0, 5).some((l) => l.label === truth)) top5++;
-    if (r.unknown) unknown++;
-    if (!known.has(truth)) notInGallery++;
-    (r.label === truth ? right : wrong).push(r.score);
+    // A query of a class the gallery does not hold is right when it is "unknown", wrong when named.
+    const inGallery = known.has(truth);
+    const ok = inGallery ? !r.unknown && r.label === truth : r.unknown;
+    if (inGallery) {
+      if (ok) top1++;
+      if (!r.unknown && r.labels.slice(0, 5).some((l) => l.label === truth)) top5++;
+      if (r.unknown) unknown++;
+      (r.label === truth ? right : wrong).push(r.unknownScore);
+      count(per, truth, ok);
+    } else {
+      if (ok) foreignUnknown++;
+      foreignScores.push(r.unknownScore);
+      count(foreign, truth, ok);
+    }
     if (!ok) {
       const key = `${truth}\u0000${r.unknown ? '(unknown)' : r.label}`;
       confusions.set(key, (confusions.get(key) ?? 0) + 1);
     }
-    const c = per.get(truth) ?? [0, 0];
-    c[0] += ok ? 1 : 0;
-    c[1]++;
-    per.set(truth, c);
   }
-  const perClass = Object.fromEntries([...per.entries()].sort(([a], [b]) => (a < b ? -1 : 1)).map(([l, [a, b]]) => [l, round(a / b)]));
+  const shares = (m: Map<string, [number, number]>) => Object.fromEntries([...m.entries()].sort(([a], [b]) => (a < b ? -1 : 1)).map(([l, [a, b]]) => [l, round(a / b)]));
+  const perClass = shares(per);
   const accs = Object.values(perClass);
+  const inGallery = results.length - foreignScores.length;
+  const share = (x: number, of: number) => (of > 0 ? round(x / of) : null);
   return {
-    n,
-    top1: round(top1 / n),
-    top5: round(top5 / n),
+    n: results.length,
+    top1: share(top1, inGallery),
+    top5: share(top5, inGallery),
     perClass,
-    meanPerClass: round(accs.reduce((s, x) => s + x, 0) / accs.length),
-    unknown: round(unknown / n),
+    meanPerClass: share(accs.reduce((s, x) => s + x, 0), accs.length),
+    unknown: share(unknown, inGallery),
     k: extra.k,
     threshold: extra.threshold,
     skipped: extra.skipped,
-    notInGallery,
-    scores: { correct: quantiles(right), wrong: quantiles(wrong) },
+    notInGallery: foreignScores.length,
+    notInGalleryUnknown: share(foreignUnknown, foreignScores.length),
+    notInGalleryPerClass: shares(foreign),
+    scores: { correct: quantiles(right), wrong: quantiles(wrong), notInGallery: quantiles(foreignScores) },
     confusions: [...confusions.entries()]
       .map(([key, count]) => {
         const [truth, answer] = key.split('\u0000') as [string, string];
@@ -134,19 +164,31 @@ function round(x: number): number {
 }
 
 function formatReport(r: EvalReport): string {
-  const pct = (x: number) => `${(100 * x).toFixed(1)}%`;
+  const pct = (x: number | null) => (x === null ? '-' : `${(100 * x).toFixed(1)}%`);
   const q = (x: Quantiles | null) => (x ? `p05 ${x.p05.toFixed(3)}  p50 ${x.p50.toFixed(3)}  p95 ${x.p95.toFixed(3)}` : '-');
+  const inGallery = r.n - r.notInGallery;
+  const foreignClasses = Object.keys(r.notInGalleryPerClass).length;
+  const queries = (n: number) => `${n} ${n === 1 ? 'query' : 'queries'}`;
+  const classes = (n: number) => `${n} ${n === 1 ? 'class' : 'classes'}`;
   const lines = [
-    `queries ${r.n}${r.skipped ? ` (${r.skipped} unreadable, skipped)` : ''}: top-1 ${pct(r.top1)}, top-5 ${pct(r.top5)}, mean per class ${pct(r.meanPerClass)}, unknown ${pct(r.unknown)} (k=${r.k}, threshold ${r.threshold})`,
-    ...(r.notInGallery ? [`${r.notInGallery} queries have labels the gallery does not hold`] : []),
-    `best similarity of right answers: ${q(r.scores.correct)}`,
-    `best similarity of wrong answers: ${q(r.scores.wrong)}`,
+    `queries ${r.n}${r.skipped ? ` (${r.skipped} unreadable, skipped)` : ''} (k=${r.k}, threshold ${r.threshold})`,
+    inGallery > 0
+      ? `${queries(inGallery)} of the gallery's ${classes(Object.keys(r.perClass).length)}: top-1 ${pct(r.top1)}, top-5 ${pct(r.top5)}, mean per class ${pct(r.meanPerClass)}, unknown ${pct(r.unknown)}`
+      : 'no queries of the gallery\'s classes',
+    ...(r.notInGallery ? [`${queries(r.notInGallery)} of ${classes(foreignClasses)} not in the gallery: ${pct(r.notInGalleryUnknown)} answered unknown (their right answer)`] : []),
+    'decision score (the number compared with the threshold; --threshold takes this scale):',
+    `  right answers: ${q(r.scores.correct)}`,
+    `  wrong answers: ${q(r.scores.wrong)}`,
+    ...(r.notInGallery ? [`  classes not in the gallery: ${q(r.scores.notInGallery)}`] : []),
     '',
     'label                                    top-1',
     ...Object.entries(r.perClass).map(([l, a]) => `${l.padEnd(40)} ${pct(a).padStart(6)}`),
   ];
+  if (r.notInGallery) {
+    lines.push('', 'not in the gallery                       unknown', ...Object.entries(r.notInGalleryPerClass).map(([l, a]) => `${l.padEnd(40)} ${pct(a).padStart(6)}`));
+  }
   if (r.confusions.length) {
-    lines.push('', 'most frequent confusions (truth → answer):', ...r.confusions.map((c) => `  ${c.truth} → ${c.answer}: ${c.count}`));
+    lines.push('', 'most frequent errors (truth → answer):', ...r.confusions.map((c) => `  ${c.truth} → ${c.answer}: ${c.count}`));
   }
   return lines.join('\n') + '\n';
 }

@@ -13,7 +13,7 @@ import { DEFAULT_CLUSTERS, DEFAULT_THRESHOLD, Embedder, ReferenceGallery, Skulen
 import { DEFAULT_AUGMENT_VIEWS } from '../core/augment/augment.js';
 import { expandImageArgs, type DatasetItem } from '../node/dataset.js';
 import { action, embedItems, out, readLabelledImages, warnDefaultSpec, warnSkipped } from './common.js';
-import { EMBEDDER_HELP, MAX_PIXELS_HELP, embedderSource, parseMaxPixels, parseClusters, parseMetric, parsePositiveInt, parseThreshold } from './options.js';
+import { EMBEDDER_HELP, MAX_PIXELS_HELP, checkPreset, embedderSource, parseMaxPixels, parseClusters, parseMetric, parsePositiveInt, parseThreshold } from './options.js';
 import { createProgress } from './progress.js';
 
 export function registerGallery(program: Command): void {
@@ -34,11 +34,12 @@ export function registerGallery(program: Command): void {
     .option('--threshold <s>', `default "unknown" threshold stored in the gallery (default: measured per built-in embedder, else ${DEFAULT_THRESHOLD}; or pick one with --calibrate)`, parseThreshold)
     .option('--float16', 'store vectors as float16 (half the file size)')
     .option('--adapt', 'learn a projection from the references that separates look-alike classes (docs/accuracy.md); stored in the gallery')
-    .option('--calibrate', 'pick the "unknown" threshold from held-out references (docs/accuracy.md); ignored when --threshold is given')
+    .option('--calibrate', 'pick the "unknown" threshold from held-out references (docs/accuracy.md); with --threshold, that threshold applies to the calibrated score instead')
     .option('--augment [N]', `store N synthetic views of every reference besides it: crop, perspective, colour, blur, JPEG, background (default N ${DEFAULT_AUGMENT_VIEWS}; docs/gallery.md)`, parseViews)
     .option('--negatives <dir|csv>', 'images of products that are NOT targets (a folder, searched at any depth, or a path,label CSV whose labels are ignored): never named, they count against naming (docs/gallery.md)')
     .action(
       action(async (refs: string, opts: { output: string; embedder?: string; preset?: string; embeddingOutput?: string; clusters?: number | 'all'; metric: Metric; batchSize: number; threshold?: number; float16?: boolean; adapt?: boolean; calibrate?: boolean; augment?: number | true; negatives?: string; maxPixels?: number }) => {
+        checkPreset(opts.embedder, opts.preset);
         const items = await readLabelledImages(refs, 'reference');
         const negatives = opts.negatives !== undefined ? await readNegatives(opts.negatives) : [];
         // Create the output's folder now, so a bad -o fails before the (long) embedding, not after.
@@ -76,27 +77,14 @@ export function registerGallery(program: Command): void {
             if (nv.length === 0) throw new SkulensError('E_IMAGE_DECODE', `None of the ${negatives.length} negative images could be embedded.`);
             g.addNegatives(nv);
           }
-          if (opts.adapt) {
-            const a = g.adapt();
-            process.stderr.write(
-              a.method === 'lda'
-                ? `skulens: adapted: ${a.inDim}-d → ${a.outDim}-d from ${a.references} references in ${(a.fitMs / 1000).toFixed(1)} s\n`
-                : `skulens: not adapted: ${a.reason}\n`,
-            );
-          }
-          if (opts.calibrate && opts.threshold === undefined) {
-            const c = g.calibrate();
-            process.stderr.write(`skulens: calibrated threshold ${c.threshold.toFixed(4)} from ${c.heldOut} held-out references (${c.folds} folds, ${(c.ms / 1000).toFixed(1)} s)\n`);
-            if (c.rawThreshold !== undefined) process.stderr.write(`skulens: raw-space guard threshold ${c.rawThreshold.toFixed(4)}\n`);
-            if (c.negatives) {
-              const n = c.negatives;
-              process.stderr.write(
-                `skulens: negative guard threshold ${n.threshold.toFixed(4)}: ${(100 * n.falseNameRate).toFixed(1)}% of ${n.heldOut} held-out negatives still named, ${(100 * n.knownRejected).toFixed(1)}% of held-out references rejected by it\n`,
-              );
-            }
-          } else if (opts.adapt && opts.threshold !== undefined) {
+          if (opts.adapt) adaptGallery(g);
+          if (opts.calibrate) calibrateGallery(g);
+          // adapt() and calibrate() set thresholds of their own; one given explicitly wins, on the score they leave.
+          if (opts.threshold !== undefined) {
+            if (g.thresholdSource === 'calibrated') note(`--threshold ${opts.threshold} replaces the calibrated threshold ${g.threshold.toFixed(4)}: it applies to the calibrated score`);
             g.setThreshold(opts.threshold);
           }
+          if (g.thresholdSource === 'adapted') note('--adapt without --calibrate: this gallery never answers "unknown" (its threshold is -1); add --calibrate for that');
           await g.save(opts.output, { float16: opts.float16 === true });
           const added = vectors.filter(Boolean).length;
           process.stderr.write(
@@ -164,6 +152,54 @@ export function registerGallery(program: Command): void {
         await out(lines.join('\n') + '\n');
       }),
     );
+}
+
+function note(text: string): void {
+  process.stderr.write(`skulens: note: ${text}\n`);
+}
+
+/** Below this median of references per class, docs/accuracy.md has no figure for adapt(): say so. */
+const ADAPT_MEASURED_FROM = 5;
+
+/** --adapt: fit the projection and say what came of it; an identity fit is a note, not an error. */
+function adaptGallery(g: ReferenceGallery): void {
+  const a = g.adapt();
+  if (a.method !== 'lda') {
+    note(`not adapted: ${a.reason}`);
+    return;
+  }
+  process.stderr.write(`skulens: adapted: ${a.inDim}-d → ${a.outDim}-d from ${a.references} references in ${(a.fitMs / 1000).toFixed(1)} s\n`);
+  const refs = g.classInfo().map((c) => c.references).sort((x, y) => x - y);
+  const median = refs[refs.length >> 1]!;
+  if (median < ADAPT_MEASURED_FROM) {
+    note(
+      `adapted from ${median} references per class (median): docs/accuracy.md measures adapt() from ${ADAPT_MEASURED_FROM} up, fewer are untested; compare with a gallery built without --adapt (skulens eval)`,
+    );
+  }
+}
+
+/** --calibrate: pick the threshold from held-out references, or say why there are none to hold out and build on without. */
+function calibrateGallery(g: ReferenceGallery): void {
+  const classes = g.classInfo();
+  const why =
+    classes.length < 2
+      ? `calibration needs at least 2 classes (this gallery has ${classes.length})`
+      : classes.every((c) => c.references < 2)
+        ? 'calibration holds references out to test on, so it needs a class with at least 2 (each class has 1)'
+        : undefined;
+  if (why) {
+    note(`not calibrated: ${why}; the threshold stays ${g.threshold} (${describeThresholdSource(g)})`);
+    return;
+  }
+  const c = g.calibrate();
+  process.stderr.write(`skulens: calibrated threshold ${c.threshold.toFixed(4)} from ${c.heldOut} held-out references (${c.folds} folds, ${(c.ms / 1000).toFixed(1)} s)\n`);
+  if (c.rawThreshold !== undefined) process.stderr.write(`skulens: raw-space guard threshold ${c.rawThreshold.toFixed(4)}\n`);
+  if (c.negatives) {
+    const n = c.negatives;
+    process.stderr.write(
+      `skulens: negative guard threshold ${n.threshold.toFixed(4)}: ${(100 * n.falseNameRate).toFixed(1)}% of ${n.heldOut} held-out negatives still named, ${(100 * n.knownRejected).toFixed(1)}% of held-out references rejected by it\n`,
+    );
+  }
 }
 
 /** Where the threshold comes from, in words (gallery build and info). */

@@ -13,6 +13,10 @@ import { is } from '../core/is.js';
 import { DEFAULT_K, DEFAULT_MAX_PIXELS, DETECTOR_FORMATS, Detector, ReferenceGallery, SkulensError, isSkulensError } from '../index.js';
 import type { DetectorFormat, DetectorOptions, Embedder, Metric } from '../index.js';
 
+/** --threshold of the verbs that query a gallery: one scale with what they print (docs/gallery.md, "Scores and the threshold"). */
+export const THRESHOLD_HELP =
+  'answer "unknown" when the decision score is below this (default: the gallery\'s threshold); the decision score is what classify, eval and recognize print (unknownScore): the best similarity, or the calibrated score on a calibrated gallery';
+
 export const EMBEDDER_HELP = `ONNX embedding model (default: the built-in ${DEFAULT_EMBEDDER}, see docs/models.md)`;
 
 /** A commander argument parser: its errors print as commander's own one-line usage errors. */
@@ -32,6 +36,20 @@ export const parseMaxPixels = parsePositiveInt('--max-pixels');
 export function embedderSource(path: string | undefined): string {
   if (path === undefined) return DEFAULT_EMBEDDER;
   return isBuiltinModelId(path) ? path : resolve(path);
+}
+
+/**
+ * `--preset` with a built-in model is a mistake: the model declares the preprocessing it was
+ * trained with, and a preset would silently replace it (worse vectors, and a gallery that
+ * needs the same wrong preset forever). Presets are for models that declare none.
+ */
+export function checkPreset(embedder: string | undefined, preset: string | undefined): void {
+  const model = embedderSource(embedder);
+  if (preset === undefined || !isBuiltinModelId(model)) return;
+  throw new SkulensError(
+    'E_INPUT',
+    `The built-in model ${model} declares its own preprocessing (the one it was trained with): drop --preset ${preset}, which would replace it. Presets are for your own models (--embedder model.onnx).`,
+  );
 }
 
 /** Detector flags shared by `detect` and `recognize`. */
@@ -215,11 +233,7 @@ export function addGalleryQueryOptions(command: Command): Command {
   return command
     .requiredOption('--gallery <file>', 'gallery file (from "skulens gallery build")')
     .option('--k <n>', `neighbours that vote (default ${DEFAULT_K})`, parsePositiveInt('--k'))
-    .option(
-      '--threshold <s>',
-      `score below this answers "unknown" (default: the gallery's threshold; the score is the best similarity, or the calibrated score on a calibrated gallery)`,
-      parseThreshold,
-    )
+    .option('--threshold <s>', THRESHOLD_HELP, parseThreshold)
     .option(
       '--embedder <model.onnx>',
       'use this model file instead of the path stored in the gallery (must be the same model: fingerprint checked)',

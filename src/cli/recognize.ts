@@ -3,7 +3,7 @@ import type { Command } from 'commander';
 import { DEFAULT_K, Recognizer, SkulensError, annotate, type RecognizeTimings } from '../index.js';
 import { expandImageArgs } from '../node/dataset.js';
 import { action, annotationPaths, forEachImage, out, round, roundBox } from './common.js';
-import { addDetectorOptions, createDetectorFromFlags, openGallery, parsePositiveInt, parseThreshold, type DetectorFlags } from './options.js';
+import { THRESHOLD_HELP, addDetectorOptions, createDetectorFromFlags, openGallery, parsePositiveInt, parseThreshold, type DetectorFlags } from './options.js';
 
 type Flags = DetectorFlags & {
   gallery: string;
@@ -28,8 +28,8 @@ export function registerRecognize(program: Command): void {
     .option('--embedder <model.onnx>', 'use this model file instead of the path stored in the gallery (fingerprint checked)')
     .option('--batch-size <n>', 'crops per embedder run', parsePositiveInt('--batch-size'), 32)
     .option('--k <n>', `neighbours that vote (default ${DEFAULT_K})`, parsePositiveInt('--k'))
-    .option('--threshold <s>', `score below this answers "unknown" (default: the gallery's threshold; the score is the best similarity, or the calibrated score on a calibrated gallery)`, parseThreshold)
-    .option('--json', 'print [{ image, width, height, tiles, items: [{ box, score, label, guess, similarity, unknown }], counts, unknown, shelf: [{ label, facings, facingShare, areaShare }], timings }]')
+    .option('--threshold <s>', THRESHOLD_HELP, parseThreshold)
+    .option('--json', 'print [{ image, width, height, tiles, items: [{ box, score, label, guess, similarity, unknownScore, unknown }], counts, unknown, shelf: [{ label, facings, facingShare, areaShare }], timings }]')
     .option('--annotate <out.jpg>', 'draw the named boxes: one image → that file; several → <out>-<image name>.jpg each; a folder → <folder>/<image name>.jpg')
     .action(
       action(async (inputs: string[], opts: Flags) => {
@@ -56,7 +56,7 @@ export function registerRecognize(program: Command): void {
             boxes += r.items.length;
             const t = Object.fromEntries(STAGES.map((s) => [s, round(r.timings[s])]));
             if (opts.json) {
-              const items = r.items.map((it) => ({ box: roundBox(it.box), score: round(it.score, 4), label: it.label, guess: it.guess, similarity: round(it.similarity, 4), unknown: it.unknown }));
+              const items = r.items.map((it) => ({ box: roundBox(it.box), score: round(it.score, 4), label: it.label, guess: it.guess, similarity: round(it.similarity, 4), unknownScore: round(it.unknownScore, 4), unknown: it.unknown }));
               const shelf = r.shelf.map((s) => ({ label: s.label, facings: s.facings, facingShare: round(s.facingShare, 4), areaShare: round(s.areaShare, 4) }));
               results.push({ image: path, width: r.width, height: r.height, tiles: r.tiles, items, counts: r.counts, unknown: r.unknown, shelf, timings: t });
             } else {
@@ -73,7 +73,8 @@ export function registerRecognize(program: Command): void {
               );
             }
             if (opts.annotate) {
-              const drawn = r.items.map((it) => ({ box: it.box, label: it.guess, score: it.similarity, unknown: it.unknown }));
+              // A tag's number is the one compared with the threshold, as in the JSON's unknownScore.
+              const drawn = r.items.map((it) => ({ box: it.box, label: it.guess, score: it.unknownScore, unknown: it.unknown }));
               await annotate(path, drawn, { file: targets[i]!, ...(opts.maxPixels !== undefined ? { maxPixels: opts.maxPixels } : {}) });
               process.stderr.write(`skulens: wrote ${targets[i]}\n`);
             }

@@ -34,6 +34,8 @@ export interface RecognizedItem {
   guess: string;
   /** Best similarity of `guess`'s references to the crop. */
   similarity: number;
+  /** The number compared with the threshold (Classification.unknownScore): `unknown` when below it. */
+  unknownScore: number;
   unknown: boolean;
 }
 
@@ -122,7 +124,7 @@ export class Recognizer {
       const r = results[i]!;
       if (r.unknown) unknown++;
       else counts[r.label] = (counts[r.label] ?? 0) + 1;
-      return { box: d.box, score: d.score, classId: d.classId, label: r.unknown ? null : r.label, guess: r.label, similarity: r.score, unknown: r.unknown };
+      return { box: d.box, score: d.score, classId: d.classId, label: r.unknown ? null : r.label, guess: r.label, similarity: r.score, unknownScore: r.unknownScore, unknown: r.unknown };
     });
     return {
       items,

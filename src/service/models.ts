@@ -83,7 +83,7 @@ export interface RecognizeResult {
   kind: 'recognize';
   width: number;
   height: number;
-  items: { box: { x: number; y: number; width: number; height: number }; score: number; label: string | null; guess: string; similarity: number; unknown: boolean }[];
+  items: { box: { x: number; y: number; width: number; height: number }; score: number; label: string | null; guess: string; similarity: number; unknownScore: number; unknown: boolean }[];
   counts: Record<string, number>;
   unknown: number;
   /** Per label, and `"unknown"` for the items the gallery could not name. */
@@ -99,6 +99,8 @@ export interface ClassifyResult {
   label: string | null;
   guess: string;
   score: number;
+  /** The number compared with the threshold (Classification.unknownScore). */
+  unknownScore: number;
   unknown: boolean;
   labels: { label: string; score: number; votes: number }[];
   gallery: string;
@@ -178,6 +180,7 @@ export class Pipeline {
         label: it.label,
         guess: it.guess,
         similarity: r4(it.similarity),
+        unknownScore: r4(it.unknownScore),
         unknown: it.unknown,
       })),
       counts: r.counts,
@@ -197,6 +200,7 @@ export class Pipeline {
       label: c.unknown ? null : c.label,
       guess: c.label,
       score: r4(c.score),
+      unknownScore: r4(c.unknownScore),
       unknown: c.unknown,
       labels: c.labels.map((l) => ({ label: l.label, score: r4(l.score), votes: r4(l.votes) })),
       gallery: this.galleryFingerprint,

@@ -88,6 +88,11 @@ export class Adapter {
     return this.fit ? applyAdaptation(this.fit, vectors) : vectors;
   }
 
+  /** True when a projection is in use; false for the identity (the references could not support a fit). */
+  get fitted(): boolean {
+    return this.fit !== null;
+  }
+
   /** Dimension of the searched vectors for `dim`-d embeddings. */
   outDim(dim: number): number {
     return this.fit?.outDim ?? dim;

@@ -4,7 +4,7 @@
  */
 import { isBuiltinModelId } from '../builtin-models.js';
 import { Embedder, type EmbedderOptions } from '../embedder.js';
-import { SkulensError, messageOf } from '../errors.js';
+import { SkulensError, isSkulensError, messageOf } from '../errors.js';
 import { specFromRecord, type PreprocessSpec } from '../preprocess.js';
 import type { GalleryEmbedderInfo } from './types.js';
 
@@ -37,18 +37,18 @@ export function checkEmbedder(
       `This gallery was built with an earlier version of the built-in model ${recorded.path} (embedder ${recorded.fingerprint}; this skulens ships ${embedder.fingerprint}). Its vectors cannot be compared with the new model's: rebuild the gallery from its reference photos (skulens gallery build).`,
     );
   }
+  // Another recorded embedder is the cause even when the widths differ too: name it, not the width.
+  if (recorded && recorded.fingerprint !== embedder.fingerprint) {
+    const width = dim !== undefined && embedder.dim !== dim ? ` (it makes ${embedder.dim}-d vectors, the gallery holds ${dim}-d)` : '';
+    throw new SkulensError(
+      'E_FINGERPRINT',
+      `This gallery was built with embedder ${recorded.fingerprint}${recorded.path ? ` (${recorded.path})` : ''} but the embedder given is ${embedder.fingerprint}${embedder.modelPath ? ` (${embedder.modelPath})` : ''}${width}: a different model or preprocessing makes incomparable vectors. Use the gallery's model and preset, or rebuild the gallery.`,
+    );
+  }
   if (dim !== undefined && embedder.dim !== dim) {
     throw new SkulensError('E_DIM_MISMATCH', `The embedder makes ${embedder.dim}-d vectors but this gallery holds ${dim}-d vectors.`);
   }
-  if (recorded) {
-    if (recorded.fingerprint !== embedder.fingerprint) {
-      throw new SkulensError(
-        'E_FINGERPRINT',
-        `This gallery was built with embedder ${recorded.fingerprint}${recorded.path ? ` (${recorded.path})` : ''} but the embedder given is ${embedder.fingerprint}${embedder.modelPath ? ` (${embedder.modelPath})` : ''}: a different model or preprocessing makes incomparable vectors. Use the gallery's model and preset, or rebuild the gallery.`,
-      );
-    }
-    return undefined;
-  }
+  if (recorded) return undefined;
   if (stored > 0) {
     throw new SkulensError(
       'E_FINGERPRINT',
@@ -92,12 +92,20 @@ export async function openRecordedEmbedder(
       cause: err,
     });
   }
-  const embedder = await Embedder.create({
-    ...options,
-    ...spec,
-    model,
-    ...(info.output ? { output: info.output } : {}),
-  });
+  let embedder: Embedder;
+  try {
+    embedder = await Embedder.create({ ...options, ...spec, model, ...(info.output ? { output: info.output } : {}) });
+  } catch (err) {
+    // The model loads but cannot take the recorded input size or has no recorded output: it is
+    // not the model the gallery was built with, which is what the user needs to hear.
+    if (!isSkulensError(err, 'E_MODEL_SHAPE')) throw err;
+    const given = typeof model !== 'string' ? 'The model given' : model === info.path ? `The model now at ${model}` : model;
+    throw new SkulensError(
+      'E_FINGERPRINT',
+      `${given} is not the embedder this gallery was built with (${info.path ?? 'no path recorded'}, ${describeRecorded(info)}, fingerprint ${info.fingerprint}): ${err.message} Use the gallery's model, or rebuild the gallery with this one.`,
+      { cause: err, ...(typeof model === 'string' ? { input: model } : {}) },
+    );
+  }
   try {
     bind(embedder);
   } catch (err) {
@@ -105,4 +113,11 @@ export async function openRecordedEmbedder(
     throw err;
   }
   return embedder;
+}
+
+/** The recorded input size and output, in words, e.g. "160x160 input, output embedding". */
+function describeRecorded(info: GalleryEmbedderInfo): string {
+  const { width, height } = info.spec;
+  const size = typeof width === 'number' && typeof height === 'number' ? `${width}x${height} input` : 'its own input size';
+  return `${size}, output ${info.output ?? '(first)'}`;
 }

@@ -14,7 +14,7 @@ import type { AdaptOptions } from '../adapt/lda.js';
 import type { CalibrationRecord } from '../adapt/serialize.js';
 import type { Embedder, EmbedInput, EmbedProgress } from '../embedder.js';
 import { SkulensError } from '../errors.js';
-import { adaptDefaultsFor, defaultThresholdFor } from '../builtin-models.js';
+import { adaptDefaultsFor } from '../builtin-models.js';
 import { check, is } from '../is.js';
 import { definedOnly } from '../options.js';
 import type { HnswParams, Metric } from '../vector-index.js';
@@ -28,6 +28,7 @@ import { decodeGallery, encodeGallery, type EncodeOptions, type GalleryData } fr
 import { LabelledIndex } from './labelled-index.js';
 import { galleryData, loadedGallery, type ClassEntry } from './persistence.js';
 import { normalizedRows, OpenSet } from './open-set.js';
+import { rawThreshold, thresholdForSpace } from './threshold.js';
 import {
   DEFAULT_CLUSTERS,
   DEFAULT_THRESHOLD,
@@ -230,7 +231,7 @@ export class ReferenceGallery {
   /**
    * Bind the gallery to the embedder its vectors come from: adopt it when the gallery has
    * none recorded yet, else check it makes comparable vectors (E_FINGERPRINT for another
-   * model or preprocessing, E_DIM_MISMATCH for another width).
+   * model or preprocessing, E_DIM_MISMATCH for the same one of another width).
    */
   bindEmbedder(embedder: EmbedderIdentity): void {
     const adopt = checkEmbedder(this._embedder, embedder, this._dim, this.size);
@@ -238,11 +239,7 @@ export class ReferenceGallery {
     this._embedder = adopt;
     this._dim ??= embedder.dim;
     // A threshold measured for this built-in embedder replaces the generic floor, unless the caller chose one.
-    const measured = embedder.modelPath !== undefined ? defaultThresholdFor(embedder.modelPath) : undefined;
-    if (measured !== undefined && this._thresholdSource === 'default') {
-      this._threshold = measured;
-      this._thresholdSource = 'embedder';
-    }
+    if (this._thresholdSource === 'default') ({ threshold: this._threshold, source: this._thresholdSource } = rawThreshold(embedder.modelPath));
   }
 
   /** @deprecated The old name of bindEmbedder(). */
@@ -290,10 +287,7 @@ export class ReferenceGallery {
     return list.length ? this.classifyQueries(list, options) : [];
   }
 
-  /**
-   * Build (or switch) the search index now rather than at the first query, e.g. right
-   * after loading a big gallery.
-   */
+  /** Build (or switch) the search index now rather than at the first query, e.g. right after loading a big gallery. */
   buildIndex(): void {
     this.ensureIndex(Infinity);
   }
@@ -331,9 +325,9 @@ export class ReferenceGallery {
    * projected the same way; the projection is stored in the file and re-fitted when
    * classes are added or removed. Needs at least 3 classes and a class with two
    * references; otherwise the gallery keeps the embeddings as they are (identity) and
-   * says why in `adaptationInfo.reason`. Deterministic: the same references give the
-   * same projection. Resets the default threshold to -1 (never unknown) and drops any
-   * calibration: run calibrate() afterwards for open-set use.
+   * says why in `adaptationInfo.reason`. Deterministic. Drops any calibration; a fitted
+   * projection resets the threshold to -1 (never unknown; threshold.ts): run calibrate()
+   * afterwards for open-set use. An identity fit keeps the raw space's threshold.
    */
   adapt(options: AdaptOptions = {}): AdaptationInfo {
     if (this.classes.size === 0) throw new SkulensError('E_EMPTY', 'The gallery is empty: add references before adapting it.');
@@ -342,14 +336,12 @@ export class ReferenceGallery {
       // The references (after a load of a clustered gallery, its centroids stand in for them).
       if (!e.raw) e.raw = e.vectors;
     }
+    const wasFitted = this.adapter?.fitted ?? false;
     // A built-in model may bring its own defaults (model.ts); stored with the gallery so a re-fit after a load uses them too.
     this.adapter = new Adapter({ ...adaptDefaultsFor(this._embedder?.path), ...definedOnly(options) });
-    // Similarities in the adapted space are on another scale: a threshold chosen for the raw
-    // embeddings means nothing there. Nothing is "unknown" until calibrate() (or an explicit threshold).
-    this._threshold = -1;
-    this._thresholdSource = 'adapted';
     this.calibration = undefined;
     this.refreshAdaptation();
+    this.spaceChanged(wasFitted);
     return this.adaptationInfo!;
   }
 
@@ -395,6 +387,12 @@ export class ReferenceGallery {
 
   // ---- internals ----
 
+  /** adapt() ran, or a re-fit switched between a projection and the identity: the scores' scale may have changed (threshold.ts). */
+  private spaceChanged(wasFitted: boolean): void {
+    const t = thresholdForSpace(this._thresholdSource, this.adapter!.fitted, wasFitted, this._embedder?.path);
+    if (t) [this._threshold, this._thresholdSource] = [t.threshold, t.source];
+  }
+
   /** Dimension of the searched vectors: the adapted space, or the embedder's. */
   private get searchDim(): number {
     return this.adapter?.outDim(this.dim) ?? this.dim;
@@ -417,7 +415,9 @@ export class ReferenceGallery {
 
   /** Re-fit or re-project the adapted vectors when owed (lazily, so building class by class fits once). */
   private refreshAdaptation(): void {
+    const wasFitted = this.adapter?.fitted;
     if (!this.adapter?.refresh(() => this.labels.map((l) => this.classes.get(l)!.raw!), this.dim)) return;
+    if (this.adapter.fitted !== wasFitted) this.spaceChanged(!!wasFitted);
     const labels = this.labels;
     this.index.reset();
     const sdim = this.searchDim;
