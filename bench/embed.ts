@@ -17,8 +17,8 @@
  * CPU per image is measured alone, and the bench prints the ratio those stages allow each
  * path (its bound) next to the ratio it reached.
  *
- * By default it measures the built-in embedder and the MobileNetV2 teacher in the same
- * run, and prints how many times faster the first is.
+ * By default it measures the two built-in embedders (skulens:mobilenetv2, the default, and
+ * skulens:retail-160) in the same run, and prints the throughput ratio of the first to the second.
  *
  * Options: --n 512 --batch 16 --rounds 5 --model path.onnx [--model another.onnx]
  *          --preset imagenet (for models without skulens.preprocess metadata)
@@ -29,7 +29,7 @@ import { dirname, join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import * as ort from 'onnxruntime-node';
 import { readFile } from 'node:fs/promises';
-import { DEFAULT_EMBEDDER, Embedder, PREPROCESS_METADATA_KEY, loadImage, type RawImage } from '../src/index.js';
+import { DEFAULT_EMBEDDER, Embedder, PREPROCESS_METADATA_KEY, RETAIL160_EMBEDDER, loadImage, type RawImage } from '../src/index.js';
 import { readOnnxMetadata } from '../src/core/onnx-metadata.js';
 import { imageSize, writeImageToTensor } from '../src/core/preprocess.js';
 import { modelLocation } from '../src/core/builtin-models.js';
@@ -53,8 +53,8 @@ const { values } = parseArgs({
 const N = Number(values.n);
 const BATCH = Number(values.batch);
 const ROUNDS = Number(values.rounds);
-// Default: the built-in embedder and its MobileNetV2 teacher, in the same run.
-const models = values.model?.length ? values.model : [DEFAULT_EMBEDDER, join(SHARED, 'models', 'mobilenetv2-12-int8-embed.onnx')];
+// Default: the two built-in embedders (the default MobileNetV2 and the fast retail-160), in the same run.
+const models = values.model?.length ? values.model : [DEFAULT_EMBEDDER, RETAIL160_EMBEDDER];
 
 // An even spread over the test split (every k-th row), so every class is represented.
 const rows = await readManifest(join(SHARED, 'data', 'grocery-store', 'test.csv'));
