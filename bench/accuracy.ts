@@ -34,7 +34,14 @@ import { Rng } from '../src/core/adapt/rng.js';
 import { calibratedScore, DEFAULT_COHORT_SIZE, DEFAULT_COHORT_WEIGHT, DEFAULT_REJECT_RATE } from '../src/core/adapt/calibrate.js';
 import { DEFAULT_POWER, DEFAULT_SHRINKAGE } from '../src/core/adapt/lda.js';
 import { Embedder } from '../src/core/embedder.js';
-import { bestScoreByLabel, DEFAULT_K, DEFAULT_TEMPERATURE, otherLabelScores, ReferenceGallery, type ReferenceGalleryOptions } from '../src/core/gallery/gallery.js';
+import {
+  bestScoreByLabel,
+  DEFAULT_K,
+  DEFAULT_TEMPERATURE,
+  otherLabelScores,
+  ReferenceGallery,
+  type ReferenceGalleryOptions,
+} from '../src/core/gallery/gallery.js';
 import { readLabelledSet } from '../src/node/dataset.js';
 import { byLabel } from '../tools/grocery.js';
 import { auroc, STORE_BEGIN, STORE_END, storeMarkdown, storeProtocols, type StorePart } from '../tools/store-protocols.js';
@@ -80,7 +87,10 @@ async function writeStoreSection(path: string, section: string): Promise<void> {
   const text = await readFile(path, 'utf8');
   const a = text.indexOf(STORE_BEGIN);
   const b = text.indexOf(STORE_END);
-  const next = a >= 0 && b > a ? text.slice(0, a) + section + text.slice(b + STORE_END.length) : text.replace('## Reproduce', `${section}\n\n## Reproduce`);
+  const next =
+    a >= 0 && b > a
+      ? text.slice(0, a) + section + text.slice(b + STORE_END.length)
+      : text.replace('## Reproduce', `${section}\n\n## Reproduce`);
   await writeFile(path, next);
   log(`wrote the store-protocols section of ${path}`);
 }
@@ -97,7 +107,11 @@ async function vectorsOf(split: string, embedder: Embedder): Promise<Split> {
   if (existsSync(base + '.json') && existsSync(base + '.bin')) {
     const meta = JSON.parse(await readFile(base + '.json', 'utf8')) as { dim: number; labels: string[] };
     const buf = await readFile(base + '.bin');
-    return { dim: meta.dim, labels: meta.labels, vectors: new Float32Array(buf.buffer.slice(buf.byteOffset, buf.byteOffset + buf.byteLength)) };
+    return {
+      dim: meta.dim,
+      labels: meta.labels,
+      vectors: new Float32Array(buf.buffer.slice(buf.byteOffset, buf.byteOffset + buf.byteLength)),
+    };
   }
   const { items } = await readLabelledSet(join(GROCERY, `${split}.csv`));
   const t0 = performance.now();
@@ -163,7 +177,9 @@ for (const size of OPEN_ONLY ? [] : SIZES) {
       const a = answer(g, queries, -Infinity);
       const top1 = a.filter((x) => x.ok).length / a.length;
       row.get(m)!.push(top1);
-      log(`refs/class ${String(size).padStart(3)} draw ${d} ${m.padEnd(12)} top-1 ${pct(top1)}%  (${((performance.now() - t0) / 1000).toFixed(1)} s)`);
+      log(
+        `refs/class ${String(size).padStart(3)} draw ${d} ${m.padEnd(12)} top-1 ${pct(top1)}%  (${((performance.now() - t0) / 1000).toFixed(1)} s)`,
+      );
       g.dispose();
     }
   }
@@ -214,7 +230,8 @@ for (let d = 0; d < DRAWS; d++) {
   const shuffled = rng.shuffle([...classes]);
   const out = new Set(shuffled.slice(0, Math.round(classes.length * 0.2)));
   const refs = new Map([...refsAll.entries()].filter(([l]) => !out.has(l)));
-  const split = (a: ReturnType<typeof answer>) => [a.filter((x) => x.known).map((x) => x.score), a.filter((x) => !x.known).map((x) => x.score)] as const;
+  const split = (a: ReturnType<typeof answer>) =>
+    [a.filter((x) => x.known).map((x) => x.score), a.filter((x) => !x.known).map((x) => x.score)] as const;
 
   const raw = gallery(refs, {});
   const rawA = answer(raw, queries, -Infinity);
@@ -224,7 +241,9 @@ for (let d = 0; d < DRAWS; d++) {
   const closedKnown = closedA.filter((x) => x.known);
   const t0 = performance.now();
   const cal = g.calibrate();
-  log(`open-set draw ${d}: calibrate ${((performance.now() - t0) / 1000).toFixed(1)} s, threshold ${cal.threshold.toFixed(4)}, held-out top-1 ${pct(cal.heldOutTop1)}%`);
+  log(
+    `open-set draw ${d}: calibrate ${((performance.now() - t0) / 1000).toFixed(1)} s, threshold ${cal.threshold.toFixed(4)}, held-out top-1 ${pct(cal.heldOutTop1)}%`,
+  );
   const calA = answer(g, queries);
   const known = calA.filter((x) => x.known);
   const unknown = calA.filter((x) => !x.known);
@@ -249,8 +268,14 @@ for (let d = 0; d < DRAWS; d++) {
       const a = answer(g, queries);
       const k = a.filter((x) => x.known);
       const u = a.filter((x) => !x.known);
-      r.sweep.push({ rejectRate, knownTop1: k.filter((x) => x.ok && !x.unknown).length / k.length, unknownRejected: u.filter((x) => x.unknown).length / u.length });
-      log(`  reject rate ${rejectRate}: known top-1 ${pct(r.sweep.at(-1)!.knownTop1)}% (closed ${pct(r.closedKnownTop1)}%), unknown rejected ${pct(r.sweep.at(-1)!.unknownRejected)}%`);
+      r.sweep.push({
+        rejectRate,
+        knownTop1: k.filter((x) => x.ok && !x.unknown).length / k.length,
+        unknownRejected: u.filter((x) => x.unknown).length / u.length,
+      });
+      log(
+        `  reject rate ${rejectRate}: known top-1 ${pct(r.sweep.at(-1)!.knownTop1)}% (closed ${pct(r.closedKnownTop1)}%), unknown rejected ${pct(r.sweep.at(-1)!.unknownRejected)}%`,
+      );
     }
   }
   log(
@@ -296,9 +321,17 @@ const avg = (f: (o: OpenDraw) => number) => open.map(f);
 const openTable = [
   `| unknown score | AUROC (mean ± sd, ${DRAWS} draws) |`,
   '|---|---:|',
-  `| best similarity, raw embeddings (class means) | ${avg((o) => o.aurocRaw).map((x) => x.toFixed(3)).join(', ')} → **${mean(avg((o) => o.aurocRaw)).toFixed(3)}** ± ${sd(avg((o) => o.aurocRaw)).toFixed(3)} |`,
-  `| best similarity, adapted | ${avg((o) => o.aurocAdapted).map((x) => x.toFixed(3)).join(', ')} → **${mean(avg((o) => o.aurocAdapted)).toFixed(3)}** ± ${sd(avg((o) => o.aurocAdapted)).toFixed(3)} |`,
-  `| adapted + calibrated (similarity − label offset − ${DEFAULT_COHORT_WEIGHT} × cohort of ${DEFAULT_COHORT_SIZE}) | ${avg((o) => o.aurocCalibrated).map((x) => x.toFixed(3)).join(', ')} → **${mean(avg((o) => o.aurocCalibrated)).toFixed(3)}** ± ${sd(avg((o) => o.aurocCalibrated)).toFixed(3)} |`,
+  `| best similarity, raw embeddings (class means) | ${avg((o) => o.aurocRaw)
+    .map((x) => x.toFixed(3))
+    .join(', ')} → **${mean(avg((o) => o.aurocRaw)).toFixed(3)}** ± ${sd(avg((o) => o.aurocRaw)).toFixed(3)} |`,
+  `| best similarity, adapted | ${avg((o) => o.aurocAdapted)
+    .map((x) => x.toFixed(3))
+    .join(', ')} → **${mean(avg((o) => o.aurocAdapted)).toFixed(3)}** ± ${sd(avg((o) => o.aurocAdapted)).toFixed(3)} |`,
+  `| adapted + calibrated (similarity − label offset − ${DEFAULT_COHORT_WEIGHT} × cohort of ${DEFAULT_COHORT_SIZE}) | ${avg(
+    (o) => o.aurocCalibrated,
+  )
+    .map((x) => x.toFixed(3))
+    .join(', ')} → **${mean(avg((o) => o.aurocCalibrated)).toFixed(3)}** ± ${sd(avg((o) => o.aurocCalibrated)).toFixed(3)} |`,
 ].join('\n');
 const knownLine = `Known-class top-1 (an "unknown" answer counts as wrong): closed set ${pm(avg((o) => o.closedKnownTop1))}%, at the calibrated threshold ${pm(avg((o) => o.knownTop1AtThreshold))}% (drop ${pct(mean(avg((o) => o.closedKnownTop1 - o.knownTop1AtThreshold)))} points); queries of the left-out classes answered "unknown": ${pm(avg((o) => o.unknownRejected))}%.`;
 const timeLine = `Adaptation of the full gallery (${train.labels.length} references × ${train.dim}-d, ${classes.length} classes → ${outDim}-d): median ${(median(fitTimes) / 1000).toFixed(2)} s over 3 fits (${fitTimes.map((t) => (t / 1000).toFixed(2)).join(', ')} s); calibration (${calFull.folds} folds, each a re-fit): ${(calMs / 1000).toFixed(1)} s. Query cost after adaptation: ${perQueryMs.toFixed(2)} ms vs ${plainPerQueryMs.toFixed(2)} ms plain (class means, exact index) on this machine (${cpus().length} cores shared with other jobs).`;
@@ -311,14 +344,19 @@ console.log(`\nOpen set (20% of classes left out, ${DRAWS} draws):\n`);
 console.log(openTable);
 console.log('\n' + knownLine);
 if (open[0]?.cohort) {
-  console.log(`\nCohort term (--sweep-cohort): calibrated AUROC, mean over ${open.length} draws, by cohort size (rows) and weight (columns):\n`);
+  console.log(
+    `\nCohort term (--sweep-cohort): calibrated AUROC, mean over ${open.length} draws, by cohort size (rows) and weight (columns):\n`,
+  );
   console.log(`| size | ${COHORT_WEIGHTS.map((w) => `w = ${w}`).join(' | ')} |\n|---|${COHORT_WEIGHTS.map(() => '---:').join('|')}|`);
-  for (const size of COHORT_SIZES) console.log(`| ${size} | ${COHORT_WEIGHTS.map((w) => mean(open.map((o) => o.cohort!.get(`${size}/${w}`)!)).toFixed(4)).join(' | ')} |`);
+  for (const size of COHORT_SIZES)
+    console.log(`| ${size} | ${COHORT_WEIGHTS.map((w) => mean(open.map((o) => o.cohort!.get(`${size}/${w}`)!)).toFixed(4)).join(' | ')} |`);
 }
 if (OPEN_ONLY) process.exit(0);
 console.log('\n' + timeLine);
 const full = closed.get('all')!;
-console.log(`\nratios (same run): adapted / class mean top-1 = ${(full.get('adapted')![0]! / full.get('class mean')![0]!).toFixed(3)}, adapted / plain kNN = ${(full.get('adapted')![0]! / full.get('plain kNN')![0]!).toFixed(3)}; calibrated / raw AUROC = ${(mean(avg((o) => o.aurocCalibrated)) / mean(avg((o) => o.aurocRaw))).toFixed(3)}`);
+console.log(
+  `\nratios (same run): adapted / class mean top-1 = ${(full.get('adapted')![0]! / full.get('class mean')![0]!).toFixed(3)}, adapted / plain kNN = ${(full.get('adapted')![0]! / full.get('plain kNN')![0]!).toFixed(3)}; calibrated / raw AUROC = ${(mean(avg((o) => o.aurocCalibrated)) / mean(avg((o) => o.aurocRaw))).toFixed(3)}`,
+);
 
 if (WRITE) {
   await writePlot(join(ROOT, 'docs', 'img', 'accuracy.png'));
@@ -335,7 +373,12 @@ if (WRITE) {
 function cohortDocTable(): string {
   if (!open[0]?.cohort) return '(run with --sweep-cohort to print it)';
   const head = `| size | ${COHORT_WEIGHTS.map((w) => `w = ${w}`).join(' | ')} |\n|---|${COHORT_WEIGHTS.map(() => '---:').join('|')}|`;
-  return [head, ...COHORT_SIZES.map((size) => `| ${size} | ${COHORT_WEIGHTS.map((w) => mean(open.map((o) => o.cohort!.get(`${size}/${w}`)!)).toFixed(3)).join(' | ')} |`)].join('\n');
+  return [
+    head,
+    ...COHORT_SIZES.map(
+      (size) => `| ${size} | ${COHORT_WEIGHTS.map((w) => mean(open.map((o) => o.cohort!.get(`${size}/${w}`)!)).toFixed(3)).join(' | ')} |`,
+    ),
+  ].join('\n');
 }
 
 function doc(): string {
@@ -444,7 +487,11 @@ same calibrated score (\`Classification.unknownScore\`).
 |---|---|---|
 | \`gallery build --adapt\` + \`eval --json\`: top-1 ≥ 0.80 | ${pct(closed.get('all')!.get('adapted')![0]!)}% (table above; the CLI path: the commands below) | ${closed.get('all')!.get('adapted')![0]! >= 0.8 ? `met, by ${pct(closed.get('all')!.get('adapted')![0]! - 0.8)} points` : `**not met** (short by ${pct(0.8 - closed.get('all')!.get('adapted')![0]!)} points)`} |
 | adaptation ≤ 10 s for the full gallery | median ${(median(fitTimes) / 1000).toFixed(2)} s | ${median(fitTimes) <= 10_000 ? 'met' : '**not met**'} |
-| open set: AUROC ≥ 0.80 (${DRAWS} draws) | ${mean(avg((o) => o.aurocCalibrated)).toFixed(3)} (${avg((o) => o.aurocCalibrated).map((x) => x.toFixed(3)).join(', ')}) | ${mean(avg((o) => o.aurocCalibrated)) >= 0.8 ? `met, by ${(mean(avg((o) => o.aurocCalibrated)) - 0.8).toFixed(3)}` : '**not met** (short by ' + (0.8 - mean(avg((o) => o.aurocCalibrated))).toFixed(3) + ')'} |
+| open set: AUROC ≥ 0.80 (${DRAWS} draws) | ${mean(avg((o) => o.aurocCalibrated)).toFixed(3)} (${avg((o) => o.aurocCalibrated)
+    .map((x) => x.toFixed(3))
+    .join(
+      ', ',
+    )}) | ${mean(avg((o) => o.aurocCalibrated)) >= 0.8 ? `met, by ${(mean(avg((o) => o.aurocCalibrated)) - 0.8).toFixed(3)}` : '**not met** (short by ' + (0.8 - mean(avg((o) => o.aurocCalibrated))).toFixed(3) + ')'} |
 | known-class top-1 at the calibrated threshold within 5 points of closed set | drop ${pct(mean(avg((o) => o.closedKnownTop1 - o.knownTop1AtThreshold)))} points | ${mean(avg((o) => o.closedKnownTop1 - o.knownTop1AtThreshold)) <= 0.05 ? 'met' : '**not met**'} |
 
 What likely limits the open-set score (not measured separately): many left-out classes
@@ -508,20 +555,28 @@ async function writePlot(path: string): Promise<void> {
   }
   xs.forEach((v, i) => {
     parts.push(`<line x1="${x(v)}" x2="${x(v)}" y1="${H - m.b}" y2="${H - m.b + 5}" stroke="#333"/>`);
-    parts.push(`<text x="${x(v)}" y="${H - m.b + 20}" font-size="12" text-anchor="middle" fill="#333">${SIZES[i] === 'all' ? 'all' : SIZES[i]}</text>`);
+    parts.push(
+      `<text x="${x(v)}" y="${H - m.b + 20}" font-size="12" text-anchor="middle" fill="#333">${SIZES[i] === 'all' ? 'all' : SIZES[i]}</text>`,
+    );
   });
   parts.push(`<line x1="${m.l}" x2="${W - m.r}" y1="${H - m.b}" y2="${H - m.b}" stroke="#333"/>`);
   parts.push(`<line x1="${m.l}" x2="${m.l}" y1="${m.t}" y2="${H - m.b}" stroke="#333"/>`);
   parts.push(`<text x="${(m.l + W - m.r) / 2}" y="${H - 14}" font-size="13" text-anchor="middle" fill="#111">references per class</text>`);
-  parts.push(`<text x="18" y="${(m.t + H - m.b) / 2}" font-size="13" text-anchor="middle" fill="#111" transform="rotate(-90 18 ${(m.t + H - m.b) / 2})">top-1 (test.csv)</text>`);
-  parts.push(`<text x="${m.l}" y="24" font-size="15" font-weight="bold" fill="#111">Grocery Store, MobileNetV2-int8: top-1 vs references per class</text>`);
+  parts.push(
+    `<text x="18" y="${(m.t + H - m.b) / 2}" font-size="13" text-anchor="middle" fill="#111" transform="rotate(-90 18 ${(m.t + H - m.b) / 2})">top-1 (test.csv)</text>`,
+  );
+  parts.push(
+    `<text x="${m.l}" y="24" font-size="15" font-weight="bold" fill="#111">Grocery Store, MobileNetV2-int8: top-1 vs references per class</text>`,
+  );
   METHODS.forEach((meth, k) => {
     const pts = SIZES.map((s, i) => {
       const v = closed.get(String(s))!.get(meth)!;
       return { x: x(xs[i]!), y: y(mean(v)), lo: y(mean(v) - sd(v)), hi: y(mean(v) + sd(v)) };
     });
     const c = colors[meth];
-    parts.push(`<polyline fill="none" stroke="${c}" stroke-width="2.5" points="${pts.map((p) => `${p.x.toFixed(1)},${p.y.toFixed(1)}`).join(' ')}"/>`);
+    parts.push(
+      `<polyline fill="none" stroke="${c}" stroke-width="2.5" points="${pts.map((p) => `${p.x.toFixed(1)},${p.y.toFixed(1)}`).join(' ')}"/>`,
+    );
     for (const p of pts) {
       parts.push(`<line x1="${p.x}" x2="${p.x}" y1="${p.lo}" y2="${p.hi}" stroke="${c}" stroke-width="1.5"/>`);
       parts.push(`<circle cx="${p.x}" cy="${p.y}" r="4" fill="${c}"/>`);
@@ -531,7 +586,9 @@ async function writePlot(path: string): Promise<void> {
     parts.push(`<text x="${W - m.r + 46}" y="${ly + 4}" font-size="13" fill="#111">${meth}</text>`);
   });
   parts.push(`<line x1="${m.l}" x2="${W - m.r}" y1="${y(0.86)}" y2="${y(0.86)}" stroke="#9467bd" stroke-dasharray="5,4"/>`);
-  parts.push(`<text x="${W - m.r - 4}" y="${y(0.86) - 6}" font-size="11" text-anchor="end" fill="#9467bd">fine-tuned CNN 86.0% (Antioquia 2021)</text>`);
+  parts.push(
+    `<text x="${W - m.r - 4}" y="${y(0.86) - 6}" font-size="11" text-anchor="end" fill="#9467bd">fine-tuned CNN 86.0% (Antioquia 2021)</text>`,
+  );
   const svg = `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" font-family="DejaVu Sans, Arial, sans-serif">${parts.join('')}</svg>`;
   mkdirSync(dirname(path), { recursive: true });
   await sharp(Buffer.from(svg)).png().toFile(path);

@@ -15,7 +15,14 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import '../src/node/platform.js';
 import { DEFAULT_POWER, DEFAULT_SHRINKAGE } from '../src/core/adapt/lda.js';
-import { DEFAULT_CLUSTERS, DEFAULT_K, DEFAULT_TEMPERATURE, ReferenceGallery, voteNeighbors, type Neighbor } from '../src/core/gallery/gallery.js';
+import {
+  DEFAULT_CLUSTERS,
+  DEFAULT_K,
+  DEFAULT_TEMPERATURE,
+  ReferenceGallery,
+  voteNeighbors,
+  type Neighbor,
+} from '../src/core/gallery/gallery.js';
 import type { Metric } from '../src/core/vector-index.js';
 import { byLabel, rowsAt, splitVectors, type LabelledVectors } from '../tools/grocery.js';
 
@@ -42,15 +49,28 @@ function galleryOf(refs: LabelledVectors, plain: Pick<Plain, 'clusters' | 'metri
 }
 
 function top1(refs: LabelledVectors, queries: LabelledVectors, plain: Plain, adapt?: Adapt): number {
-  const answers = galleryOf(refs, plain, adapt).classifyBatch(queries.vectors, { k: plain.k, temperature: plain.temperature, threshold: -Infinity });
+  const answers = galleryOf(refs, plain, adapt).classifyBatch(queries.vectors, {
+    k: plain.k,
+    temperature: plain.temperature,
+    threshold: -Infinity,
+  });
   return answers.filter((r, i) => r.label === queries.labels[i]).length / answers.length;
 }
 
 /** Top-1 for several votes (k, temperature) from one search per query: the gallery is built and searched once. */
-function top1ByVote(refs: LabelledVectors, queries: LabelledVectors, plain: Pick<Plain, 'clusters' | 'metric'>, votes: Pick<Plain, 'k' | 'temperature'>[]): number[] {
+function top1ByVote(
+  refs: LabelledVectors,
+  queries: LabelledVectors,
+  plain: Pick<Plain, 'clusters' | 'metric'>,
+  votes: Pick<Plain, 'k' | 'temperature'>[],
+): number[] {
   const g = galleryOf(refs, plain);
   const nn: Neighbor[][] = queries.labels.map((_, i) => g.nearest(queries.vectors.subarray(i * queries.dim, (i + 1) * queries.dim), 60));
-  return votes.map(({ k, temperature }) => nn.filter((n, i) => voteNeighbors(n, { k, temperature, threshold: -Infinity, top: 1 }).label === queries.labels[i]).length / queries.labels.length);
+  return votes.map(
+    ({ k, temperature }) =>
+      nn.filter((n, i) => voteNeighbors(n, { k, temperature, threshold: -Infinity, top: 1 }).label === queries.labels[i]).length /
+      queries.labels.length,
+  );
 }
 
 /** Odd/even references of every class: gallery from one half, queries from the other, both ways; mean top-1. */
@@ -96,21 +116,40 @@ for (const clusters of clusterOptions)
     });
   }
 log('plain gallery grid done');
-let plain = choose(cands, (p) => plainVal.get(key(p))!, (p) => splitHalves(p));
+let plain = choose(
+  cands,
+  (p) => plainVal.get(key(p))!,
+  (p) => splitHalves(p),
+);
 const temps = [0.005, 0.01, 0.02, 0.05, 0.1];
 const tempCands = temps.map((temperature) => ({ ...plain, temperature }));
 top1ByVote(train, val, plain, tempCands).forEach((score, i) => plainVal.set(key(tempCands[i]!), score));
-plain = choose(tempCands, (p) => plainVal.get(key(p))!, (p) => splitHalves(p));
+plain = choose(
+  tempCands,
+  (p) => plainVal.get(key(p))!,
+  (p) => splitHalves(p),
+);
 
-out.push(`Top-1 % on val.csv (gallery = train.csv), temperature ${DEFAULT_TEMPERATURE}; class mean (\`clustersPerClass: 1\`) has one vector per class, so k does not matter there:`, '');
+out.push(
+  `Top-1 % on val.csv (gallery = train.csv), temperature ${DEFAULT_TEMPERATURE}; class mean (\`clustersPerClass: 1\`) has one vector per class, so k does not matter there:`,
+  '',
+);
 out.push(`| clustersPerClass | metric | ${ks.map((k) => `k=${k}`).join(' | ')} |`, `|---|---|${ks.map(() => '---:').join('|')}|`);
 for (const clusters of clusterOptions)
   for (const metric of ['cosine', 'l2'] as Metric[]) {
     const cells = ks.map((k) => pct(plainVal.get(key({ clusters, metric, k: clusters === 1 ? 1 : k, temperature: DEFAULT_TEMPERATURE }))!));
     out.push(`| ${clusters} | ${metric} | ${cells.join(' | ')} |`);
   }
-out.push('', `Vote temperature at the chosen setting: ${tempCands.map((p) => `${p.temperature} → ${pct(plainVal.get(key(p))!)}`).join(', ')}.`, '');
-out.push(`**Chosen on val: clustersPerClass ${plain.clusters}, ${plain.metric}, k = ${plain.k}, temperature ${plain.temperature}**` + ` (shipped defaults: ${shipped.clusters}, ${shipped.metric}, k = ${shipped.k}, temperature ${shipped.temperature}).`, '');
+out.push(
+  '',
+  `Vote temperature at the chosen setting: ${tempCands.map((p) => `${p.temperature} → ${pct(plainVal.get(key(p))!)}`).join(', ')}.`,
+  '',
+);
+out.push(
+  `**Chosen on val: clustersPerClass ${plain.clusters}, ${plain.metric}, k = ${plain.k}, temperature ${plain.temperature}**` +
+    ` (shipped defaults: ${shipped.clusters}, ${shipped.metric}, k = ${shipped.k}, temperature ${shipped.temperature}).`,
+  '',
+);
 
 // 2. adapt() ---------------------------------------------------------------------------
 const powers = [0.5, 0.625, 0.75, 0.875, 1];
@@ -126,11 +165,20 @@ for (const power of powers)
     adaptVal.set(akey(a), top1(train, val, adaptPlain, a));
   }
 log('adapt grid done');
-const adapt = choose(adaptCands, (a) => adaptVal.get(akey(a))!, (a) => splitHalves(adaptPlain, a));
+const adapt = choose(
+  adaptCands,
+  (a) => adaptVal.get(akey(a))!,
+  (a) => splitHalves(adaptPlain, a),
+);
 out.push('`adapt()`, class means in the adapted space: top-1 % on val.csv by signed power (rows) and shrinkage (columns):', '');
 out.push(`| power | ${shrinkages.join(' | ')} |`, `|---|${shrinkages.map(() => '---:').join('|')}|`);
-for (const power of powers) out.push(`| ${power} | ${shrinkages.map((shrinkage) => pct(adaptVal.get(akey({ power, shrinkage }))!)).join(' | ')} |`);
-out.push('', `**Chosen on val: power ${adapt.power}, shrinkage ${adapt.shrinkage}** (shipped defaults: power ${DEFAULT_POWER}, shrinkage ${DEFAULT_SHRINKAGE}).`, '');
+for (const power of powers)
+  out.push(`| ${power} | ${shrinkages.map((shrinkage) => pct(adaptVal.get(akey({ power, shrinkage }))!)).join(' | ')} |`);
+out.push(
+  '',
+  `**Chosen on val: power ${adapt.power}, shrinkage ${adapt.shrinkage}** (shipped defaults: power ${DEFAULT_POWER}, shrinkage ${DEFAULT_SHRINKAGE}).`,
+  '',
+);
 
 // 3. test, once, as it falls -------------------------------------------------------------
 const test = await splitVectors('test', log);

@@ -54,9 +54,14 @@ process.on('exit', cleanup);
 
 /** A gallery of 10 grocery classes × 5 references (labels on shelf crops are meaningless; the work is real). */
 async function buildGallery(file: string): Promise<void> {
-  const rows = readFileSync(join(SHARED, 'data', 'grocery-store', 'train.csv'), 'utf8').trim().split('\n').slice(1).map((l) => l.split(','));
+  const rows = readFileSync(join(SHARED, 'data', 'grocery-store', 'train.csv'), 'utf8')
+    .trim()
+    .split(/\r?\n/) // the CSV has CRLF line ends
+    .slice(1)
+    .map((l) => l.split(','));
   const byLabel = new Map<string, string[]>();
-  for (const [path, label] of rows) if (path && label) byLabel.set(label, [...(byLabel.get(label) ?? []), join(SHARED, 'data', 'grocery-store', path)]);
+  for (const [path, label] of rows)
+    if (path && label) byLabel.set(label, [...(byLabel.get(label) ?? []), join(SHARED, 'data', 'grocery-store', path)]);
   const embedder = await Embedder.create();
   const g = new ReferenceGallery();
   for (const [label, paths] of [...byLabel].slice(0, 10)) await g.addImages(embedder, label, paths.slice(0, 5));
@@ -65,7 +70,10 @@ async function buildGallery(file: string): Promise<void> {
 }
 
 function spawnWorker(queue: string): Promise<ChildProcess> {
-  const proc = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'src', 'cli.ts'), 'worker', '--redis', redisUrl!, '--queue', queue], { cwd: ROOT, stdio: ['ignore', 'ignore', 'pipe'] });
+  const proc = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'src', 'cli.ts'), 'worker', '--redis', redisUrl!, '--queue', queue], {
+    cwd: ROOT,
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
   children.push(proc);
   return new Promise((ok, fail) => {
     let text = '';
@@ -117,7 +125,11 @@ async function queueCeiling(bytes: Buffer[], n: number): Promise<number> {
   worker.on('completed', () => ++done === n && finish());
   await worker.waitUntilReady();
   const t0 = performance.now();
-  await Promise.all(Array.from({ length: n }, (_, i) => queue.add('noop', { image: bytes[i % bytes.length]!.toString('base64') }, { removeOnComplete: true })));
+  await Promise.all(
+    Array.from({ length: n }, (_, i) =>
+      queue.add('noop', { image: bytes[i % bytes.length]!.toString('base64') }, { removeOnComplete: true }),
+    ),
+  );
   await all;
   const s = (performance.now() - t0) / 1000;
   await worker.close();
@@ -129,10 +141,14 @@ async function queueCeiling(bytes: Buffer[], n: number): Promise<number> {
 const dir = mkdtempSync(join(tmpdir(), 'skulens-bench-cluster-'));
 const gallery = join(dir, 'gallery.skg');
 await buildGallery(gallery);
-const files = readdirSync(SHELVES).filter((f) => f.endsWith('.jpg')).sort();
+const files = readdirSync(SHELVES)
+  .filter((f) => f.endsWith('.jpg'))
+  .sort();
 const bytes = Array.from({ length: PHOTOS }, (_, i) => readFileSync(join(SHELVES, files[i % files.length]!)));
 const models = { gallery, detector: DETECTOR, detectorOptions: { classAgnostic: true } };
-process.stderr.write(`bench:cluster: ${PHOTOS} shelf photos (${files.length} distinct, ${(bytes.reduce((s, b) => s + b.length, 0) / PHOTOS / 1e6).toFixed(2)} MB each on average), detector ${DETECTOR.split('/').pop()}, ${cpus().length} CPUs\n`);
+process.stderr.write(
+  `bench:cluster: ${PHOTOS} shelf photos (${files.length} distinct, ${(bytes.reduce((s, b) => s + b.length, 0) / PHOTOS / 1e6).toFixed(2)} MB each on average), detector ${DETECTOR.split('/').pop()}, ${cpus().length} CPUs\n`,
+);
 
 const runs: Run[] = [];
 const serve = async (setup: string, options: Parameters<typeof createService>[0], inflight: number, workers = 0) => {
@@ -152,7 +168,10 @@ const ceiling = await queueCeiling(bytes, 200);
 
 const rate = (r: Run) => r.photos / r.seconds;
 const [local, one, two] = runs as [Run, Run, Run];
-const rows = runs.map((r) => `| ${r.setup} | ${r.photos} | ${rate(r).toFixed(2)} | ${(pct(r.latencies, 0.5) / 1000).toFixed(2)} | ${(pct(r.latencies, 0.95) / 1000).toFixed(2)} |`);
+const rows = runs.map(
+  (r) =>
+    `| ${r.setup} | ${r.photos} | ${rate(r).toFixed(2)} | ${(pct(r.latencies, 0.5) / 1000).toFixed(2)} | ${(pct(r.latencies, 0.95) / 1000).toFixed(2)} |`,
+);
 const overhead = rate(local) / rate(one) - 1;
 const table = [
   `| setup | photos | photos/s | p50 latency s | p95 latency s |`,

@@ -22,8 +22,14 @@ import { sharpToRgb } from '../src/node/image-loader.js';
 import { GROCERY } from '../tools/grocery.js';
 
 const SHELVES = join(GROCERY, '..', 'sku110k-shelf');
-const shelfFiles = readdirSync(SHELVES).filter((f) => f.endsWith('.jpg')).sort().map((f) => join(SHELVES, f));
-const groceryFiles = (await readLabelledSet(join(GROCERY, 'test.csv'))).items.filter((_, i) => i % 38 === 0).slice(0, 64).map((i) => i.path);
+const shelfFiles = readdirSync(SHELVES)
+  .filter((f) => f.endsWith('.jpg'))
+  .sort()
+  .map((f) => join(SHELVES, f));
+const groceryFiles = (await readLabelledSet(join(GROCERY, 'test.csv'))).items
+  .filter((_, i) => i % 38 === 0)
+  .slice(0, 64)
+  .map((i) => i.path);
 
 const embedder = await Embedder.create({ batchSize: 16 });
 const cosine = (a: Float32Array, b: Float32Array) => a.reduce((s, x, i) => s + x * b[i]!, 0);
@@ -45,7 +51,12 @@ async function decodeAll(files: string[], size?: (w: number, h: number) => [numb
           pipeline = pipeline.resize(w, h, { fit: 'fill', fastShrinkOnLoad: true });
         }
         const { data, info } = await pipeline.toBuffer({ resolveWithObject: true });
-        images[i] = { data: new Uint8Array(data.buffer, data.byteOffset, data.byteLength), width: info.width, height: info.height, channels: 3 };
+        images[i] = {
+          data: new Uint8Array(data.buffer, data.byteOffset, data.byteLength),
+          width: info.width,
+          height: info.height,
+          channels: 3,
+        };
       }
     }),
   );
@@ -53,7 +64,9 @@ async function decodeAll(files: string[], size?: (w: number, h: number) => [numb
   return { cpu: (used.user + used.system) / 1000 / files.length, images };
 }
 
-console.log(`decode at reduced scale vs in full, built-in embedder (${embedder.spec.width}×${embedder.spec.height} ${embedder.spec.resize}), node ${process.version}`);
+console.log(
+  `decode at reduced scale vs in full, built-in embedder (${embedder.spec.width}×${embedder.spec.height} ${embedder.spec.resize}), node ${process.version}`,
+);
 console.log('| photos | decoded at | decode CPU ms / photo | cosine to full decode: min | mean |');
 console.log('|---|---|---:|---:|---:|');
 for (const [name, files] of [
@@ -74,7 +87,9 @@ for (const [name, files] of [
     const vectors = await embedder.embed(reduced.images);
     const cos = vectors.map((v, i) => cosine(v, reference[i]!));
     const [w, h] = target(full.images[0]!.width, full.images[0]!.height);
-    console.log(`| ${name} | ${w}×${h} (${headroom}× the model's side) | ${reduced.cpu.toFixed(2)} | ${Math.min(...cos).toFixed(5)} | ${(cos.reduce((s, c) => s + c, 0) / cos.length).toFixed(5)} |`);
+    console.log(
+      `| ${name} | ${w}×${h} (${headroom}× the model's side) | ${reduced.cpu.toFixed(2)} | ${Math.min(...cos).toFixed(5)} | ${(cos.reduce((s, c) => s + c, 0) / cos.length).toFixed(5)} |`,
+    );
   }
 }
 await embedder.dispose();

@@ -85,7 +85,11 @@ if (!onlyRecognize) await postprocessing();
 /** Decode + NMS on the dense fixture and on the real models' outputs, next to their inference. */
 async function postprocessing(): Promise<void> {
   const shelf = denseShelf();
-  const fixture = await Detector.create({ model: constantDetector({ output: shelf.output, outputShape: [1, 25200, 6] }), classAgnostic: true, worker: false });
+  const fixture = await Detector.create({
+    model: constantDetector({ output: shelf.output, outputShape: [1, 25200, 6] }),
+    classAgnostic: true,
+    worker: false,
+  });
   const tensor = { type: 'float32' as const, data: shelf.output, dims: [1, 25200, 6] };
   const identity: Placement = { source: { x: 0, y: 0, width: 640, height: 640 }, scaleX: 1, scaleY: 1, padX: 0, padY: 0 };
   const layout = { format: 'yolov5' as const, candidates: 25200, classes: 1, dims: [1, 25200, 6] as [number, number, number] };
@@ -96,9 +100,24 @@ async function postprocessing(): Promise<void> {
   // cores that post-processing needs right after inference); --spin turns it back on to compare.
   const sessionOptions = argv.includes('--spin') ? { extra: { session: { intra_op: { allow_spinning: '1' } } } } : undefined;
   const detectors = await Promise.all(
-    real.map((r) => Detector.create({ model: join(MODELS, r.model), format: r.format, worker: false, classAgnostic: true, ...(sessionOptions ? { sessionOptions } : {}) })),
+    real.map((r) =>
+      Detector.create({
+        model: join(MODELS, r.model),
+        format: r.format,
+        worker: false,
+        classAgnostic: true,
+        ...(sessionOptions ? { sessionOptions } : {}),
+      }),
+    ),
   );
-  const photo = await loadImage(join(SHELVES, readdirSync(SHELVES).filter((f) => f.endsWith('.jpg')).sort()[0]!));
+  const photo = await loadImage(
+    join(
+      SHELVES,
+      readdirSync(SHELVES)
+        .filter((f) => f.endsWith('.jpg'))
+        .sort()[0]!,
+    ),
+  );
 
   const post: number[] = [];
   const decodeOnly: number[] = [];
@@ -110,7 +129,9 @@ async function postprocessing(): Promise<void> {
   const boxes = real.map(() => 0);
   let kept = 0;
 
-  console.log(`bench:detect — dense fixture [1,25200,6]: ${shelf.aboveThreshold} candidates ≥ ${shelf.threshold}, ${shelf.truth.length} objects; ${ROUNDS} rounds × ${INNER} post-processing runs; models on ${photo.width}x${photo.height} shelf photo\n`);
+  console.log(
+    `bench:detect — dense fixture [1,25200,6]: ${shelf.aboveThreshold} candidates ≥ ${shelf.threshold}, ${shelf.truth.length} objects; ${ROUNDS} rounds × ${INNER} post-processing runs; models on ${photo.width}x${photo.height} shelf photo\n`,
+  );
   for (let round = -1; round < ROUNDS; round++) {
     // Round -1 warms up (JIT, onnxruntime allocations) and is not recorded.
     for (const [m, d] of detectors.entries()) {
@@ -137,7 +158,8 @@ async function postprocessing(): Promise<void> {
 
   console.log('| stage | median ms | p10 | p90 | runs |');
   console.log('|---|---:|---:|---:|---:|');
-  const row = (name: string, xs: number[]) => console.log(`| ${name} | ${ms(median(xs))} | ${ms(pct(xs, 0.1))} | ${ms(pct(xs, 0.9))} | ${xs.length} |`);
+  const row = (name: string, xs: number[]) =>
+    console.log(`| ${name} | ${ms(median(xs))} | ${ms(pct(xs, 0.1))} | ${ms(pct(xs, 0.9))} | ${xs.length} |`);
   row(`dense decode + NMS + mapping (Detector.postprocess, ${kept} kept)`, post);
   row('  of which decode (25,200 rows → candidates)', decodeOnly);
   row('  of which NMS (grid-bucketed, class-agnostic)', nmsOnly);
@@ -151,9 +173,12 @@ async function postprocessing(): Promise<void> {
   const v8 = median(inference[0]!);
   console.log('\nRatios (same run):');
   console.log(`  dense decode + NMS = ${ms(dense)} ms (target ≤ ${TARGET_MS} ms: ${dense <= TARGET_MS ? 'met' : 'MISSED'})`);
-  console.log(`  dense decode + NMS / yolov8n_int8 inference = ${((dense / v8) * 100).toFixed(2)}% (target ≤ ${TARGET_SHARE * 100}%: ${dense / v8 <= TARGET_SHARE ? 'met' : 'MISSED'})`);
+  console.log(
+    `  dense decode + NMS / yolov8n_int8 inference = ${((dense / v8) * 100).toFixed(2)}% (target ≤ ${TARGET_SHARE * 100}%: ${dense / v8 <= TARGET_SHARE ? 'met' : 'MISSED'})`,
+  );
   console.log(`  grid NMS is ${(median(allPairs) / median(nmsOnly)).toFixed(1)}× faster than all-pairs NMS on the dense output`);
-  for (const [m, r] of real.entries()) console.log(`  ${r.name}: post-processing is ${((median(realPost[m]!) / median(inference[m]!)) * 100).toFixed(2)}% of inference`);
+  for (const [m, r] of real.entries())
+    console.log(`  ${r.name}: post-processing is ${((median(realPost[m]!) / median(inference[m]!)) * 100).toFixed(2)}% of inference`);
 
   await Promise.all([fixture.dispose(), ...detectors.map((d) => d.dispose())]);
 }
@@ -178,10 +203,14 @@ async function fruitSurvey(): Promise<void> {
     return w > 0 && h > 0 ? (w * h) / (a.width * a.height + b.width * b.height - w * h) : 0;
   };
   console.log('\nGrocery survey (test photos; strongest box of the COCO class per model):');
-  console.log(`| fruit | photos | ${real.map((r) => `${r.model.replace('.onnx', '')} ≥ 0.5`).join(' | ')} | all three ≥ 0.5 and strongest boxes agree (IoU ≥ 0.5) | each strongest box matches some box ≥ 0.5 of the other two |`);
+  console.log(
+    `| fruit | photos | ${real.map((r) => `${r.model.replace('.onnx', '')} ≥ 0.5`).join(' | ')} | all three ≥ 0.5 and strongest boxes agree (IoU ≥ 0.5) | each strongest box matches some box ≥ 0.5 of the other two |`,
+  );
   console.log('|---|---:|---:|---:|---:|---:|---:|');
   for (const [name, dir, cls] of sets) {
-    const files = readdirSync(join(grocery, dir)).filter((f) => f.endsWith('.jpg')).sort();
+    const files = readdirSync(join(grocery, dir))
+      .filter((f) => f.endsWith('.jpg'))
+      .sort();
     const found = [0, 0, 0];
     let agree = 0;
     let matched = 0;
@@ -193,10 +222,13 @@ async function fruitSurvey(): Promise<void> {
       const strong = tops.every((t) => t && t.score >= 0.5);
       if (strong && [0, 1, 2].every((i) => [0, 1, 2].every((j) => i === j || iou(tops[i]!.box, tops[j]!.box) >= 0.5))) agree++;
       const strongBoxes = all.map((a) => a.filter((x) => x.score >= 0.5));
-      if (strong && [0, 1, 2].every((i) => [0, 1, 2].every((j) => i === j || strongBoxes[j]!.some((b) => iou(tops[i]!.box, b.box) >= 0.5)))) matched++;
+      if (strong && [0, 1, 2].every((i) => [0, 1, 2].every((j) => i === j || strongBoxes[j]!.some((b) => iou(tops[i]!.box, b.box) >= 0.5))))
+        matched++;
     }
     const share = (n: number) => `${n} (${Math.round((n / files.length) * 100)}%)`;
-    console.log(`| ${name} | ${files.length} | ${share(found[0]!)} | ${share(found[1]!)} | ${share(found[2]!)} | ${share(agree)} | ${share(matched)} |`);
+    console.log(
+      `| ${name} | ${files.length} | ${share(found[0]!)} | ${share(found[1]!)} | ${share(found[2]!)} | ${share(agree)} | ${share(matched)} |`,
+    );
   }
   await Promise.all(models.map((d) => d.dispose()));
 }

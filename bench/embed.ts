@@ -81,7 +81,9 @@ interface Setup {
   times: { aSpin: number[]; aNoSpin: number[]; aPool: number[]; b: number[]; c: number[]; d: number[] };
 }
 /** onnxruntime's own defaults except spinning off (skulens' options play no part in (a)). */
-const NO_SPIN: ort.InferenceSession.SessionOptions = { extra: { session: { intra_op: { allow_spinning: '0' }, inter_op: { allow_spinning: '0' } } } };
+const NO_SPIN: ort.InferenceSession.SessionOptions = {
+  extra: { session: { intra_op: { allow_spinning: '0' }, inter_op: { allow_spinning: '0' } } },
+};
 const setups: Setup[] = [];
 for (const model of models) {
   // A file path for the raw sessions (built-in ids resolve to the package's models/ folder).
@@ -93,7 +95,9 @@ for (const model of models) {
   // (a) the ceiling: plain onnxruntime sessions fed tensors built before timing starts.
   const sessions = [await ort.InferenceSession.create(file), await ort.InferenceSession.create(file, NO_SPIN)];
   const pool = (await WorkerSession.create(bytes, { intraOpNumThreads: 1 }, 2)) as unknown as InferenceSession;
-  const tjs = values['no-transformers'] ? undefined : await transformersJsPipeline(bytes, embedder.inputName, embedder.outputName, embedder.spec);
+  const tjs = values['no-transformers']
+    ? undefined
+    : await transformersJsPipeline(bytes, embedder.inputName, embedder.outputName, embedder.spec);
   const per = imageSize(embedder.spec);
   const tensors: ort.Tensor[] = [];
   for (let s = 0; s < N; s += BATCH) {
@@ -102,7 +106,15 @@ for (const model of models) {
     for (let i = 0; i < n; i++) writeImageToTensor(decoded[s + i]!, embedder.spec, data, i);
     tensors.push(new ort.Tensor('float32', data, [n, 3, embedder.spec.height, embedder.spec.width]));
   }
-  setups.push({ model: model.split('/').pop()!, embedder, sessions, pool, tjs, tensors, times: { aSpin: [], aNoSpin: [], aPool: [], b: [], c: [], d: [] } });
+  setups.push({
+    model: model.split('/').pop()!,
+    embedder,
+    sessions,
+    pool,
+    tjs,
+    tensors,
+    times: { aSpin: [], aNoSpin: [], aPool: [], b: [], c: [], d: [] },
+  });
 }
 const runRaw = (s: Setup, session: SessionLike) => async () => {
   for (const t of s.tensors) await session.run({ [s.embedder.inputName]: t }, [s.embedder.outputName]);
@@ -161,7 +173,16 @@ for (const s of setups) {
 const rate = (t: number[]) => (t.length ? N / median(t) : NaN);
 const summary = setups.map((s) => {
   const [aSpin, aNoSpin, aPool] = [rate(s.times.aSpin), rate(s.times.aNoSpin), rate(s.times.aPool)];
-  return { model: s.model, aSpin, aNoSpin, aPool, a: Math.max(aSpin, aNoSpin, aPool), b: rate(s.times.b), c: rate(s.times.c), d: rate(s.times.d) };
+  return {
+    model: s.model,
+    aSpin,
+    aNoSpin,
+    aPool,
+    a: Math.max(aSpin, aNoSpin, aPool),
+    b: rate(s.times.b),
+    c: rate(s.times.c),
+    d: rate(s.times.d),
+  };
 });
 for (const s of setups) {
   for (const session of s.sessions) await session.release();
@@ -173,18 +194,24 @@ for (const s of setups) {
 const f1 = (x: number) => (Number.isNaN(x) ? '–' : x.toFixed(1));
 const f2 = (x: number) => (Number.isNaN(x) ? '–' : x.toFixed(2));
 console.log('\nimg/s, median of rounds:');
-console.log('| model | (a) plain ort, defaults (spinning) | (a) plain ort, no spin | (a) plain ort, 2 workers × 1 thread | (b) skulens pixels | (c) skulens JPEG files | (d) transformers.js files | b/a | c/a | c/d |');
+console.log(
+  '| model | (a) plain ort, defaults (spinning) | (a) plain ort, no spin | (a) plain ort, 2 workers × 1 thread | (b) skulens pixels | (c) skulens JPEG files | (d) transformers.js files | b/a | c/a | c/d |',
+);
 console.log('|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
 for (const s of summary) {
   console.log(
     `| ${s.model} | ${f1(s.aSpin)} | ${f1(s.aNoSpin)} | ${f1(s.aPool)} | ${f1(s.b)} | ${f1(s.c)} | ${f1(s.d)} | ${(s.b / s.a).toFixed(3)} | ${(s.c / s.a).toFixed(3)} | ${f2(s.c / s.d)} |`,
   );
 }
-console.log('(a) in the ratios is the fastest of the three plain onnxruntime settings; c/d is skulens over transformers.js from the same files.');
+console.log(
+  '(a) in the ratios is the fastest of the three plain onnxruntime settings; c/d is skulens over transformers.js from the same files.',
+);
 
 const cores = availableParallelism();
 console.log(`\nCPU per image, each stage alone (${cores} cores): JPEG decode (sharp) ${cpuDecode.toFixed(2)} ms`);
-console.log('| model | inference (plain ort, 2 workers × 1 thread) ms | preprocessing ms | b/a bound | b/a reached / bound | c/a bound | c/a reached / bound |');
+console.log(
+  '| model | inference (plain ort, 2 workers × 1 thread) ms | preprocessing ms | b/a bound | b/a reached / bound | c/a bound | c/a reached / bound |',
+);
 console.log('|---|---:|---:|---:|---:|---:|---:|');
 for (const [i, c] of breakdown.entries()) {
   // On cores that are busy all the time, an image costs the sum of its stages' CPU; the
@@ -194,9 +221,13 @@ for (const [i, c] of breakdown.entries()) {
   const s = summary[i]!;
   const bound = (cpu: number) => (c.infer / cpu) * (s.aPool / s.a);
   const [bb, cb] = [bound(c.infer + c.prep), bound(c.infer + c.prep + cpuDecode)];
-  console.log(`| ${c.model} | ${c.infer.toFixed(2)} | ${c.prep.toFixed(2)} | ${bb.toFixed(2)} | ${(s.b / s.a / bb).toFixed(2)} | ${cb.toFixed(2)} | ${(s.c / s.a / cb).toFixed(2)} |`);
+  console.log(
+    `| ${c.model} | ${c.infer.toFixed(2)} | ${c.prep.toFixed(2)} | ${bb.toFixed(2)} | ${(s.b / s.a / bb).toFixed(2)} | ${cb.toFixed(2)} | ${(s.c / s.a / cb).toFixed(2)} |`,
+  );
 }
-console.log('bound: (a) 2 workers / (a) × inference CPU / (all stages\' CPU) — the ratio reached with the cores busy all the time and no overhead beyond the stages measured alone.');
+console.log(
+  "bound: (a) 2 workers / (a) × inference CPU / (all stages' CPU) — the ratio reached with the cores busy all the time and no overhead beyond the stages measured alone.",
+);
 if (summary.length > 1) {
   const base = summary[0]!;
   for (const s of summary.slice(1)) {

@@ -59,7 +59,9 @@ const ks = [1, 3, 5, 10, 20];
 const temps = [0.005, 0.01, 0.02, 0.05, 0.1];
 const clusterOptions: (number | 'all')[] = ['all', 1, 3, 5, 10];
 if (!json) {
-  console.log(`Grocery Store: ${train.labels.length} references, ${test.labels.length} queries, ${new Set(train.labels).size} classes, ${dim}-d\n`);
+  console.log(
+    `Grocery Store: ${train.labels.length} references, ${test.labels.length} queries, ${new Set(train.labels).size} classes, ${dim}-d\n`,
+  );
   console.log(`top-1 % (top-5 %) [mean per class %] by clustersPerClass × metric × k, temperature ${DEFAULT_TEMPERATURE}`);
   console.log(`clusters  metric  stored  build ms | ${ks.map((k) => `k=${k}`.padEnd(20)).join(' ')}`);
 }
@@ -116,7 +118,9 @@ for (const clusters of ['all', 1, 3] as (number | 'all')[]) {
 if (json) {
   console.log(JSON.stringify({ configs: results, thresholdSweep: sweepRows, heldOut: [...heldOut] }));
 } else {
-  console.log(`\nOpen-set sweep (cosine, default k and temperature): ${heldOut.size} of ${allLabels.length} classes held out of the gallery; their queries should be "unknown".`);
+  console.log(
+    `\nOpen-set sweep (cosine, default k and temperature): ${heldOut.size} of ${allLabels.length} classes held out of the gallery; their queries should be "unknown".`,
+  );
   console.log('clusters  threshold  known accepted  known top-1  precision of accepted  held-out rejected');
   for (const r of sweepRows) {
     console.log(

@@ -22,7 +22,10 @@ const { values } = parseArgs({ options: { model: { type: 'string' }, teacher: { 
 const heldOut = new Set((await readGroceryClasses()).filter((c) => c.heldOut).map((c) => c.name));
 
 function subset(s: LabelledVectors, keep: (label: string) => boolean): LabelledVectors {
-  return rowsAt(s, s.labels.flatMap((l, i) => (keep(l) ? [i] : [])));
+  return rowsAt(
+    s,
+    s.labels.flatMap((l, i) => (keep(l) ? [i] : [])),
+  );
 }
 
 const models = [

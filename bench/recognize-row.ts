@@ -57,7 +57,12 @@ class Stage {
 
 export async function recognizeRow(shared: string, rounds: number): Promise<void> {
   const shelves = join(shared, 'data', 'sku110k-shelf');
-  const photoPath = join(shelves, readdirSync(shelves).filter((f) => f.endsWith('.jpg')).sort()[0]!);
+  const photoPath = join(
+    shelves,
+    readdirSync(shelves)
+      .filter((f) => f.endsWith('.jpg'))
+      .sort()[0]!,
+  );
   const detectorPath = join(shared, 'models', 'sku110k_yolov5n_ref.onnx');
   const detector = await Detector.create({ model: detectorPath, classAgnostic: true });
   // Named, not the default: the plain-onnxruntime yardstick below runs the same file.
@@ -111,7 +116,15 @@ export async function recognizeRow(shared: string, rounds: number): Promise<void
   const chain = { decode: [] as number[], detect: [] as number[], embed: [] as number[], search: [] as number[], total: [] as number[] };
   const detPre: number[] = [];
   const detInfer: number[] = [];
-  const [whole, decode, post, crops, search, plainDet, plainEmb] = [new Stage(), new Stage(), new Stage(), new Stage(), new Stage(), new Stage(), new Stage()];
+  const [whole, decode, post, crops, search, plainDet, plainEmb] = [
+    new Stage(),
+    new Stage(),
+    new Stage(),
+    new Stage(),
+    new Stage(),
+    new Stage(),
+    new Stage(),
+  ];
   const scratch = new Float32Array(per);
   let found = 0;
   let same = true;
@@ -156,9 +169,13 @@ export async function recognizeRow(shared: string, rounds: number): Promise<void
   console.log('| stage, timed alone | wall ms | CPU ms | wall share of recognize |\n|---|---:|---:|---:|');
   for (const [name, wall, cpu] of rows) console.log(`| ${name} | ${f(wall)} | ${f(cpu)} | ${share(wall)} |`);
   console.log(`| plain onnxruntime: detector alone | ${f(m(plainDet.wall))} | ${f(m(plainDet.cpu))} | |`);
-  console.log(`| plain onnxruntime: embedder on the ${boxes.length} crops alone (2 workers × 1 thread) | ${f(m(plainEmb.wall))} | ${f(m(plainEmb.cpu))} | |`);
-  console.log('| **recognize(), the chain\'s own timings:** | | | |');
-  console.log(`| decode · detect · embed (crops + inference) · search | ${[chain.decode, chain.detect, chain.embed, chain.search].map((x) => f(m(x))).join(' · ')} | | |`);
+  console.log(
+    `| plain onnxruntime: embedder on the ${boxes.length} crops alone (2 workers × 1 thread) | ${f(m(plainEmb.wall))} | ${f(m(plainEmb.cpu))} | |`,
+  );
+  console.log("| **recognize(), the chain's own timings:** | | | |");
+  console.log(
+    `| decode · detect · embed (crops + inference) · search | ${[chain.decode, chain.detect, chain.embed, chain.search].map((x) => f(m(x))).join(' · ')} | | |`,
+  );
   console.log(`| **recognize, whole chain from the file** | ${f(total)} | ${f(m(whole.cpu))} | 100% |`);
 
   const models = { wall: m(plainDet.wall) + m(plainEmb.wall), cpu: m(plainDet.cpu) + m(plainEmb.cpu) };

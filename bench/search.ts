@@ -122,7 +122,9 @@ interface Row {
 }
 const rows: Row[] = [];
 
-console.log(`bench:search — ${DIM}-d unit vectors, cosine, ${Q} queries, k=${K}; HNSW M=${M} efConstruction=${efc}; ${quick ? 'quick' : 'full'} run\n`);
+console.log(
+  `bench:search — ${DIM}-d unit vectors, cosine, ${Q} queries, k=${K}; HNSW M=${M} efConstruction=${efc}; ${quick ? 'quick' : 'full'} run\n`,
+);
 for (const [name, make] of [
   ['synthetic', async (n: number) => synthetic(n)],
   ['grocery', grocery],
@@ -174,7 +176,16 @@ for (const [name, make] of [
     }
     hnsw.dispose();
 
-    const result: Row = { data: name, n, exactBuildMs, hnswBuildMs, exactBytes: DIM * 4 + 12, hnswBytes, exactMs: median(exactTimes), hnsw: sweep };
+    const result: Row = {
+      data: name,
+      n,
+      exactBuildMs,
+      hnswBuildMs,
+      exactBytes: DIM * 4 + 12,
+      hnswBytes,
+      exactMs: median(exactTimes),
+      hnsw: sweep,
+    };
     if (name === 'grocery' && n === Math.max(...sizes)) {
       // Loading a gallery = decode (checksum + copy) + index build (timed above as hnswBuildMs).
       const g = new ReferenceGallery({ dim: DIM, index: 'exact', clustersPerClass: 'all' });
@@ -193,7 +204,11 @@ for (const [name, make] of [
   }
 }
 
-console.log('\n| data | N | build exact | build HNSW | bytes/vec exact | bytes/vec HNSW | query exact (median) | query HNSW ef=' + DEFAULT_HNSW.ef + ' | recall@1 | recall@10 |');
+console.log(
+  '\n| data | N | build exact | build HNSW | bytes/vec exact | bytes/vec HNSW | query exact (median) | query HNSW ef=' +
+    DEFAULT_HNSW.ef +
+    ' | recall@1 | recall@10 |',
+);
 console.log('|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
 for (const r of rows) {
   const d = r.hnsw.find((s) => s.ef === DEFAULT_HNSW.ef)!;
@@ -210,7 +225,9 @@ for (const r of rows) console.log(`| ${r.data} | ${r.n} | ${r.hnsw.map((s) => `$
 console.log('\nRatios (same run):');
 for (const r of rows) {
   const d = r.hnsw.find((s) => s.ef === DEFAULT_HNSW.ef)!;
-  console.log(`  ${r.data} N=${r.n}: HNSW is ${(r.exactMs / d.ms).toFixed(1)}× faster per query than exact; HNSW build is ${(r.hnswBuildMs / r.exactBuildMs).toFixed(0)}× slower; HNSW uses ${(r.hnswBytes / r.exactBytes).toFixed(2)}× the bytes per vector`);
+  console.log(
+    `  ${r.data} N=${r.n}: HNSW is ${(r.exactMs / d.ms).toFixed(1)}× faster per query than exact; HNSW build is ${(r.hnswBuildMs / r.exactBuildMs).toFixed(0)}× slower; HNSW uses ${(r.hnswBytes / r.exactBytes).toFixed(2)}× the bytes per vector`,
+  );
 }
 for (const name of ['synthetic', 'grocery']) {
   const rs = rows.filter((r) => r.data === name);
@@ -218,9 +235,14 @@ for (const name of ['synthetic', 'grocery']) {
   const perVector = median(rs.map((r) => r.exactMs / r.n));
   const small = rs[0]!;
   const hnswSmall = small.hnsw.find((s) => s.ef === DEFAULT_HNSW.ef)!.ms;
-  console.log(`  ${name}: exact costs ${(perVector * 1e6).toFixed(0)} ns per stored vector; HNSW ≈ ${ms(hnswSmall)} ms at N=${small.n} → crossover ≈ ${Math.round(hnswSmall / perVector)} vectors`);
+  console.log(
+    `  ${name}: exact costs ${(perVector * 1e6).toFixed(0)} ns per stored vector; HNSW ≈ ${ms(hnswSmall)} ms at N=${small.n} → crossover ≈ ${Math.round(hnswSmall / perVector)} vectors`,
+  );
 }
 const big = rows.filter((r) => r.n === Math.max(...sizes));
 for (const r of big) {
-  if (r.decodeMs !== undefined) console.log(`  load of a ${r.n}-vector gallery: decode + checksum ${ms(r.decodeMs)} ms + HNSW rebuild ${(r.hnswBuildMs / 1000).toFixed(1)} s`);
+  if (r.decodeMs !== undefined)
+    console.log(
+      `  load of a ${r.n}-vector gallery: decode + checksum ${ms(r.decodeMs)} ms + HNSW rebuild ${(r.hnswBuildMs / 1000).toFixed(1)} s`,
+    );
 }

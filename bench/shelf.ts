@@ -37,12 +37,19 @@ const SHARED = resolve(process.env.SKULENS_SHARED ?? join(ROOT, '..', 'shared'))
 const SHELVES = join(SHARED, 'data', 'sku110k-shelf');
 const REFERENCE = join(SHARED, 'models', 'sku110k_yolov5n_ref.onnx');
 const INT8 = resolve(flag('int8') ?? join(ROOT, 'models', 'skulens-shelf.onnx'));
-const FP32 = resolve(flag('fp32') ?? process.env.SKULENS_SHELF_FP32 ?? join(ROOT, 'training', 'detector', 'cache', 'skulens-shelf-fp32.onnx'));
+const FP32 = resolve(
+  flag('fp32') ?? process.env.SKULENS_SHELF_FP32 ?? join(ROOT, 'training', 'detector', 'cache', 'skulens-shelf-fp32.onnx'),
+);
 const WRITE = !argv.includes('--no-write');
 const DOC = join(ROOT, 'docs', 'detector.md');
 const EXAMPLE = join(ROOT, 'docs', 'img', 'shelf-example.jpg');
 /** An MIT-licensed Grocery Store photo for the committed example (SKU-110K photos may not be redistributed). */
-const EXAMPLE_PHOTO = join(SHARED, 'data', 'grocery-store', flag('example') ?? 'test/Packages/Juice/Bravo-Apple-Juice/Bravo-Apple-Juice_010.jpg');
+const EXAMPLE_PHOTO = join(
+  SHARED,
+  'data',
+  'grocery-store',
+  flag('example') ?? 'test/Packages/Juice/Bravo-Apple-Juice/Bravo-Apple-Juice_010.jpg',
+);
 
 /** The yardstick: the reference detector's boxes at this score and above. */
 const REFERENCE_SCORE = 0.35;
@@ -75,10 +82,15 @@ const rows = candidates.filter((r) => {
 });
 if (!existsSync(REFERENCE) || !existsSync(SHELVES)) throw new Error(`bench:shelf needs ${REFERENCE} and ${SHELVES} (set SKULENS_SHARED)`);
 
-const files = readdirSync(SHELVES).filter((f) => /\.jpe?g$/i.test(f)).sort().slice(0, Number(flag('photos') ?? Infinity));
+const files = readdirSync(SHELVES)
+  .filter((f) => /\.jpe?g$/i.test(f))
+  .sort()
+  .slice(0, Number(flag('photos') ?? Infinity));
 const photos: RawImage[] = [];
 for (const f of files) photos.push(await loadImage(join(SHELVES, f)));
-console.log(`bench:shelf — ${photos.length} SKU-110K photos (${photos[0]!.width}x${photos[0]!.height}); yardstick: reference boxes with score ≥ ${REFERENCE_SCORE}; ${cpus().length} × ${cpus()[0]?.model ?? '?'}`);
+console.log(
+  `bench:shelf — ${photos.length} SKU-110K photos (${photos[0]!.width}x${photos[0]!.height}); yardstick: reference boxes with score ≥ ${REFERENCE_SCORE}; ${cpus().length} × ${cpus()[0]?.model ?? '?'}`,
+);
 for (const n of notes) console.log(`  note: ${n}`);
 
 // The yardstick, once.
@@ -89,7 +101,8 @@ await refDetector.dispose();
 
 // Each row: one detector at the curve threshold (AP, F1) and one at the default confidence (counts, time).
 // Inference runs on the main thread (worker: false) so the time is the detector's own.
-const make = (r: Row, confidence: number) => Detector.create({ model: r.model, classAgnostic: true, confidence, tiles: r.tiles, worker: false, ...r.options });
+const make = (r: Row, confidence: number) =>
+  Detector.create({ model: r.model, classAgnostic: true, confidence, tiles: r.tiles, worker: false, ...r.options });
 const curve = await Promise.all(rows.map((r) => make(r, CURVE_SCORE)));
 const operating = await Promise.all(rows.map((r) => make(r, DEFAULT_CONFIDENCE)));
 const found = rows.map(() => [] as Scored[][]);

@@ -42,7 +42,13 @@ for (const model of STORE_EMBEDDERS) {
   train.labels.forEach((l, i) => groups.set(l, [...(groups.get(l) ?? []), i]));
   for (let d = 0; d < 3; d++) {
     const rng = new Rng(500 + d);
-    settings.push([`1 reference per class, draw ${d + 1}`, rowsAt(train, [...groups.values()].map((ix) => ix[rng.int(ix.length)]!))]);
+    settings.push([
+      `1 reference per class, draw ${d + 1}`,
+      rowsAt(
+        train,
+        [...groups.values()].map((ix) => ix[rng.int(ix.length)]!),
+      ),
+    ]);
   }
   let t = Infinity;
   for (const [name, refs] of settings) {

@@ -42,7 +42,8 @@ try {
   });
 } catch (err) {
   // platform "browser" cannot resolve Node built-ins: an import of one lands here.
-  for (const e of err.errors ?? [err]) problems.push(`esbuild: ${e.text ?? e.message}${e.location ? ` (${e.location.file}:${e.location.line})` : ''}`);
+  for (const e of err.errors ?? [err])
+    problems.push(`esbuild: ${e.text ?? e.message}${e.location ? ` (${e.location.file}:${e.location.line})` : ''}`);
 }
 
 if (result) {
@@ -58,7 +59,8 @@ if (result) {
   for (const input of Object.keys(result.metafile.inputs)) {
     const pkg = FORBIDDEN_PACKAGES.find((p) => input.includes(`node_modules/${p}/`));
     if (pkg) problems.push(`the browser bundle contains ${input} (package ${pkg})`);
-    if (/^src\/(node|cli)\b/.test(input) || input === 'src/index.ts') problems.push(`the browser bundle contains Node-only source ${input}`);
+    if (/^src\/(node|cli)\b/.test(input) || input === 'src/index.ts')
+      problems.push(`the browser bundle contains Node-only source ${input}`);
   }
   const ours = Object.entries(meta.inputs)
     .map(([file, v]) => [file, v.bytesInOutput])
@@ -81,7 +83,8 @@ if (existsSync(dist)) {
   for (const m of code.matchAll(/\brequire\s*\(\s*["']([^"']+)["']\s*\)/g)) specs.add(m[1]);
   for (const spec of specs) {
     if (isForbidden(spec)) problems.push(`dist/browser.js imports "${spec}"`);
-    else if (!spec.startsWith('.') && !ALLOWED_EXTERNAL.test(spec)) problems.push(`dist/browser.js imports an unexpected package "${spec}"`);
+    else if (!spec.startsWith('.') && !ALLOWED_EXTERNAL.test(spec))
+      problems.push(`dist/browser.js imports an unexpected package "${spec}"`);
   }
   console.log(`dist/browser.js (shipped, unminified): ${kb(statSync(dist).size)}; imports: ${[...specs].join(', ')}`);
 } else {
@@ -92,8 +95,12 @@ if (existsSync(dist)) {
 const ortDist = join(REPO_ROOT, 'node_modules', 'onnxruntime-web', 'dist');
 const size = (f) => (existsSync(join(ortDist, f)) ? statSync(join(ortDist, f)).size : NaN);
 console.log('onnxruntime-web 1.30 files a page loads (for reference):');
-console.log(`  wasm build:   ort.wasm.min.mjs ${kb(size('ort.wasm.min.mjs'))} + ort-wasm-simd-threaded.mjs ${kb(size('ort-wasm-simd-threaded.mjs'))} + .wasm ${kb(size('ort-wasm-simd-threaded.wasm'))}`);
-console.log(`  webgpu build: ort.webgpu.min.mjs ${kb(size('ort.webgpu.min.mjs'))} + ort-wasm-simd-threaded.asyncify.mjs ${kb(size('ort-wasm-simd-threaded.asyncify.mjs'))} + .wasm ${kb(size('ort-wasm-simd-threaded.asyncify.wasm'))}`);
+console.log(
+  `  wasm build:   ort.wasm.min.mjs ${kb(size('ort.wasm.min.mjs'))} + ort-wasm-simd-threaded.mjs ${kb(size('ort-wasm-simd-threaded.mjs'))} + .wasm ${kb(size('ort-wasm-simd-threaded.wasm'))}`,
+);
+console.log(
+  `  webgpu build: ort.webgpu.min.mjs ${kb(size('ort.webgpu.min.mjs'))} + ort-wasm-simd-threaded.asyncify.mjs ${kb(size('ort-wasm-simd-threaded.asyncify.mjs'))} + .wasm ${kb(size('ort-wasm-simd-threaded.asyncify.wasm'))}`,
+);
 
 if (problems.length) {
   console.error(`\nFAIL: ${problems.length} problem(s) in the browser bundle:`);

@@ -15,7 +15,9 @@ import { PREPROCESS_METADATA_KEY } from '../src/core/embedder.js';
 import { encodeOnnxMetadataEntry, readOnnxMetadata } from '../src/core/onnx-metadata.js';
 import { PRESETS } from '../src/core/preprocess.js';
 
-const { values } = parseArgs({ options: { shared: { type: 'string', default: process.env.SKULENS_SHARED ?? join(import.meta.dirname, '..', '..', 'shared') } } });
+const { values } = parseArgs({
+  options: { shared: { type: 'string', default: process.env.SKULENS_SHARED ?? join(import.meta.dirname, '..', '..', 'shared') } },
+});
 const source = join(resolve(values.shared!), 'models', 'mobilenetv2-12-int8-embed.onnx');
 const out = join(import.meta.dirname, '..', 'models', 'skulens-mobilenetv2.onnx');
 
@@ -26,7 +28,10 @@ const { width, height, resize, cropFraction, mean, std } = PRESETS.imagenet;
 const entries: [string, string][] = [
   [PREPROCESS_METADATA_KEY, JSON.stringify({ width, height, resize, cropFraction, mean, std })],
   ['skulens.model', 'skulens-mobilenetv2'],
-  ['skulens.source', `ONNX model zoo MobileNetV2-12 int8, with the global-average-pooled last feature map as the "embedding" output; sha256 of that file ${createHash('sha256').update(bytes).digest('hex')}`],
+  [
+    'skulens.source',
+    `ONNX model zoo MobileNetV2-12 int8, with the global-average-pooled last feature map as the "embedding" output; sha256 of that file ${createHash('sha256').update(bytes).digest('hex')}`,
+  ],
   ['license', 'Apache-2.0 (see LICENSE-APACHE-2.0 and NOTICE in the skulens package)'],
 ];
 const parts = [bytes, ...entries.map(([k, v]) => encodeOnnxMetadataEntry(k, v))];

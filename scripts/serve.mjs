@@ -92,7 +92,11 @@ export function startServer({ port = 0, host = '127.0.0.1', mounts = defaultMoun
     if (existsSync(file) && statSync(file).isDirectory()) file = join(file, 'index.html');
     if (!existsSync(file) || !statSync(file).isFile()) return fail(404, `not found: ${pathname}`);
     const size = statSync(file).size;
-    res.writeHead(200, { ...headers, 'Content-Type': TYPES[extname(file).toLowerCase()] ?? 'application/octet-stream', 'Content-Length': size });
+    res.writeHead(200, {
+      ...headers,
+      'Content-Type': TYPES[extname(file).toLowerCase()] ?? 'application/octet-stream',
+      'Content-Length': size,
+    });
     if (req.method === 'HEAD') return res.end();
     createReadStream(file).pipe(res);
     if (log) console.error(`200 ${req.method} ${req.url}`);
@@ -105,7 +109,11 @@ export function startServer({ port = 0, host = '127.0.0.1', mounts = defaultMoun
       resolvePromise({
         url,
         port: address.port,
-        close: () => new Promise((r) => { server.closeAllConnections?.(); server.close(() => r()); }),
+        close: () =>
+          new Promise((r) => {
+            server.closeAllConnections?.();
+            server.close(() => r());
+          }),
       });
     });
   });
@@ -124,7 +132,9 @@ if (isMain) {
   if (!existsSync(join(REPO_ROOT, 'dist', 'browser.js'))) console.error('dist/browser.js is missing: run `npx tsup` first.');
   if (!existsSync(SHARED)) console.error(`(no shared models/photos at ${SHARED}: pick your own files in the page)`);
   const { url } = await startServer({ port, host, isolate, log: args.includes('--log') });
-  console.log(`skulens ${args.includes('--example') ? 'browser example' : 'static server'}: ${url}/  (COOP/COEP ${isolate ? 'on: wasm threads available' : 'OFF: single-threaded wasm'})`);
+  console.log(
+    `skulens ${args.includes('--example') ? 'browser example' : 'static server'}: ${url}/  (COOP/COEP ${isolate ? 'on: wasm threads available' : 'OFF: single-threaded wasm'})`,
+  );
   if (existsSync(SHARED)) {
     console.log(`  dev files from ${SHARED}: e.g. ${url}/?model=/shared/models/mobilenetv2-12-int8-embed.onnx&preset=imagenet`);
   }

@@ -30,7 +30,13 @@ const expectation = {
   modelSha256: createHash('sha256').update(readFileSync(model)).digest('hex'),
   photo: PHOTO,
   confidence: detector.confidence,
-  detections: detections.map((d) => ({ x: round(d.box.x), y: round(d.box.y), width: round(d.box.width), height: round(d.box.height), score: round(d.score, 1e6) })),
+  detections: detections.map((d) => ({
+    x: round(d.box.x),
+    y: round(d.box.y),
+    width: round(d.box.width),
+    height: round(d.box.height),
+    score: round(d.score, 1e6),
+  })),
 };
 writeFileSync(OUT, JSON.stringify(expectation, null, 1) + '\n');
 console.log(`wrote ${relative(ROOT, OUT)}: ${detections.length} boxes of ${relative(ROOT, model)} on ${PHOTO}`);

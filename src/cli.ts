@@ -18,7 +18,13 @@ program.name('skulens').description('Few-shot retail product (SKU) recognition')
 // commander's usage errors ("error: unknown option '--x'") in the shape of every other CLI
 // error: "skulens: <message> [E_INPUT]". Set before the verbs, which inherit it.
 program.configureOutput({
-  outputError: (text, write) => write(`skulens: ${text.trim().replace(/^error: /, '').replace(/\s*\n\s*/g, ' ')} [E_INPUT]\n`),
+  outputError: (text, write) =>
+    write(
+      `skulens: ${text
+        .trim()
+        .replace(/^error: /, '')
+        .replace(/\s*\n\s*/g, ' ')} [E_INPUT]\n`,
+    ),
 });
 registerEmbed(program);
 registerGallery(program);

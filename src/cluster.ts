@@ -15,4 +15,14 @@ export type { WorkerOptions, ClusterWorker } from './service/worker.js';
 export { AuditStore } from './service/db.js';
 export type { AuditRecord } from './service/db.js';
 export { Pipeline } from './service/models.js';
-export type { ServiceModels, PublishedModels, DetectorSettings, RecognizeResult, ClassifyResult, ServiceResult, ShelfShare, RecognizeRequestOptions, ClassifyRequestOptions } from './service/models.js';
+export type {
+  ServiceModels,
+  PublishedModels,
+  DetectorSettings,
+  RecognizeResult,
+  ClassifyResult,
+  ServiceResult,
+  ShelfShare,
+  RecognizeRequestOptions,
+  ClassifyRequestOptions,
+} from './service/models.js';

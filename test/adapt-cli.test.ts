@@ -27,17 +27,40 @@ describe.skipIf(!HAVE_SHARED)('gallery build --adapt --calibrate', { timeout: 30
     const all = await readManifest(join(grocery, 'train.csv'));
     const names = [...new Set(all.map((r) => r.label))].sort();
     const classes = names.filter((_, i) => i % 6 === 1).slice(0, 12);
-    const pick = (rows: { path: string; label: string }[], per: number) => classes.flatMap((c) => rows.filter((r) => r.label === c).slice(0, per));
+    const pick = (rows: { path: string; label: string }[], per: number) =>
+      classes.flatMap((c) => rows.filter((r) => r.label === c).slice(0, per));
     writeCsv(join(dir, 'train.csv'), pick(all, 10));
     const test = await readManifest(join(grocery, 'test.csv'));
     queries = pick(test, 8);
     const others = names.filter((_, i) => i % 6 === 4).slice(0, 4);
     foreign = others.flatMap((c) => test.filter((r) => r.label === c).slice(0, 2));
     writeCsv(join(dir, 'test.csv'), queries);
-    const a = await runCli(['gallery', 'build', join(dir, 'train.csv'), '-o', adapted, '--embedder', models.mobilenetEmbed, '--preset', 'imagenet', '--adapt', '--calibrate']);
+    const a = await runCli([
+      'gallery',
+      'build',
+      join(dir, 'train.csv'),
+      '-o',
+      adapted,
+      '--embedder',
+      models.mobilenetEmbed,
+      '--preset',
+      'imagenet',
+      '--adapt',
+      '--calibrate',
+    ]);
     if (a.code !== 0) throw new Error(`gallery build --adapt failed: ${a.stderr}`);
     buildErr = a.stderr;
-    const p = await runCli(['gallery', 'build', join(dir, 'train.csv'), '-o', plain, '--embedder', models.mobilenetEmbed, '--preset', 'imagenet']);
+    const p = await runCli([
+      'gallery',
+      'build',
+      join(dir, 'train.csv'),
+      '-o',
+      plain,
+      '--embedder',
+      models.mobilenetEmbed,
+      '--preset',
+      'imagenet',
+    ]);
     if (p.code !== 0) throw new Error(`gallery build failed: ${p.stderr}`);
   }, 600_000);
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -59,7 +82,7 @@ describe.skipIf(!HAVE_SHARED)('gallery build --adapt --calibrate', { timeout: 30
     expect(text.stdout).toMatch(/adaptation: LDA 1280-d → 11-d/);
   });
 
-  it('eval: adapted top-1 (no threshold) is at least the plain gallery\'s; the calibrated threshold is the default', async () => {
+  it("eval: adapted top-1 (no threshold) is at least the plain gallery's; the calibrated threshold is the default", async () => {
     const evalJson = async (file: string, ...extra: string[]) => {
       const r = await runCli(['eval', join(dir, 'test.csv'), '--gallery', file, '--json', ...extra]);
       expect(r.code, r.stderr).toBe(0);
@@ -79,7 +102,7 @@ describe.skipIf(!HAVE_SHARED)('gallery build --adapt --calibrate', { timeout: 30
     expect(open.top1).toBeGreaterThanOrEqual(closed.top1 - 0.08);
   });
 
-  it('eval\'s percentiles are of the decision score: --threshold at the right answers\' median keeps about half of them named', async () => {
+  it("eval's percentiles are of the decision score: --threshold at the right answers' median keeps about half of them named", async () => {
     const evalJson = async (...extra: string[]) => {
       const r = await runCli(['eval', join(dir, 'test.csv'), '--gallery', adapted, '--json', ...extra]);
       expect(r.code, r.stderr).toBe(0);
@@ -97,14 +120,21 @@ describe.skipIf(!HAVE_SHARED)('gallery build --adapt --calibrate', { timeout: 30
     expect(Math.abs(named - right / 2)).toBeLessThanOrEqual(1.5);
   });
 
-  it('classify --json answers with the calibrated rule: the API\'s answers for the same file and photos', async () => {
+  it("classify --json answers with the calibrated rule: the API's answers for the same file and photos", async () => {
     const some = [...queries.filter((_, i) => i % 4 === 0), ...foreign]; // 24 photos of all 12 classes, 8 of 4 others
     const r = await runCli(['classify', ...some.map((q) => q.path), '--gallery', adapted, '--json']);
     expect(r.code, r.stderr).toBe(0);
-    const lines = r.stdout.trim().split('\n').map((l) => JSON.parse(l) as { path: string; label: string | null; guess: string; score: number; unknownScore: number; unknown: boolean });
+    const lines = r.stdout
+      .trim()
+      .split('\n')
+      .map(
+        (l) =>
+          JSON.parse(l) as { path: string; label: string | null; guess: string; score: number; unknownScore: number; unknown: boolean },
+      );
     // The printed decision score and the gallery's threshold agree: every "unknown" is below it, every named answer at or above.
     const { threshold } = JSON.parse((await runCli(['gallery', 'info', adapted, '--json'])).stdout) as { threshold: number };
-    for (const l of lines) expect(l.unknown, `${l.path}: unknownScore ${l.unknownScore}, threshold ${threshold}`).toBe(l.unknownScore < threshold);
+    for (const l of lines)
+      expect(l.unknown, `${l.path}: unknownScore ${l.unknownScore}, threshold ${threshold}`).toBe(l.unknownScore < threshold);
     expect(lines.some((l) => l.unknown) && lines.some((l) => !l.unknown)).toBe(true); // both sides are exercised
     expect(lines.map((l) => l.path)).toEqual(some.map((q) => q.path));
     const gallery = await ReferenceGallery.load(adapted);

@@ -27,7 +27,9 @@ function randomMat(rng: Rng, r: number, c: number) {
 function synthetic(seed: number, C: number, n: number, d: number, spread = 0.3) {
   const rng = new Rng(seed);
   const means = Array.from({ length: C }, () => Array.from({ length: d }, () => Math.abs(rng.normal())));
-  const vectors: Float32Array[][] = means.map((mu) => Array.from({ length: n }, () => Float32Array.from(mu, (v) => Math.abs(v + spread * rng.normal()))));
+  const vectors: Float32Array[][] = means.map((mu) =>
+    Array.from({ length: n }, () => Float32Array.from(mu, (v) => Math.abs(v + spread * rng.normal()))),
+  );
   return { means, vectors };
 }
 
@@ -79,7 +81,8 @@ describe('linear algebra', () => {
 
   it('float32 arrays survive the base64 round trip exactly', () => {
     const a = Float32Array.of(0, -0, 1.5, -3.25e-8, 3.4e38, Math.PI, 7);
-    for (let n = 0; n <= a.length; n++) expect(Array.from(base64ToF32(f32ToBase64(a.subarray(0, n)), 'x'))).toEqual(Array.from(a.subarray(0, n)));
+    for (let n = 0; n <= a.length; n++)
+      expect(Array.from(base64ToF32(f32ToBase64(a.subarray(0, n)), 'x'))).toEqual(Array.from(a.subarray(0, n)));
   });
 });
 
@@ -367,10 +370,13 @@ describe.skipIf(!HAVE_SHARED)('grocery store: adapted vs plain on held-out val.c
     const info = adapted.adapt();
     expect(info.method).toBe('lda');
     expect(info.outDim).toBe(80);
-    const top1 = (g: ReferenceGallery) => val.filter((q) => g.classify(q.v, { threshold: -Infinity }).label === q.label).length / val.length;
+    const top1 = (g: ReferenceGallery) =>
+      val.filter((q) => g.classify(q.v, { threshold: -Infinity }).label === q.label).length / val.length;
     const p = top1(plain);
     const a = top1(adapted);
-    console.log(`val.csv top-1 with 12 references per class: plain ${p.toFixed(3)}, adapted ${a.toFixed(3)} (fit ${info.fitMs.toFixed(0)} ms)`);
+    console.log(
+      `val.csv top-1 with 12 references per class: plain ${p.toFixed(3)}, adapted ${a.toFixed(3)} (fit ${info.fitMs.toFixed(0)} ms)`,
+    );
     expect(a).toBeGreaterThanOrEqual(p);
     const again = make();
     again.adapt();

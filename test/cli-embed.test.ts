@@ -15,7 +15,10 @@ describe.skipIf(!HAVE_SHARED)('skulens embed', () => {
     writeFileSync(join(root, 'kiwi', 'broken.jpg'), 'not an image');
     const r = await runCli(['embed', root, '--embedder', models.mobilenetEmbed, '--preset', 'imagenet', '--json']);
     expect(r.code).toBe(0);
-    const lines = r.stdout.trim().split('\n').map((l) => JSON.parse(l) as { path: string; label: string; vector: number[] });
+    const lines = r.stdout
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { path: string; label: string; vector: number[] });
     expect(lines.map((l) => l.label).sort()).toEqual(['banana', 'kiwi']);
     expect(lines[0]!.vector).toHaveLength(1280);
     expect(r.stderr).toMatch(/skipped .*broken\.jpg: .*not a supported image format/);
@@ -26,7 +29,9 @@ describe.skipIf(!HAVE_SHARED)('skulens embed', () => {
     const image = join(grocery, 'test/Fruit/Kiwi/Kiwi_001.jpg');
     const bare = await runCli(['embed', image, '--embedder', models.mobilenetEmbed]);
     expect(bare.code).toBe(0);
-    expect(bare.stderr).toMatch(/warning: .*mobilenetv2-12-int8-embed\.onnx declares no preprocessing .*stretch to 224x224, pixels \/255, no mean\/std\. An ImageNet backbone needs --preset imagenet/);
+    expect(bare.stderr).toMatch(
+      /warning: .*mobilenetv2-12-int8-embed\.onnx declares no preprocessing .*stretch to 224x224, pixels \/255, no mean\/std\. An ImageNet backbone needs --preset imagenet/,
+    );
     const builtin = await runCli(['embed', image]);
     expect(builtin.code).toBe(0);
     expect(builtin.stderr).not.toMatch(/warning/);

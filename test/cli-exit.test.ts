@@ -43,9 +43,14 @@ describe.skipIf(!HAVE_SHARED)('CLI exit paths', () => {
   beforeAll(async () => {
     writeFileSync(bad[0]!, Buffer.from([0xff, 0xd8, 0xff, 0xe0, 0, 0x10]));
     writeFileSync(bad[1]!, 'shopping list, not a photo');
-    const refs = ['Banana', 'Orange'].flatMap((c) => [1, 2, 3].map((i) => ({ path: join(grocery, `train/Fruit/${c}/${c}_00${i}.jpg`), label: c })));
+    const refs = ['Banana', 'Orange'].flatMap((c) =>
+      [1, 2, 3].map((i) => ({ path: join(grocery, `train/Fruit/${c}/${c}_00${i}.jpg`), label: c })),
+    );
     writeCsv(join(dir, 'refs.csv'), refs);
-    writeCsv(join(dir, 'bad.csv'), bad.map((path) => ({ path, label: 'Banana' })));
+    writeCsv(
+      join(dir, 'bad.csv'),
+      bad.map((path) => ({ path, label: 'Banana' })),
+    );
     const r = await runCli(['gallery', 'build', join(dir, 'refs.csv'), '-o', gallery]);
     if (r.code !== 0) throw new Error(`gallery build failed: ${r.stderr}`);
   }, 900_000);

@@ -32,7 +32,8 @@ describe.skipIf(!HAVE_SHARED)('gallery build flags that cannot do what they say'
     const names = [...new Set(train.map((r) => r.label))].sort();
     known = names.filter((_, i) => i % 10 === 3).slice(0, 4);
     foreign = names.filter((_, i) => i % 10 === 7).slice(0, 2);
-    const pick = (rows: { path: string; label: string }[], classes: string[], per: number) => classes.flatMap((c) => rows.filter((r) => r.label === c).slice(0, per));
+    const pick = (rows: { path: string; label: string }[], classes: string[], per: number) =>
+      classes.flatMap((c) => rows.filter((r) => r.label === c).slice(0, per));
     writeCsv(join(dir, 'one.csv'), pick(train, known, 1));
     writeCsv(join(dir, 'two.csv'), pick(train, known, 2));
     queries = pick(await readManifest(join(grocery, 'test.csv')), [...known, ...foreign], 3);
@@ -49,12 +50,29 @@ describe.skipIf(!HAVE_SHARED)('gallery build flags that cannot do what they say'
     expect(r.stderr).toMatch(/note: not calibrated: .*needs a class with at least 2 \(each class has 1\); the threshold stays 0\.26 /);
     expect(r.stderr).not.toMatch(/calibrate\(\)/);
     // Neither fitted: the built-in embedder's measured threshold still applies (adapt() no longer resets it to -1).
-    expect(await info(one)).toMatchObject({ labels: 4, threshold: 0.26, thresholdSource: 'embedder', calibration: null, adaptation: { method: 'identity' } });
+    expect(await info(one)).toMatchObject({
+      labels: 4,
+      threshold: 0.26,
+      thresholdSource: 'embedder',
+      calibration: null,
+      adaptation: { method: 'identity' },
+    });
   });
 
   it('--adapt --calibrate --threshold with two per class: a note on the few references, and the explicit threshold applies to the calibrated score', async () => {
     const out = join(dir, 'two-t.skg');
-    const r = await runCli(['gallery', 'build', join(dir, 'two.csv'), '-o', out, '--adapt', '--calibrate', '--threshold', '0.05', ...SMALL]);
+    const r = await runCli([
+      'gallery',
+      'build',
+      join(dir, 'two.csv'),
+      '-o',
+      out,
+      '--adapt',
+      '--calibrate',
+      '--threshold',
+      '0.05',
+      ...SMALL,
+    ]);
     expect(r.code, r.stderr).toBe(0);
     expect(r.stderr).toMatch(/adapted: 512-d → 3-d from 8 references/);
     expect(r.stderr).toMatch(/note: adapted from 2 references per class \(median\): docs\/accuracy\.md measures adapt\(\) from 5 up/);
@@ -68,7 +86,9 @@ describe.skipIf(!HAVE_SHARED)('gallery build flags that cannot do what they say'
   it('--adapt alone says the gallery never answers "unknown"', async () => {
     const r = await runCli(['gallery', 'build', join(dir, 'two.csv'), '-o', join(dir, 'two-a.skg'), '--adapt', ...SMALL]);
     expect(r.code, r.stderr).toBe(0);
-    expect(r.stderr).toMatch(/note: --adapt without --calibrate: this gallery never answers "unknown" \(its threshold is -1\); add --calibrate/);
+    expect(r.stderr).toMatch(
+      /note: --adapt without --calibrate: this gallery never answers "unknown" \(its threshold is -1\); add --calibrate/,
+    );
   });
 
   it('--preset with a built-in model is refused before any work (E_INPUT), for gallery build and embed', async () => {
@@ -81,14 +101,18 @@ describe.skipIf(!HAVE_SHARED)('gallery build flags that cannot do what they say'
     expect(existsSync(out)).toBe(false);
     const e = await runCli(['embed', queries[0]!.path, ...SMALL, '--preset', 'imagenet']);
     expect(e.code).toBe(1);
-    expect(e.stderr.trim()).toMatch(/built-in model skulens:retail-160 declares its own preprocessing .*drop --preset imagenet.*\[E_INPUT\]$/);
+    expect(e.stderr.trim()).toMatch(
+      /built-in model skulens:retail-160 declares its own preprocessing .*drop --preset imagenet.*\[E_INPUT\]$/,
+    );
   });
 
-  it('a gallery of the built-in embedder queried with another one: E_FINGERPRINT naming the gallery\'s embedder', async () => {
+  it("a gallery of the built-in embedder queried with another one: E_FINGERPRINT naming the gallery's embedder", async () => {
     const r = await runCli(['classify', queries[0]!.path, '--gallery', one, '--embedder', 'skulens:mobilenetv2']);
     expect(r.code).toBe(1);
     expect(r.stderr.trim().split('\n')).toHaveLength(1);
-    expect(r.stderr.trim()).toMatch(/skulens:mobilenetv2 is not the embedder this gallery was built with \(skulens:retail-160, 160x160 input, output embedding, fingerprint [0-9a-f]{32}\): .*\[E_FINGERPRINT\]$/);
+    expect(r.stderr.trim()).toMatch(
+      /skulens:mobilenetv2 is not the embedder this gallery was built with \(skulens:retail-160, 160x160 input, output embedding, fingerprint [0-9a-f]{32}\): .*\[E_FINGERPRINT\]$/,
+    );
   });
 
   it('eval reports queries of classes the gallery lacks apart: top-1 over the known classes, the share of the others answered unknown', async () => {
@@ -101,20 +125,35 @@ describe.skipIf(!HAVE_SHARED)('gallery build flags that cannot do what they say'
     for (const r of [json, text, answers]) expect(r.code, r.stderr).toBe(0);
     const report = JSON.parse(json.stdout);
     // The expected figures, from the answers classify gives for the same photos.
-    const lines = answers.stdout.trim().split('\n').map((l) => JSON.parse(l) as { label: string | null; unknown: boolean });
+    const lines = answers.stdout
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { label: string | null; unknown: boolean });
     const ofKnown = queries.flatMap((q, i) => (known.includes(q.label) ? [{ q, a: lines[i]! }] : []));
     const ofForeign = queries.flatMap((q, i) => (foreign.includes(q.label) ? [{ q, a: lines[i]! }] : []));
     const share = (xs: unknown[], of: unknown[]) => Math.round((xs.length / of.length) * 1e4) / 1e4;
     expect(report).toMatchObject({ n: 18, notInGallery: 6 });
     expect(Object.keys(report.perClass).sort()).toEqual([...known].sort());
     expect(Object.keys(report.notInGalleryPerClass).sort()).toEqual([...foreign].sort());
-    expect(report.top1).toBe(share(ofKnown.filter(({ q, a }) => a.label === q.label), ofKnown));
-    expect(report.notInGalleryUnknown).toBe(share(ofForeign.filter(({ a }) => a.unknown), ofForeign));
+    expect(report.top1).toBe(
+      share(
+        ofKnown.filter(({ q, a }) => a.label === q.label),
+        ofKnown,
+      ),
+    );
+    expect(report.notInGalleryUnknown).toBe(
+      share(
+        ofForeign.filter(({ a }) => a.unknown),
+        ofForeign,
+      ),
+    );
     // A foreign query answered "unknown" is no error; named, it is one.
     const foreignErrors = report.confusions.filter((c: { truth: string }) => foreign.includes(c.truth));
     expect(foreignErrors.every((c: { answer: string }) => c.answer !== '(unknown)')).toBe(true);
     expect(text.stdout).toMatch(/^12 queries of the gallery's 4 classes: top-1 \d+\.\d%/m);
-    expect(text.stdout).toContain(`6 queries of 2 classes not in the gallery: ${(100 * report.notInGalleryUnknown).toFixed(1)}% answered unknown (their right answer)`);
+    expect(text.stdout).toContain(
+      `6 queries of 2 classes not in the gallery: ${(100 * report.notInGalleryUnknown).toFixed(1)}% answered unknown (their right answer)`,
+    );
     console.log(`eval with foreign classes: top-1 over known ${report.top1}, foreign answered unknown ${report.notInGalleryUnknown}`);
   });
 });

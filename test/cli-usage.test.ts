@@ -62,7 +62,9 @@ describe('without the hnswlib-node addon', { timeout: 300_000 }, () => {
     const out = JSON.parse(r.stdout);
     expect(out.autoKind).toBe('exact');
     expect(out.correct).toBe(out.total);
-    expect(r.stderr.trim().split('\n')).toEqual(['skulens: note: HNSW is unavailable (the hnswlib-node addon is not built): searching with the exact index.']);
+    expect(r.stderr.trim().split('\n')).toEqual([
+      'skulens: note: HNSW is unavailable (the hnswlib-node addon is not built): searching with the exact index.',
+    ]);
     expect(out.explicit.code).toBe('E_PLATFORM');
     expect(out.explicit.message).toMatch(/npm install-scripts approve hnswlib-node/);
   });

@@ -1,4 +1,3 @@
-
 import { mkdtempSync, readFileSync, readdirSync } from 'node:fs';
 import { createHash, randomUUID } from 'node:crypto';
 import { tmpdir } from 'node:os';
@@ -8,7 +7,16 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AuditStore, ClusterClient, createService, type RecognitionService } from '../src/cluster.js';
 import { runCli } from './helpers/cli.js';
 import { FRUIT, MORE_FRUIT, photos, saveGallery } from './helpers/galleries.js';
-import { DATABASE_URL, HAVE_SERVICES, OwnRedis, REDIS_URL, freePort, spawnWorker, waitUntil, type WorkerProcess } from './helpers/services.js';
+import {
+  DATABASE_URL,
+  HAVE_SERVICES,
+  OwnRedis,
+  REDIS_URL,
+  freePort,
+  spawnWorker,
+  waitUntil,
+  type WorkerProcess,
+} from './helpers/services.js';
 import { HAVE_SHARED, SHARED, models, shelves } from './helpers/shared.js';
 
 // Test use only: the SKU-110K reference detector is evaluation material, never shipped.
@@ -18,7 +26,11 @@ const RUN = HAVE_SHARED && HAVE_SERVICES;
 // machine a live worker could miss renewing its lock and lose a photo it is still working on.
 const LOCK_MS = '10000';
 const SLOW = 300_000;
-const shelfPhotos = HAVE_SHARED ? readdirSync(shelves).filter((f) => f.endsWith('.jpg')).map((f) => join(shelves, f)) : [];
+const shelfPhotos = HAVE_SHARED
+  ? readdirSync(shelves)
+      .filter((f) => f.endsWith('.jpg'))
+      .map((f) => join(shelves, f))
+  : [];
 
 interface Row {
   job_id: string;
@@ -36,10 +48,19 @@ describe.skipIf(!RUN)('cluster: serve --redis + workers + PostgreSQL', () => {
   let service: RecognitionService;
   let base: string;
   const workers: WorkerProcess[] = [];
-  const rows = async (ids: string[]) => (await db.query<Row>('SELECT job_id, gallery_fingerprint, counts, store FROM skulens_audits WHERE job_id = ANY($1)', [ids])).rows;
-  const post = (path: string, bytes: Uint8Array, url = base) => fetch(url + path, { method: 'POST', body: bytes as BodyInit, headers: { 'Content-Type': 'image/jpeg' } });
+  const rows = async (ids: string[]) =>
+    (await db.query<Row>('SELECT job_id, gallery_fingerprint, counts, store FROM skulens_audits WHERE job_id = ANY($1)', [ids])).rows;
+  const post = (path: string, bytes: Uint8Array, url = base) =>
+    fetch(url + path, { method: 'POST', body: bytes as BodyInit, headers: { 'Content-Type': 'image/jpeg' } });
   const completed = async (s: RecognitionService, ids: string[]) => {
-    const states = await Promise.all(ids.map((id) => s.jobStatus(id).then((j) => j?.state, () => 'unreachable')));
+    const states = await Promise.all(
+      ids.map((id) =>
+        s.jobStatus(id).then(
+          (j) => j?.state,
+          () => 'unreachable',
+        ),
+      ),
+    );
     expect(states).not.toContain('failed');
     return states.every((st) => st === 'completed');
   };
@@ -50,7 +71,13 @@ describe.skipIf(!RUN)('cluster: serve --redis + workers + PostgreSQL', () => {
     db = new pg.Pool({ connectionString: DATABASE_URL });
     await saveGallery(fruit, FRUIT);
     await saveGallery(more, MORE_FRUIT);
-    service = await createService({ gallery: fruit, detector: DETECTOR, detectorOptions: { classAgnostic: true }, redis: REDIS_URL!, queue });
+    service = await createService({
+      gallery: fruit,
+      detector: DETECTOR,
+      detectorOptions: { classAgnostic: true },
+      redis: REDIS_URL!,
+      queue,
+    });
     base = await service.app.listen({ host: '127.0.0.1', port: 0 });
     const args = ['--redis', REDIS_URL!, '--database', DATABASE_URL!, '--queue', queue, '--lock-ms', LOCK_MS];
     workers.push(...(await Promise.all([spawnWorker(args), spawnWorker(args)])));
@@ -86,10 +113,14 @@ describe.skipIf(!RUN)('cluster: serve --redis + workers + PostgreSQL', () => {
     const body = await res.json();
     expect(body.error.code).toBe('E_IMAGE_DECODE');
     const async = await (await post('/v1/recognize?async=1', new TextEncoder().encode('not a photo'))).json();
-    const job = await waitUntil(async () => {
-      const s = await service.jobStatus(async.id);
-      return s?.state === 'failed' ? s : undefined;
-    }, 30_000, 'the corrupt job to fail');
+    const job = await waitUntil(
+      async () => {
+        const s = await service.jobStatus(async.id);
+        return s?.state === 'failed' ? s : undefined;
+      },
+      30_000,
+      'the corrupt job to fail',
+    );
     expect(job).toMatchObject({ attempts: 1, error: { code: 'E_IMAGE_DECODE' } });
   });
 
@@ -112,41 +143,49 @@ describe.skipIf(!RUN)('cluster: serve --redis + workers + PostgreSQL', () => {
     expect((await post('/v1/recognize', readFileSync(photos.orange))).status).toBe(200);
   });
 
-  it('kill -9 of a worker mid-photo: another worker redoes it and each result is stored exactly once', async () => {
-    // A dense shelf photo first (seconds of work: time to kill its worker), then small ones.
-    const bytes = [shelfPhotos[0]!, photos.banana, photos.orange, photos.kiwi].map((p) => readFileSync(p));
-    const ids: string[] = [];
-    for (const b of bytes) {
-      const r = await post('/v1/recognize?async=1', b);
-      expect(r.status).toBe(202);
-      ids.push((await r.json()).id);
-    }
-    // Whichever worker starts the first photo dies while on it.
-    const started = new RegExp(`job ${ids[0]} started`);
-    const victim = await Promise.race(workers.map((w) => w.waitFor(started, SLOW).then(() => w)));
-    victim.proc.kill('SIGKILL');
-    await victim.exited;
-    expect(victim.log()).not.toMatch(new RegExp(`job ${ids[0]} done`));
-    const survivor = workers.find((w) => w !== victim)!;
-    await waitUntil(() => completed(service, ids), SLOW, 'all photos to complete').catch((err) => {
-      throw new Error(`${(err as Error).message}\nsurvivor's log:\n${survivor.log()}`);
-    });
-    expect(survivor.log()).toMatch(new RegExp(`job ${ids[0]} done`));
-    const stored = await rows(ids);
-    expect(stored.map((r) => r.job_id).sort()).toEqual([...ids].sort());
-    workers.splice(workers.indexOf(victim), 1);
-  }, SLOW);
+  it(
+    'kill -9 of a worker mid-photo: another worker redoes it and each result is stored exactly once',
+    async () => {
+      // A dense shelf photo first (seconds of work: time to kill its worker), then small ones.
+      const bytes = [shelfPhotos[0]!, photos.banana, photos.orange, photos.kiwi].map((p) => readFileSync(p));
+      const ids: string[] = [];
+      for (const b of bytes) {
+        const r = await post('/v1/recognize?async=1', b);
+        expect(r.status).toBe(202);
+        ids.push((await r.json()).id);
+      }
+      // Whichever worker starts the first photo dies while on it.
+      const started = new RegExp(`job ${ids[0]} started`);
+      const victim = await Promise.race(workers.map((w) => w.waitFor(started, SLOW).then(() => w)));
+      victim.proc.kill('SIGKILL');
+      await victim.exited;
+      expect(victim.log()).not.toMatch(new RegExp(`job ${ids[0]} done`));
+      const survivor = workers.find((w) => w !== victim)!;
+      await waitUntil(() => completed(service, ids), SLOW, 'all photos to complete').catch((err) => {
+        throw new Error(`${(err as Error).message}\nsurvivor's log:\n${survivor.log()}`);
+      });
+      expect(survivor.log()).toMatch(new RegExp(`job ${ids[0]} done`));
+      const stored = await rows(ids);
+      expect(stored.map((r) => r.job_id).sort()).toEqual([...ids].sort());
+      workers.splice(workers.indexOf(victim), 1);
+    },
+    SLOW,
+  );
 
-  it('gallery publish: workers switch between jobs and results record the new gallery', async () => {
-    const pub = await runCli(['gallery', 'publish', more, '--redis', REDIS_URL!, '--queue', queue]);
-    expect(pub.code, pub.stderr).toBe(0);
-    const fp = createHash('sha256').update(readFileSync(more)).digest('hex').slice(0, 16);
-    expect(pub.stderr).toContain(fp);
-    const res = await post('/v1/classify', readFileSync(photos.kiwi));
-    const body = await res.json();
-    expect(body).toMatchObject({ gallery: fp, guess: 'Kiwi' }); // Kiwi is only in the new gallery
-    expect((await rows([body.id]))[0]?.gallery_fingerprint).toBe(fp);
-  }, SLOW);
+  it(
+    'gallery publish: workers switch between jobs and results record the new gallery',
+    async () => {
+      const pub = await runCli(['gallery', 'publish', more, '--redis', REDIS_URL!, '--queue', queue]);
+      expect(pub.code, pub.stderr).toBe(0);
+      const fp = createHash('sha256').update(readFileSync(more)).digest('hex').slice(0, 16);
+      expect(pub.stderr).toContain(fp);
+      const res = await post('/v1/classify', readFileSync(photos.kiwi));
+      const body = await res.json();
+      expect(body).toMatchObject({ gallery: fp, guess: 'Kiwi' }); // Kiwi is only in the new gallery
+      expect((await rows([body.id]))[0]?.gallery_fingerprint).toBe(fp);
+    },
+    SLOW,
+  );
 
   it('429 with Retry-After when the queue is full; the accepted photos stay queued', async () => {
     const q2 = `${queue}-full`;
@@ -173,22 +212,35 @@ describe.skipIf(!RUN)('cluster: serve --redis + workers + PostgreSQL', () => {
     }
   });
 
-  it('SIGTERM lets a worker finish its photo before it exits', async () => {
-    const w = workers[0]!;
-    const r = await post('/v1/recognize?async=1', readFileSync(shelfPhotos[5]!));
-    const { id } = await r.json();
-    await w.waitFor(new RegExp(`job ${id} started`), SLOW);
-    w.proc.kill('SIGTERM');
-    expect(await w.exited).toBe(0);
-    expect(w.log()).toMatch(new RegExp(`job ${id} done`));
-    expect((await service.jobStatus(id))?.state).toBe('completed');
-    expect(await rows([id])).toHaveLength(1);
-  }, SLOW);
+  it(
+    'SIGTERM lets a worker finish its photo before it exits',
+    async () => {
+      const w = workers[0]!;
+      const r = await post('/v1/recognize?async=1', readFileSync(shelfPhotos[5]!));
+      const { id } = await r.json();
+      await w.waitFor(new RegExp(`job ${id} started`), SLOW);
+      w.proc.kill('SIGTERM');
+      expect(await w.exited).toBe(0);
+      expect(w.log()).toMatch(new RegExp(`job ${id} done`));
+      expect((await service.jobStatus(id))?.state).toBe('completed');
+      expect(await rows([id])).toHaveLength(1);
+    },
+    SLOW,
+  );
 
   it('the audit store ignores a second write of the same job', async () => {
     const store = new AuditStore(DATABASE_URL!);
     try {
-      const result = { kind: 'classify' as const, label: 'Kiwi', guess: 'Kiwi', score: 0.9, unknownScore: 0.9, unknown: false, labels: [], gallery: 'x' };
+      const result = {
+        kind: 'classify' as const,
+        label: 'Kiwi',
+        guess: 'Kiwi',
+        score: 0.9,
+        unknownScore: 0.9,
+        unknown: false,
+        labels: [],
+        gallery: 'x',
+      };
       const jobId = randomUUID();
       expect(await store.save({ jobId, submittedAt: new Date(), meta: {}, result })).toBe(true);
       expect(await store.save({ jobId, submittedAt: new Date(), meta: {}, result: { ...result, label: 'Other' } })).toBe(false);
@@ -221,29 +273,44 @@ describe.skipIf(!RUN)('cluster: Redis killed and restarted (append-only file)', 
     await db?.end();
   });
 
-  it('no accepted photo is lost', async () => {
-    const url = await service.app.listen({ host: '127.0.0.1', port: 0 });
-    const files = [photos.banana, photos.orange, photos.kiwi, photos.banana, photos.orange, photos.kiwi];
-    const ids: string[] = [];
-    for (const f of files) {
-      const r = await fetch(url + '/v1/recognize?async=1', { method: 'POST', body: readFileSync(f) as BodyInit });
-      expect(r.status).toBe(202);
-      ids.push((await r.json()).id);
-    }
-    // Redis dies (SIGKILL: only the append-only file survives) before any worker took a photo.
-    await redis.kill();
-    const down = await fetch(url + '/v1/recognize?async=1', { method: 'POST', body: readFileSync(photos.banana) as BodyInit });
-    expect(down.status).toBe(503);
-    expect((await down.json()).error.code).toBe('E_BUSY');
-    expect(down.headers.get('retry-after')).toBeTruthy();
-    await redis.start();
-    worker = await spawnWorker(['--redis', redis.url, '--database', DATABASE_URL!, '--lock-ms', LOCK_MS]);
-    await waitUntil(async () => {
-      const states = await Promise.all(ids.map((id) => service.jobStatus(id).then((j) => j?.state, () => 'unreachable')));
-      expect(states).not.toContain('failed');
-      return states.every((s) => s === 'completed');
-    }, SLOW, 'every accepted photo to complete after the restart');
-    const { rows } = await db.query<{ job_id: string }>('SELECT job_id FROM skulens_audits WHERE job_id = ANY($1)', [ids]);
-    expect(rows.map((r) => r.job_id).sort()).toEqual([...ids].sort());
-  }, SLOW);
+  it(
+    'no accepted photo is lost',
+    async () => {
+      const url = await service.app.listen({ host: '127.0.0.1', port: 0 });
+      const files = [photos.banana, photos.orange, photos.kiwi, photos.banana, photos.orange, photos.kiwi];
+      const ids: string[] = [];
+      for (const f of files) {
+        const r = await fetch(url + '/v1/recognize?async=1', { method: 'POST', body: readFileSync(f) as BodyInit });
+        expect(r.status).toBe(202);
+        ids.push((await r.json()).id);
+      }
+      // Redis dies (SIGKILL: only the append-only file survives) before any worker took a photo.
+      await redis.kill();
+      const down = await fetch(url + '/v1/recognize?async=1', { method: 'POST', body: readFileSync(photos.banana) as BodyInit });
+      expect(down.status).toBe(503);
+      expect((await down.json()).error.code).toBe('E_BUSY');
+      expect(down.headers.get('retry-after')).toBeTruthy();
+      await redis.start();
+      worker = await spawnWorker(['--redis', redis.url, '--database', DATABASE_URL!, '--lock-ms', LOCK_MS]);
+      await waitUntil(
+        async () => {
+          const states = await Promise.all(
+            ids.map((id) =>
+              service.jobStatus(id).then(
+                (j) => j?.state,
+                () => 'unreachable',
+              ),
+            ),
+          );
+          expect(states).not.toContain('failed');
+          return states.every((s) => s === 'completed');
+        },
+        SLOW,
+        'every accepted photo to complete after the restart',
+      );
+      const { rows } = await db.query<{ job_id: string }>('SELECT job_id FROM skulens_audits WHERE job_id = ANY($1)', [ids]);
+      expect(rows.map((r) => r.job_id).sort()).toEqual([...ids].sort());
+    },
+    SLOW,
+  );
 });

@@ -22,7 +22,9 @@ const maxAbsDiff = (a: Float32Array, b: Float32Array) => a.reduce((m, x, i) => M
 describe.skipIf(!HAVE_SHARED)('overlapping calls on one instance', () => {
   let embedder: Embedder;
   // Three jobs of different lengths (so batches of different calls interleave), from different classes.
-  const jobs = HAVE_SHARED ? [photos('test/Fruit/Banana', 9), photos('test/Packages/Milk/Arla-Standard-Milk', 5), photos('test/Vegetables/Carrots', 13)] : [];
+  const jobs = HAVE_SHARED
+    ? [photos('test/Fruit/Banana', 9), photos('test/Packages/Milk/Arla-Standard-Milk', 5), photos('test/Vegetables/Carrots', 13)]
+    : [];
   beforeAll(async () => {
     // batchSize 4: several batches per call, two worker threads (the default on 2 cores) sharing them.
     embedder = await Embedder.create({ model: models.mobilenetEmbed, preset: 'imagenet', batchSize: 4, workers: 2 });
@@ -54,8 +56,15 @@ describe.skipIf(!HAVE_SHARED)('overlapping calls on one instance', () => {
       const aloneR: Recognition[] = [];
       for (const s of shelves) aloneR.push(await recognizer.recognize(s));
       const aloneE = await embedder.embed(jobs[2]!);
-      const [r0, e, r1] = await Promise.all([recognizer.recognize(shelves[0]!), embedder.embed(jobs[2]!), recognizer.recognize(shelves[1]!)]);
-      for (const [got, want] of [[r0, aloneR[0]!], [r1, aloneR[1]!]] as const) {
+      const [r0, e, r1] = await Promise.all([
+        recognizer.recognize(shelves[0]!),
+        embedder.embed(jobs[2]!),
+        recognizer.recognize(shelves[1]!),
+      ]);
+      for (const [got, want] of [
+        [r0, aloneR[0]!],
+        [r1, aloneR[1]!],
+      ] as const) {
         expect(got.items.length).toBeGreaterThan(0);
         expect(got.items.map((i) => i.box)).toEqual(want.items.map((i) => i.box));
         expect(got.items.map((i) => i.guess)).toEqual(want.items.map((i) => i.guess));
@@ -75,10 +84,7 @@ describe.skipIf(!HAVE_SHARED)('overlapping calls on one instance', () => {
     // Let the first batches reach the workers, then pull the model away under them.
     await new Promise((r) => setTimeout(r, 50));
     await own.dispose();
-    const settled = await Promise.race([
-      running,
-      new Promise<'hang'>((r) => setTimeout(() => r('hang'), 60_000)),
-    ]);
+    const settled = await Promise.race([running, new Promise<'hang'>((r) => setTimeout(() => r('hang'), 60_000))]);
     expect(settled).not.toBe('hang');
     for (const s of settled as PromiseSettledResult<Float32Array[]>[]) {
       if (s.status === 'rejected') expect(isSkulensError(s.reason), String(s.reason)).toBe(true);

@@ -69,13 +69,20 @@ describe.skipIf(!HAVE_SHARED)('built-in embedders', () => {
       const gallery = new ReferenceGallery({ index: 'exact' });
       gallery.useEmbedder(embedder);
       const refVectors = await embedder.embed(refs.map((r) => r.path));
-      for (const label of [...held].sort()) gallery.add(label, refVectors.filter((_, i) => refs[i]!.label === label));
+      for (const label of [...held].sort())
+        gallery.add(
+          label,
+          refVectors.filter((_, i) => refs[i]!.label === label),
+        );
       const qVectors = await embedder.embed(queries.map((q) => q.path));
-      const top1 = () => qVectors.filter((v, i) => gallery.classify(v, { threshold: -Infinity }).label === queries[i]!.label).length / queries.length;
+      const top1 = () =>
+        qVectors.filter((v, i) => gallery.classify(v, { threshold: -Infinity }).label === queries[i]!.label).length / queries.length;
       const plain = top1();
       gallery.adapt(); // retail-160's own adapt() defaults, as `gallery build --adapt` applies them
       const adapted = top1();
-      console.log(`unseen 20 (${refs.length} references, ${queries.length} queries): top-1 ${plain.toFixed(3)} default gallery, ${adapted.toFixed(3)} adapted (documented 0.845 / 0.873)`);
+      console.log(
+        `unseen 20 (${refs.length} references, ${queries.length} queries): top-1 ${plain.toFixed(3)} default gallery, ${adapted.toFixed(3)} adapted (documented 0.845 / 0.873)`,
+      );
       // Deterministic (exact int8 arithmetic): only float summation order may differ between machines.
       // The guards sit 1 point (~6 queries) under the documented figures.
       expect(plain).toBeGreaterThanOrEqual(0.835);
@@ -102,7 +109,10 @@ describe.skipIf(!HAVE_SHARED)('built-in embedders', () => {
 
     const cls = await runCli(['classify', queries[0]!.path, queries[3]!.path, '--gallery', file, '--json']);
     expect(cls.code).toBe(0);
-    const answers = cls.stdout.trim().split('\n').map((line) => JSON.parse(line));
+    const answers = cls.stdout
+      .trim()
+      .split('\n')
+      .map((line) => JSON.parse(line));
     expect(answers).toHaveLength(2);
     for (const a of answers) expect(held).toContain(a.guess);
 
@@ -111,6 +121,5 @@ describe.skipIf(!HAVE_SHARED)('built-in embedders', () => {
     const report = JSON.parse(ev.stdout);
     expect(report.n).toBe(queries.length);
     expect(report.top1).toBeGreaterThan(1 / held.length); // above chance; the accuracy itself is the test above
-
   }, 300_000);
 });

@@ -14,9 +14,24 @@ describe.skipIf(!HAVE_SHARED)('skulens detect', () => {
     copyFileSync(join(grocery, 'test/Fruit/Orange/Orange_027.jpg'), join(root, 'orange.jpg'));
     writeFileSync(join(root, 'broken.jpg'), 'not an image');
     const out = join(root, 'out.png');
-    const r = await runCli(['detect', join(root, 'banana.jpg'), join(root, 'broken.jpg'), join(root, 'orange.jpg'), '--detector', models.yolov8, '--json', '--annotate', out]);
+    const r = await runCli([
+      'detect',
+      join(root, 'banana.jpg'),
+      join(root, 'broken.jpg'),
+      join(root, 'orange.jpg'),
+      '--detector',
+      models.yolov8,
+      '--json',
+      '--annotate',
+      out,
+    ]);
     expect(r.code, r.stderr).toBe(0);
-    const results = JSON.parse(r.stdout) as { image: string; width: number; height: number; detections: { box: Record<string, number>; score: number; classId: number; label: string }[] }[];
+    const results = JSON.parse(r.stdout) as {
+      image: string;
+      width: number;
+      height: number;
+      detections: { box: Record<string, number>; score: number; classId: number; label: string }[];
+    }[];
     expect(results.map((x) => x.image)).toEqual([join(root, 'banana.jpg'), join(root, 'orange.jpg')]);
     expect(results[1]).toMatchObject({ width: 348, height: 464 });
     const top = results[0]!.detections[0]!;
@@ -37,7 +52,21 @@ describe.skipIf(!HAVE_SHARED)('skulens detect', () => {
 
   it('takes --format, --classes and --labels, and fails in one line on an unreadable model output', async () => {
     const banana = join(grocery, 'test/Fruit/Banana/Banana_013.jpg');
-    const r = await runCli(['detect', banana, '--detector', models.yolox, '--format', 'yolox', '--classes', '46', '--labels', models.cocoNames, '--confidence', '0.5', '--json']);
+    const r = await runCli([
+      'detect',
+      banana,
+      '--detector',
+      models.yolox,
+      '--format',
+      'yolox',
+      '--classes',
+      '46',
+      '--labels',
+      models.cocoNames,
+      '--confidence',
+      '0.5',
+      '--json',
+    ]);
     expect(r.code, r.stderr).toBe(0);
     const [result] = JSON.parse(r.stdout) as { detections: { classId: number; label: string; score: number }[] }[];
     expect(result!.detections.length).toBeGreaterThan(0);
@@ -69,7 +98,17 @@ describe.skipIf(!HAVE_SHARED)('skulens detect', () => {
     expect(small.stderr).toMatch(/121,104 pixels, more than the limit of 100,000 pixels .*--max-pixels/);
     expect(small.stderr).toMatch(/\[E_IMAGE_DECODE\]\s*$/);
     const root = mkdtempSync(join(tmpdir(), 'skulens-maxpx-'));
-    const raised = await runCli(['detect', banana, '--detector', models.yolov8, '--max-pixels', '200000', '--json', '--annotate', join(root, 'out.jpg')]);
+    const raised = await runCli([
+      'detect',
+      banana,
+      '--detector',
+      models.yolov8,
+      '--max-pixels',
+      '200000',
+      '--json',
+      '--annotate',
+      join(root, 'out.jpg'),
+    ]);
     expect(raised.code, raised.stderr).toBe(0);
     expect(JSON.parse(raised.stdout)[0].detections[0]).toMatchObject({ classId: 46 });
     expect(existsSync(join(root, 'out.jpg'))).toBe(true); // annotate decodes under the same limit
@@ -79,7 +118,15 @@ describe.skipIf(!HAVE_SHARED)('skulens detect', () => {
     const r = await runCli(['detect', join(grocery, 'test/Fruit/Banana/Banana_013.jpg'), '--detector', models.yolov8, '--iou', '0']);
     expect(r.code).not.toBe(0);
     expect(r.stderr).toMatch(/--iou must be a number above 0, at most 1/);
-    const ok = await runCli(['detect', join(grocery, 'test/Fruit/Banana/Banana_013.jpg'), '--detector', models.yolov8, '--iou', '1', '--json']);
+    const ok = await runCli([
+      'detect',
+      join(grocery, 'test/Fruit/Banana/Banana_013.jpg'),
+      '--detector',
+      models.yolov8,
+      '--iou',
+      '1',
+      '--json',
+    ]);
     expect(ok.code, ok.stderr).toBe(0);
   });
 });

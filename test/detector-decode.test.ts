@@ -63,7 +63,10 @@ describe('resolveLayout', () => {
   it('YOLOX needs rows matching its grids at the input size', () => {
     expect(gridCells(416, 416, [8, 16, 32])).toBe(3549);
     expect(resolveLayout([1, 3549, 85], 'yolox', 416, 416, 'm')).toMatchObject({ format: 'yolox', strides: [8, 16, 32], classes: 80 });
-    expectShapeError(() => resolveLayout([1, 3549, 85], 'yolox', 640, 640, 'm'), /strides 8\/16\/32 for the 640x640 input \(8400\), got 3549/);
+    expectShapeError(
+      () => resolveLayout([1, 3549, 85], 'yolox', 640, 640, 'm'),
+      /strides 8\/16\/32 for the 640x640 input \(8400\), got 3549/,
+    );
   });
 
   it('unreadable shapes fail with E_MODEL_SHAPE naming the shapes', () => {
@@ -140,17 +143,28 @@ function referenceNms(c: Candidates, iou: number, max: number, agnostic: boolean
 describe('nms', () => {
   it('matches the all-pairs reference on random boxes of mixed sizes and classes', () => {
     let seed = 7;
-    const rand = () => ((seed = (seed * 1103515245 + 12345) >>> 0) / 2 ** 32);
+    const rand = () => (seed = (seed * 1103515245 + 12345) >>> 0) / 2 ** 32;
     for (let trial = 0; trial < 30; trial++) {
       const n = 50 + Math.floor(rand() * 1500);
       const c = new Candidates(n);
       for (let i = 0; i < n; i++) {
         // Mostly small boxes, some huge ones spanning many grid cells, some outside the frame.
         const size = rand() < 0.05 ? 200 + rand() * 600 : 5 + rand() * 40;
-        c.pushCenter(-50 + rand() * 740, -50 + rand() * 740, size * (0.5 + rand()), size * (0.5 + rand()), Math.round(rand() * 1000) / 1000, Math.floor(rand() * 3));
+        c.pushCenter(
+          -50 + rand() * 740,
+          -50 + rand() * 740,
+          size * (0.5 + rand()),
+          size * (0.5 + rand()),
+          Math.round(rand() * 1000) / 1000,
+          Math.floor(rand() * 3),
+        );
       }
       for (const agnostic of [true, false]) {
-        for (const [iou, max] of [[0.45, 1000], [0.7, 1000], [0.3, 25]] as const) {
+        for (const [iou, max] of [
+          [0.45, 1000],
+          [0.7, 1000],
+          [0.3, 25],
+        ] as const) {
           expect(nms(c, { iou, maxDetections: max, classAgnostic: agnostic })).toEqual(referenceNms(c, iou, max, agnostic));
         }
       }

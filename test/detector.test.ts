@@ -14,7 +14,12 @@ import { loadImage } from '../src/node/image-loader.js';
 import { constantDetector, denseShelf } from '../fixtures/detector-graphs.js';
 import { grocery, HAVE_SHARED, models } from './helpers/shared.js';
 
-const blank = (width: number, height: number): RawImage => ({ data: new Uint8Array(width * height * 3).fill(90), width, height, channels: 3 });
+const blank = (width: number, height: number): RawImage => ({
+  data: new Uint8Array(width * height * 3).fill(90),
+  width,
+  height,
+  channels: 3,
+});
 
 function iou(a: Rect, b: Rect): number {
   const w = Math.min(a.x + a.width, b.x + b.width) - Math.max(a.x, b.x);
@@ -37,7 +42,10 @@ describe('Detector on a dense-shelf fixture (YOLOv5 single class [1,25200,6])', 
   const shelf = denseShelf();
   let detector: Detector;
   beforeAll(async () => {
-    detector = await Detector.create({ model: constantDetector({ output: shelf.output, outputShape: [1, 25200, 6] }), classAgnostic: true });
+    detector = await Detector.create({
+      model: constantDetector({ output: shelf.output, outputShape: [1, 25200, 6] }),
+      classAgnostic: true,
+    });
   });
   afterAll(() => detector.dispose());
 
@@ -66,7 +74,10 @@ describe('Detector on a dense-shelf fixture (YOLOv5 single class [1,25200,6])', 
   });
 
   it('maxDetections keeps the best ones', async () => {
-    const capped = await Detector.create({ model: constantDetector({ output: shelf.output, outputShape: [1, 25200, 6] }), maxDetections: 150 });
+    const capped = await Detector.create({
+      model: constantDetector({ output: shelf.output, outputShape: [1, 25200, 6] }),
+      maxDetections: 150,
+    });
     const found = await capped.detect(blank(640, 640));
     await capped.dispose();
     expect(found).toHaveLength(150);
@@ -105,9 +116,17 @@ describe('Detector edge cases (constant graphs)', () => {
 
   it('an unreadable output layout fails with E_MODEL_SHAPE naming the shapes', async () => {
     const model = constantDetector({ output: new Float32Array(7), outputShape: [1, 7] });
-    await rejects(Detector.create({ model }), 'E_MODEL_SHAPE', /output is shaped \[1,7\].*input images float32 \[1,3,640,640\], outputs output \[1,7\]/);
+    await rejects(
+      Detector.create({ model }),
+      'E_MODEL_SHAPE',
+      /output is shaped \[1,7\].*input images float32 \[1,3,640,640\], outputs output \[1,7\]/,
+    );
     const v8 = constantDetector({ output: new Float32Array(84 * 8400), outputShape: [1, 84, 8400] });
-    await rejects(Detector.create({ model: v8, format: 'yolox' }), 'E_MODEL_SHAPE', /YOLOX rows must be the grid cells at strides 8\/16\/32 for the 640x640 input \(8400\), got 84/);
+    await rejects(
+      Detector.create({ model: v8, format: 'yolox' }),
+      'E_MODEL_SHAPE',
+      /YOLOX rows must be the grid cells at strides 8\/16\/32 for the 640x640 input \(8400\), got 84/,
+    );
   });
 
   it('learns symbolic output dims from a probe run; reads Ultralytics metadata (end2end, names)', async () => {
@@ -125,7 +144,9 @@ describe('Detector edge cases (constant graphs)', () => {
     expect(detector.labels).toEqual(['can', "o'clock cereal"]);
     const found = await detector.detect(blank(640, 640));
     await detector.dispose();
-    expect(found).toEqual([{ box: { x: 10, y: 10, width: 40, height: 40 }, score: expect.closeTo(0.9, 6), classId: 1, label: "o'clock cereal" }]);
+    expect(found).toEqual([
+      { box: { x: 10, y: 10, width: 40, height: 40 }, score: expect.closeTo(0.9, 6), classId: 1, label: "o'clock cereal" },
+    ]);
   });
 
   it('rejects bad options and a corrupt image clearly', async () => {
@@ -165,7 +186,14 @@ describe.skipIf(!HAVE_SHARED)('Detector with real YOLO models on grocery photos'
 
   it('picks or is told the right layout and preprocessing for each model', () => {
     expect(detectors.yolox!.format).toBe('yolox');
-    expect(detectors.yolox!.spec).toMatchObject({ width: 416, height: 416, channelOrder: 'bgr', scale: 1, letterboxAlign: 'top-left', padValue: 114 });
+    expect(detectors.yolox!.spec).toMatchObject({
+      width: 416,
+      height: 416,
+      channelOrder: 'bgr',
+      scale: 1,
+      letterboxAlign: 'top-left',
+      padValue: 114,
+    });
     expect(detectors.yolov8!).toMatchObject({ format: 'yolov8', formatSource: 'shape', outputShape: [1, 84, 8400] });
     expect(detectors.yolov8!.spec).toMatchObject({ width: 640, channelOrder: 'rgb', letterboxAlign: 'center', scale: 1 / 255 });
     expect(detectors.yolov8!.labels?.[46]).toBe('banana'); // from the export's metadata
@@ -173,7 +201,7 @@ describe.skipIf(!HAVE_SHARED)('Detector with real YOLO models on grocery photos'
     expect(detectors.yolov5fp16!.spec).toMatchObject({ width: 640, height: 640, dtype: 'float16' });
   });
 
-  it('format auto reads YOLOX-nano\'s raw grid [1,3549,85] as YOLOX, with its preprocessing and the same boxes as format yolox', async () => {
+  it("format auto reads YOLOX-nano's raw grid [1,3549,85] as YOLOX, with its preprocessing and the same boxes as format yolox", async () => {
     const auto = await Detector.create({ model: models.yolox });
     try {
       expect(auto).toMatchObject({ format: 'yolox', formatSource: 'values', outputShape: [1, 3549, 85] });
@@ -207,7 +235,9 @@ describe.skipIf(!HAVE_SHARED)('Detector with real YOLO models on grocery photos'
       // An ImageNet classifier on the crop ranks the same fruit in its top 5.
       const logits = await classifier.embed(tops.map((t) => ({ image, crop: t.box })));
       for (const l of logits) {
-        const top5 = Array.from(l.keys()).sort((a, b) => l[b]! - l[a]!).slice(0, 5);
+        const top5 = Array.from(l.keys())
+          .sort((a, b) => l[b]! - l[a]!)
+          .slice(0, 5);
         expect(top5).toContain(imagenet);
       }
     });

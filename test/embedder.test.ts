@@ -16,7 +16,10 @@ const identityModel = (type: 'float32' | 'float16' = 'float32', size: number | s
   buildOnnx({
     inputs: [{ name: 'pixels', type, shape: ['N', 3, size, size] }],
     outputs: [{ name: 'features', shape: ['N', 3, size, size] }],
-    nodes: type === 'float16' ? [{ op: 'Cast', inputs: ['pixels'], outputs: ['features'], attributes: { to: 1 } }] : [{ op: 'Identity', inputs: ['pixels'], outputs: ['features'] }],
+    nodes:
+      type === 'float16'
+        ? [{ op: 'Cast', inputs: ['pixels'], outputs: ['features'], attributes: { to: 1 } }]
+        : [{ op: 'Identity', inputs: ['pixels'], outputs: ['features'] }],
   });
 
 describe.skipIf(!HAVE_SHARED)('Embedder on real photos (MobileNetV2 int8)', () => {
@@ -72,8 +75,12 @@ describe.skipIf(!HAVE_SHARED)('Embedder on real photos (MobileNetV2 int8)', () =
     const image = await loadImage(path);
     const crop = { x: 40, y: 30, width: 200, height: 150 };
     const cut = new Uint8Array(200 * 150 * 3);
-    for (let y = 0; y < 150; y++) cut.set(image.data.subarray(((30 + y) * image.width + 40) * 3, ((30 + y) * image.width + 240) * 3), y * 200 * 3);
-    const [a, b] = await embed.embed([{ image, crop }, { data: cut, width: 200, height: 150, channels: 3 }]);
+    for (let y = 0; y < 150; y++)
+      cut.set(image.data.subarray(((30 + y) * image.width + 40) * 3, ((30 + y) * image.width + 240) * 3), y * 200 * 3);
+    const [a, b] = await embed.embed([
+      { image, crop },
+      { data: cut, width: 200, height: 150, channels: 3 },
+    ]);
     expect(Array.from(a!)).toEqual(Array.from(b!));
   });
 
@@ -123,7 +130,9 @@ describe.skipIf(!HAVE_SHARED)('Embedder on real photos (MobileNetV2 int8)', () =
       nodes: [{ op: 'Add', inputs: ['pixels', 'bias'], outputs: ['features'] }],
     });
     // Slow-to-decode inputs, so a failed run settles while the next batch is still decoding.
-    const noise = await sharp({ create: { width: 1200, height: 1200, channels: 3, background: '#808080', noise: { type: 'gaussian', mean: 128, sigma: 40 } } })
+    const noise = await sharp({
+      create: { width: 1200, height: 1200, channels: 3, background: '#808080', noise: { type: 'gaussian', mean: 128, sigma: 40 } },
+    })
       .png()
       .toBuffer();
     const images = Array.from({ length: 5 }, () => new Uint8Array(noise)); // batches of 2, 2 and 1: only the last succeeds
@@ -139,7 +148,12 @@ describe.skipIf(!HAVE_SHARED)('Embedder on real photos (MobileNetV2 int8)', () =
   });
 
   it('inference runs off the main thread: timers keep firing during a long embed', async () => {
-    const images = Array.from({ length: 48 }, () => ({ data: new Uint8Array(224 * 224 * 3).fill(128), width: 224, height: 224, channels: 3 as const }));
+    const images = Array.from({ length: 48 }, () => ({
+      data: new Uint8Array(224 * 224 * 3).fill(128),
+      width: 224,
+      height: 224,
+      channels: 3 as const,
+    }));
     let ticks = 0;
     const timer = setInterval(() => ticks++, 2);
     const t0 = performance.now();
@@ -170,8 +184,15 @@ describe.skipIf(!HAVE_SHARED)('Embedder on real photos (MobileNetV2 int8)', () =
   });
 
   it('rejects a size the model cannot take, and an unknown output name', async () => {
-    await expect(Embedder.create({ model: models.mobilenetEmbed, preset: 'imagenet', width: 256, height: 256 })).rejects.toThrow(/fixed size 224x224/);
-    const err = await Embedder.create({ model: models.mobilenetEmbed, output: 'feat' }).then(() => { throw new Error('expected a rejection'); }, (e: SkulensError) => e);
+    await expect(Embedder.create({ model: models.mobilenetEmbed, preset: 'imagenet', width: 256, height: 256 })).rejects.toThrow(
+      /fixed size 224x224/,
+    );
+    const err = await Embedder.create({ model: models.mobilenetEmbed, output: 'feat' }).then(
+      () => {
+        throw new Error('expected a rejection');
+      },
+      (e: SkulensError) => e,
+    );
     expect(err.code).toBe('E_MODEL_SHAPE');
     expect(err.message).toMatch(/output [\s\S]*embedding \[batch_size,1280\]/);
   });
@@ -196,7 +217,14 @@ describe('Embedder on tiny graphs with known outputs', () => {
   });
 
   it('mean-pools an [N,C,H,W] output into a C-vector', async () => {
-    const e = await Embedder.create({ model: identityModel(), width: 8, height: 8, normalize: false, mean: [0.5, 0.5, 0.5], std: [0.5, 0.5, 0.5] });
+    const e = await Embedder.create({
+      model: identityModel(),
+      width: 8,
+      height: 8,
+      normalize: false,
+      mean: [0.5, 0.5, 0.5],
+      std: [0.5, 0.5, 0.5],
+    });
     expect(e.dim).toBe(3);
     const [v] = await e.embed([solid(255, 0, 51)]);
     expect(Array.from(v!)).toEqual([1, -1, expect.closeTo(-0.6, 5)]);
@@ -215,7 +243,12 @@ describe('Embedder on tiny graphs with known outputs', () => {
       outputs: [{ name: 'out', shape: ['N', 10] }],
       nodes: [{ op: 'Identity', inputs: ['tokens'], outputs: ['out'] }],
     });
-    const err = await Embedder.create({ model }).then(() => { throw new Error('expected a rejection'); }, (e: SkulensError) => e);
+    const err = await Embedder.create({ model }).then(
+      () => {
+        throw new Error('expected a rejection');
+      },
+      (e: SkulensError) => e,
+    );
     expect(err).toBeInstanceOf(SkulensError);
     expect(err.code).toBe('E_MODEL_SHAPE');
     expect(err.message).toMatch(/tokens float32 \[N,10\] is not image-shaped; expected .*\[N,3,H,W\]/);
@@ -231,7 +264,12 @@ describe('Embedder on tiny graphs with known outputs', () => {
   });
 
   it('a missing model file is E_MODEL_LOAD naming the path', async () => {
-    const err = await Embedder.create({ model: '/nonexistent/model.onnx' }).then(() => { throw new Error('expected a rejection'); }, (e: SkulensError) => e);
+    const err = await Embedder.create({ model: '/nonexistent/model.onnx' }).then(
+      () => {
+        throw new Error('expected a rejection');
+      },
+      (e: SkulensError) => e,
+    );
     expect(err.code).toBe('E_MODEL_LOAD');
     expect(err.message).toContain('/nonexistent/model.onnx');
   });

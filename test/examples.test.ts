@@ -82,7 +82,11 @@ describe.skipIf(!HAVE_SHARED)('README and examples/node', () => {
     expect(built.stdout).toMatch(/arla/);
     expect(existsSync(gallery)).toBe(true);
     const out = join(work, 'annotated.jpg');
-    const shelf = await tsx(join(REPO_ROOT, 'examples/node/recognize-shelf.ts'), [join(shelves, 'train_2943.jpg'), gallery, out, models.yolov8], REPO_ROOT);
+    const shelf = await tsx(
+      join(REPO_ROOT, 'examples/node/recognize-shelf.ts'),
+      [join(shelves, 'train_2943.jpg'), gallery, out, models.yolov8],
+      REPO_ROOT,
+    );
     expect(shelf.status, shelf.stderr).toBe(0);
     expect(existsSync(out)).toBe(true);
   }, 900_000);

@@ -27,12 +27,23 @@ describe.skipIf(!HAVE_SHARED)('gallery CLI on real photos', () => {
     const all = await readManifest(join(grocery, 'train.csv'));
     const names = [...new Set(all.map((r) => r.label))].sort();
     classes = names.filter((_, i) => i % 8 === 0).slice(0, 10);
-    const pick = (rows: { path: string; label: string }[], per: number) => classes.flatMap((c) => rows.filter((r) => r.label === c).slice(0, per));
+    const pick = (rows: { path: string; label: string }[], per: number) =>
+      classes.flatMap((c) => rows.filter((r) => r.label === c).slice(0, per));
     train = pick(all, 12);
     test = pick(await readManifest(join(grocery, 'test.csv')), 10);
     writeCsv(join(dir, 'train.csv'), train);
     writeCsv(join(dir, 'test.csv'), test);
-    const r = await runCli(['gallery', 'build', join(dir, 'train.csv'), '-o', gallery, '--embedder', models.mobilenetEmbed, '--preset', 'imagenet']);
+    const r = await runCli([
+      'gallery',
+      'build',
+      join(dir, 'train.csv'),
+      '-o',
+      gallery,
+      '--embedder',
+      models.mobilenetEmbed,
+      '--preset',
+      'imagenet',
+    ]);
     if (r.code !== 0) throw new Error(`gallery build failed: ${r.stderr}`);
   });
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -55,7 +66,9 @@ describe.skipIf(!HAVE_SHARED)('gallery CLI on real photos', () => {
     expect(Object.keys(report.perClass).sort()).toEqual([...classes].sort());
     expect(report.unknown).toBe(0);
     expect(report.top5).toBeGreaterThanOrEqual(report.top1);
-    console.log(`10-class subset (12 refs/class): top-1 ${report.top1}, top-5 ${report.top5}, mean per class ${report.meanPerClass} (chance 0.1)`);
+    console.log(
+      `10-class subset (12 refs/class): top-1 ${report.top1}, top-5 ${report.top5}, mean per class ${report.meanPerClass} (chance 0.1)`,
+    );
     // Measured 0.97 on this fixed subset (deterministic); the guard allows 3 of its 100 queries.
     expect(report.top1).toBeGreaterThanOrEqual(0.94);
     expect(r.stderr).toBe(''); // no progress bar when stderr is not a TTY
@@ -65,7 +78,10 @@ describe.skipIf(!HAVE_SHARED)('gallery CLI on real photos', () => {
     const paths = test.filter((_, i) => i % 10 === 0).map((t) => t.path);
     const r = await runCli(['classify', ...paths, '--gallery', gallery, '--json', '--top', '3']);
     expect(r.code).toBe(0);
-    const lines = r.stdout.trim().split('\n').map((l) => JSON.parse(l));
+    const lines = r.stdout
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
     expect(lines).toHaveLength(paths.length);
     for (const l of lines) {
       expect(l.labels).toHaveLength(3);
@@ -78,7 +94,10 @@ describe.skipIf(!HAVE_SHARED)('gallery CLI on real photos', () => {
   it('a gallery built with one model refuses another (E_FINGERPRINT), and a damaged file is reported in one line', async () => {
     const other = join(dir, 'logits.skg');
     // The plain classifier's 1000-d logits as "embeddings": a different model file.
-    expect((await runCli(['gallery', 'build', join(dir, 'train.csv'), '-o', other, '--embedder', models.mobilenet, '--preset', 'imagenet'])).code).toBe(0);
+    expect(
+      (await runCli(['gallery', 'build', join(dir, 'train.csv'), '-o', other, '--embedder', models.mobilenet, '--preset', 'imagenet']))
+        .code,
+    ).toBe(0);
     const r = await runCli(['classify', test[0]!.path, '--gallery', other, '--embedder', models.mobilenetEmbed]);
     expect(r.code).toBe(1);
     expect(r.stderr).toMatch(/E_FINGERPRINT/);
@@ -86,7 +105,9 @@ describe.skipIf(!HAVE_SHARED)('gallery CLI on real photos', () => {
     // A model without the recorded output: not a shape error, the gallery's embedder named instead.
     const noOutput = await runCli(['classify', test[0]!.path, '--gallery', gallery, '--embedder', models.mobilenet]);
     expect(noOutput.code).toBe(1);
-    expect(noOutput.stderr.trim()).toMatch(/mobilenetv2-12-int8\.onnx is not the embedder this gallery was built with \(.*mobilenetv2-12-int8-embed\.onnx, 224x224 input, output embedding, fingerprint [0-9a-f]{32}\): The model has no output "embedding".*\[E_FINGERPRINT\]$/);
+    expect(noOutput.stderr.trim()).toMatch(
+      /mobilenetv2-12-int8\.onnx is not the embedder this gallery was built with \(.*mobilenetv2-12-int8-embed\.onnx, 224x224 input, output embedding, fingerprint [0-9a-f]{32}\): The model has no output "embedding".*\[E_FINGERPRINT\]$/,
+    );
     const bytes = readFileSync(gallery);
     writeFileSync(join(dir, 'cut.skg'), bytes.subarray(0, bytes.length - 100));
     const cut = await runCli(['eval', join(dir, 'test.csv'), '--gallery', join(dir, 'cut.skg')]);
@@ -109,9 +130,24 @@ describe.skipIf(!HAVE_SHARED)('gallery CLI on real photos', () => {
     writeFileSync(join(refs, 'other', 'broken.jpg'), 'not a jpeg');
     // Images in a sub-folder of a class folder keep the class folder's label, with a note.
     mkdirSync(join(refs, 'other', 'side view'));
-    train.filter((t) => t.label === classes[1]).slice(4, 6).forEach((row, i) => copyFileSync(row.path, join(refs, 'other', 'side view', `${i}.jpg`)));
+    train
+      .filter((t) => t.label === classes[1])
+      .slice(4, 6)
+      .forEach((row, i) => copyFileSync(row.path, join(refs, 'other', 'side view', `${i}.jpg`)));
     const out = join(dir, 'folders.skg');
-    const r = await runCli(['gallery', 'build', refs, '-o', out, '--embedder', models.mobilenetEmbed, '--preset', 'imagenet', '--clusters', 'all']);
+    const r = await runCli([
+      'gallery',
+      'build',
+      refs,
+      '-o',
+      out,
+      '--embedder',
+      models.mobilenetEmbed,
+      '--preset',
+      'imagenet',
+      '--clusters',
+      'all',
+    ]);
     expect(r.code).toBe(0);
     expect(r.stderr).toMatch(/class "empty-class" has no images: skipped/);
     expect(r.stderr).toMatch(/skipped .*broken\.jpg/);
@@ -130,13 +166,37 @@ describe.skipIf(!HAVE_SHARED)('gallery CLI on real photos', () => {
     const refs = join(dir, 'two-classes.csv');
     writeCsv(refs, train.filter((t) => t.label === classes[0] || t.label === classes[1]).slice(0, 6));
     const out = join(dir, 'logits.skg');
-    const r = await runCli(['gallery', 'build', refs, '-o', out, '--embedder', models.mobilenetEmbed, '--preset', 'imagenet', '--embedding-output', 'output']);
+    const r = await runCli([
+      'gallery',
+      'build',
+      refs,
+      '-o',
+      out,
+      '--embedder',
+      models.mobilenetEmbed,
+      '--preset',
+      'imagenet',
+      '--embedding-output',
+      'output',
+    ]);
     expect(r.code).toBe(0);
     const info = JSON.parse((await runCli(['gallery', 'info', out, '--json'])).stdout);
     expect(info.embedder).toMatchObject({ output: 'output' });
     expect(info.dim).toBe(1000);
     expect((await runCli(['classify', train[0]!.path, '--gallery', out, '--json'])).code).toBe(0);
-    const bad = await runCli(['gallery', 'build', refs, '-o', join(dir, 'nope.skg'), '--embedder', models.mobilenetEmbed, '--preset', 'imagenet', '--embedding-output', 'nope']);
+    const bad = await runCli([
+      'gallery',
+      'build',
+      refs,
+      '-o',
+      join(dir, 'nope.skg'),
+      '--embedder',
+      models.mobilenetEmbed,
+      '--preset',
+      'imagenet',
+      '--embedding-output',
+      'nope',
+    ]);
     expect(bad.code).toBe(1);
     expect(bad.stderr).toMatch(/no output "nope".*\[E_MODEL_SHAPE\]/);
   });
@@ -145,11 +205,17 @@ describe.skipIf(!HAVE_SHARED)('gallery CLI on real photos', () => {
     const label = 'Milk, "organic" 1/2 L';
     const a = train.filter((t) => t.label === classes[2]).slice(0, 3);
     const b = train.filter((t) => t.label === classes[3]).slice(0, 3);
-    const rows = [a[0]!, b[0]!, a[1]!, b[1]!, a[2]!, b[2]!].map((r) => ({ path: r.path, label: r.label === classes[2] ? label : 'b/slash' }));
+    const rows = [a[0]!, b[0]!, a[1]!, b[1]!, a[2]!, b[2]!].map((r) => ({
+      path: r.path,
+      label: r.label === classes[2] ? label : 'b/slash',
+    }));
     writeCsv(join(dir, 'odd.csv'), rows);
     // -o into folders that do not exist yet: gallery build creates them.
     const out = join(dir, 'new', 'sub', 'odd.skg');
-    expect((await runCli(['gallery', 'build', join(dir, 'odd.csv'), '-o', out, '--embedder', models.mobilenetEmbed, '--preset', 'imagenet'])).code).toBe(0);
+    expect(
+      (await runCli(['gallery', 'build', join(dir, 'odd.csv'), '-o', out, '--embedder', models.mobilenetEmbed, '--preset', 'imagenet']))
+        .code,
+    ).toBe(0);
     const info = JSON.parse((await runCli(['gallery', 'info', out, '--json'])).stdout);
     expect(info.classes).toEqual([
       { label, references: 3, vectors: 1 },

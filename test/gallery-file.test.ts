@@ -13,21 +13,28 @@ const dir = mkdtempSync(join(tmpdir(), 'skulens-gallery-file-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 function small(): ReferenceGallery {
-  return new ReferenceGallery({ clustersPerClass: 'all' }).add('old', [new Float32Array([1, 0, 0])]).add('older', [new Float32Array([0, 1, 0])]);
+  return new ReferenceGallery({ clustersPerClass: 'all' })
+    .add('old', [new Float32Array([1, 0, 0])])
+    .add('older', [new Float32Array([0, 1, 0])]);
 }
 
 describe('gallery files', () => {
   it('saves and loads; overwriting keeps no temp files behind', async () => {
     const path = join(dir, 'g.skg');
     await small().save(path);
-    await small().add('new', [new Float32Array([0, 0, 1])]).save(path);
+    await small()
+      .add('new', [new Float32Array([0, 0, 1])])
+      .save(path);
     const g = await ReferenceGallery.load(path);
     expect(g.labels).toEqual(['new', 'old', 'older']);
     expect(readdirSync(dir).filter((f) => f.endsWith('.tmp'))).toEqual([]);
   });
 
   it('load errors name the file and the reason', async () => {
-    await expect(ReferenceGallery.load(join(dir, 'missing.skg'))).rejects.toMatchObject({ code: 'E_IO', message: expect.stringMatching(/no such file/) });
+    await expect(ReferenceGallery.load(join(dir, 'missing.skg'))).rejects.toMatchObject({
+      code: 'E_IO',
+      message: expect.stringMatching(/no such file/),
+    });
     const junk = join(dir, 'junk.skg');
     writeFileSync(junk, 'path,label\nx.jpg,x\n');
     const err = await ReferenceGallery.load(junk).catch((e: unknown) => e);
@@ -40,9 +47,13 @@ describe('gallery files', () => {
     const path = join(dir, 'precious.skg');
     await small().save(path);
     const before = statSync(path).size;
-    const child = spawn(join(REPO_ROOT, 'node_modules', '.bin', 'tsx'), [join(REPO_ROOT, 'test', 'helpers', 'save-big-gallery.ts'), path, '40000'], {
-      stdio: ['ignore', 'pipe', 'inherit'],
-    });
+    const child = spawn(
+      join(REPO_ROOT, 'node_modules', '.bin', 'tsx'),
+      [join(REPO_ROOT, 'test', 'helpers', 'save-big-gallery.ts'), path, '40000'],
+      {
+        stdio: ['ignore', 'pipe', 'inherit'],
+      },
+    );
     let output = '';
     child.stdout.on('data', (d: Buffer) => (output += d.toString()));
     // Kill (SIGKILL: no cleanup handlers run) as soon as the temp file has some bytes in it.

@@ -40,7 +40,12 @@ function unitVectors(r: Rng, n: number, dim: number): number[][] {
 /** The galleries mutated: plain float32 with HNSW settings, float16 l2, and an adapted + calibrated one (format version 3). */
 function bases(): Uint8Array[] {
   const r = rng(7);
-  const plain = new ReferenceGallery({ clustersPerClass: 'all', index: 'hnsw', hnsw: { M: 8, efConstruction: 40, ef: 32 }, threshold: 0.4 });
+  const plain = new ReferenceGallery({
+    clustersPerClass: 'all',
+    index: 'hnsw',
+    hnsw: { M: 8, efConstruction: 40, ef: 32 },
+    threshold: 0.4,
+  });
   const l2 = new ReferenceGallery({ metric: 'l2', clustersPerClass: 2 });
   const adapted = new ReferenceGallery({ clustersPerClass: 'all' });
   for (const label of ['apple', 'Bärenmarke 1,5%', 'cola', 'dill']) {
@@ -54,7 +59,30 @@ function bases(): Uint8Array[] {
 }
 
 const INTERESTING_U32 = [0, 1, 2, 3, 4, 7, 255, 256, 65535, 65536, 2 ** 31 - 1, 2 ** 31, 2 ** 32 - 1];
-const INTERESTING_JSON: unknown[] = [null, true, false, -1, 0, 1, 1.5, 2, 2 ** 31, 2 ** 32, 2 ** 53, 1e308, -1e308, '', 'x', 'all', 'hnsw', [], [1, 2], {}, { M: 4 }, 'a'.repeat(5000)];
+const INTERESTING_JSON: unknown[] = [
+  null,
+  true,
+  false,
+  -1,
+  0,
+  1,
+  1.5,
+  2,
+  2 ** 31,
+  2 ** 32,
+  2 ** 53,
+  1e308,
+  -1e308,
+  '',
+  'x',
+  'all',
+  'hnsw',
+  [],
+  [1, 2],
+  {},
+  { M: 4 },
+  'a'.repeat(5000),
+];
 const META_PATHS = [
   ['clustersPerClass'],
   ['seed'],
@@ -218,6 +246,13 @@ describe('gallery reader fuzzing', () => {
     expect(outcomes.some((k) => k.endsWith('E_GALLERY_FORMAT'))).toBe(true);
     // The bases are a few KB: nothing may allocate more than a little working memory.
     expect(rssMax - rssStart).toBeLessThan(256 * 2 ** 20);
-    console.log(`gallery fuzz: ${CASES} cases in ${((performance.now() - t0) / 1000).toFixed(1)} s, rss +${((rssMax - rssStart) / 2 ** 20).toFixed(0)} MiB; ${[...tally].sort().map(([k, n]) => `${k}: ${n}`).join(', ')}`);
+    console.log(
+      `gallery fuzz: ${CASES} cases in ${((performance.now() - t0) / 1000).toFixed(1)} s, rss +${((rssMax - rssStart) / 2 ** 20).toFixed(0)} MiB; ${[
+        ...tally,
+      ]
+        .sort()
+        .map(([k, n]) => `${k}: ${n}`)
+        .join(', ')}`,
+    );
   }, 60_000);
 });

@@ -23,8 +23,7 @@ function clustered(classes: number, per: number, dim: number, seed = 1, noise = 
     return s / 2 ** 32 - 0.5;
   };
   const centres = Array.from({ length: classes }, () => Float32Array.from({ length: dim }, rand));
-  const make = () =>
-    centres.map((c) => Array.from({ length: per }, () => unit(Float32Array.from(c, (x) => x + noise * rand()))));
+  const make = () => centres.map((c) => Array.from({ length: per }, () => unit(Float32Array.from(c, (x) => x + noise * rand()))));
   return { train: make(), test: make() };
 }
 
@@ -118,7 +117,9 @@ describe('ReferenceGallery basics', () => {
     expect(r.label).toBe('east');
     expect(g.classify(new Float32Array([1, 0.1, 0]), { threshold: 0.5 }).unknown).toBe(false);
     // A gallery-level default threshold travels with the file.
-    const strict = ReferenceGallery.fromBytes(new ReferenceGallery({ threshold: 0.99 }).add('east', [new Float32Array([1, 0, 0])]).toBytes());
+    const strict = ReferenceGallery.fromBytes(
+      new ReferenceGallery({ threshold: 0.99 }).add('east', [new Float32Array([1, 0, 0])]).toBytes(),
+    );
     expect(strict.threshold).toBe(0.99);
     expect(strict.classify(new Float32Array([1, 0.3, 0])).unknown).toBe(true);
   });
@@ -203,9 +204,18 @@ describe('vector indexes', () => {
     expect(hnsw.labels).not.toContain('class-7');
     // Direct: an index created tiny keeps growing.
     const idx = new HnswIndex({ metric: 'l2', dim: 8, capacity: 2, M: 8, efConstruction: 20, ef: 10, seed: 1 });
-    for (let i = 0; i < 100; i++) idx.add(i, Float32Array.from({ length: 8 }, (_, j) => Math.sin(i * 7 + j)));
+    for (let i = 0; i < 100; i++)
+      idx.add(
+        i,
+        Float32Array.from({ length: 8 }, (_, j) => Math.sin(i * 7 + j)),
+      );
     expect(idx.size).toBe(100);
-    expect(idx.search(Float32Array.from({ length: 8 }, (_, j) => Math.sin(42 * 7 + j)), 1)[0]!.id).toBe(42);
+    expect(
+      idx.search(
+        Float32Array.from({ length: 8 }, (_, j) => Math.sin(42 * 7 + j)),
+        1,
+      )[0]!.id,
+    ).toBe(42);
   });
 
   it('auto stays exact for few queries and switches to HNSW when the graph pays for itself', () => {
@@ -226,7 +236,13 @@ describe('gallery bytes', () => {
   const labels = ['Café Crème', 'milk, 1/2 L', 'a/b\\c "quoted"', '日本茶 🍵'];
   const g = new ReferenceGallery({
     clustersPerClass: 'all',
-    embedder: { fingerprint: '0123456789abcdef0123456789abcdef', spec: { width: 224, height: 224 }, path: '/models/m.onnx', preset: 'imagenet', output: 'embedding' },
+    embedder: {
+      fingerprint: '0123456789abcdef0123456789abcdef',
+      spec: { width: 224, height: 224 },
+      path: '/models/m.onnx',
+      preset: 'imagenet',
+      output: 'embedding',
+    },
   });
   train.forEach((vs, i) => g.add(labels[i]!, vs));
   const bytes = g.toBytes();
@@ -254,7 +270,11 @@ describe('gallery bytes', () => {
 
   it('refuses truncated files at every length', () => {
     for (const cut of [0, 1, 8, 20, HEADER_SIZE, HEADER_SIZE + 10, bytes.length >> 1, bytes.length - 4, bytes.length - 1]) {
-      expectError(() => ReferenceGallery.fromBytes(bytes.subarray(0, cut)), 'E_GALLERY_FORMAT', cut === 0 ? /empty/ : /truncated|too short/);
+      expectError(
+        () => ReferenceGallery.fromBytes(bytes.subarray(0, cut)),
+        'E_GALLERY_FORMAT',
+        cut === 0 ? /empty/ : /truncated|too short/,
+      );
     }
   });
 
@@ -266,7 +286,11 @@ describe('gallery bytes', () => {
     expectError(() => ReferenceGallery.fromBytes(magic), 'E_GALLERY_FORMAT', /not a skulens gallery/);
     const future = bytes.slice();
     new DataView(future.buffer).setUint16(8, FORMAT_VERSION + 1, true);
-    expectError(() => ReferenceGallery.fromBytes(future), 'E_GALLERY_FORMAT', new RegExp(`version ${FORMAT_VERSION + 1} .*newer skulens.*Upgrade`));
+    expectError(
+      () => ReferenceGallery.fromBytes(future),
+      'E_GALLERY_FORMAT',
+      new RegExp(`version ${FORMAT_VERSION + 1} .*newer skulens.*Upgrade`),
+    );
     const flipped = bytes.slice();
     flipped[bytes.length - 40]! ^= 0x10;
     expectError(() => ReferenceGallery.fromBytes(flipped), 'E_GALLERY_FORMAT', /checksum/);
@@ -294,7 +318,13 @@ describe('gallery bytes', () => {
 });
 
 describe('embedder identity', () => {
-  const fake = (fingerprint: string, dim = 4) => ({ fingerprint, dim, spec: { width: 1 } as never, modelPath: '/m.onnx', outputName: 'embedding' });
+  const fake = (fingerprint: string, dim = 4) => ({
+    fingerprint,
+    dim,
+    spec: { width: 1 } as never,
+    modelPath: '/m.onnx',
+    outputName: 'embedding',
+  });
 
   it('adopts the first embedder and refuses another one (E_FINGERPRINT)', () => {
     const g = new ReferenceGallery();
@@ -305,7 +335,11 @@ describe('embedder identity', () => {
     expectError(() => g.useEmbedder(fake('bbbb')), 'E_FINGERPRINT', /different model or preprocessing/);
     expectError(() => g.useEmbedder(fake('aaaa', 8)), 'E_DIM_MISMATCH');
     // Another model that also differs in width: the fingerprint is the cause, and the message names both.
-    expectError(() => g.useEmbedder(fake('bbbb', 8)), 'E_FINGERPRINT', /built with embedder aaaa .*makes 8-d vectors, the gallery holds 4-d/);
+    expectError(
+      () => g.useEmbedder(fake('bbbb', 8)),
+      'E_FINGERPRINT',
+      /built with embedder aaaa .*makes 8-d vectors, the gallery holds 4-d/,
+    );
     // Vectors of unknown origin cannot be mixed with an embedder's either.
     const anonymous = new ReferenceGallery().add('x', [new Float32Array([1, 0, 0, 0])]);
     expectError(() => anonymous.useEmbedder(fake('aaaa')), 'E_FINGERPRINT');
@@ -315,7 +349,11 @@ describe('embedder identity', () => {
     const builtin = (fingerprint: string) => ({ ...fake(fingerprint), modelPath: RETAIL160_EMBEDDER });
     const g = new ReferenceGallery();
     g.useEmbedder(builtin('old1'));
-    expectError(() => g.useEmbedder(builtin('new2')), 'E_FINGERPRINT', /earlier version of the built-in model skulens:retail-160 .*rebuild the gallery/);
+    expectError(
+      () => g.useEmbedder(builtin('new2')),
+      'E_FINGERPRINT',
+      /earlier version of the built-in model skulens:retail-160 .*rebuild the gallery/,
+    );
     // A release with another output width says the same (not a bare dimension mismatch).
     g.add('x', [new Float32Array([1, 0, 0, 0])]);
     expectError(() => g.useEmbedder({ ...builtin('new3'), dim: 8 }), 'E_FINGERPRINT', /earlier version of the built-in model/);
@@ -324,7 +362,13 @@ describe('embedder identity', () => {
   it("adapt() takes the built-in model's own defaults, which explicit options override and a saved gallery keeps", () => {
     const rng = new Rng(5);
     const fill = (g: ReferenceGallery) => {
-      for (const c of ['a', 'b', 'c']) g.add(c, Array.from({ length: 4 }, () => Float32Array.from({ length: 4 }, (_, k) => (k === c.charCodeAt(0) - 97 ? 1 : 0) + 0.3 * (rng.next() - 0.5))));
+      for (const c of ['a', 'b', 'c'])
+        g.add(
+          c,
+          Array.from({ length: 4 }, () =>
+            Float32Array.from({ length: 4 }, (_, k) => (k === c.charCodeAt(0) - 97 ? 1 : 0) + 0.3 * (rng.next() - 0.5)),
+          ),
+        );
       return g;
     };
     const withBuiltin = new ReferenceGallery({ index: 'exact' });

@@ -29,7 +29,12 @@ describe.skipIf(!HAVE_SHARED)('auto index on real embeddings', () => {
         [0.1, 0.1, 0.8],
         [0, 0, 0.7],
         [0.3, 0.3, 0.7],
-      ].map(([x, y, size]) => ({ x: Math.round(x! * w), y: Math.round(y! * h), width: Math.round(size! * w), height: Math.round(size! * h) }));
+      ].map(([x, y, size]) => ({
+        x: Math.round(x! * w),
+        y: Math.round(y! * h),
+        width: Math.round(size! * w),
+        height: Math.round(size! * h),
+      }));
       inputs.push({ image }, ...crops.map((crop) => ({ image, crop })));
       labels.push(row.label, row.label, row.label, row.label);
     }
@@ -68,7 +73,9 @@ describe.skipIf(!HAVE_SHARED)('auto index on real embeddings', () => {
     }
     const agree = got.filter((r, i) => r.label === want[i]!.label).length;
     const right = want.filter((r, i) => r.label === queries[i]!.label).length;
-    console.log(`${stored} real vectors, ${queries.length} queries: HNSW recall@1 ${(sameNearest / queries.length).toFixed(3)}, labels as exact ${(agree / queries.length).toFixed(3)}, top-1 ${(right / queries.length).toFixed(3)}`);
+    console.log(
+      `${stored} real vectors, ${queries.length} queries: HNSW recall@1 ${(sameNearest / queries.length).toFixed(3)}, labels as exact ${(agree / queries.length).toFixed(3)}, top-1 ${(right / queries.length).toFixed(3)}`,
+    );
     expect(sameNearest / queries.length).toBeGreaterThanOrEqual(0.99);
     expect(agree / queries.length).toBeGreaterThanOrEqual(0.99);
     // Real embeddings, not noise: far above chance (1/81) even with 3 photos per class.

@@ -13,7 +13,9 @@ const file = (name: string) => join(dir, name);
 
 /** A real JPEG whose frame header (SOF0) is patched to claim width×height. */
 async function jpegClaiming(width: number, height: number): Promise<Buffer> {
-  const jpeg = await sharp({ create: { width: 16, height: 16, channels: 3, background: '#888' } }).jpeg().toBuffer();
+  const jpeg = await sharp({ create: { width: 16, height: 16, channels: 3, background: '#888' } })
+    .jpeg()
+    .toBuffer();
   const sof = jpeg.indexOf(Buffer.from([0xff, 0xc0]));
   jpeg.writeUInt16BE(height, sof + 5);
   jpeg.writeUInt16BE(width, sof + 7);
@@ -42,7 +44,9 @@ beforeAll(async () => {
 
 describe('loadImage: bad and unusual inputs', () => {
   it('corrupt JPEG (truncated half-way) fails naming the file', async () => {
-    const jpeg = await sharp({ create: { width: 400, height: 300, channels: 3, background: '#808080', noise: { type: 'gaussian', mean: 128, sigma: 40 } } })
+    const jpeg = await sharp({
+      create: { width: 400, height: 300, channels: 3, background: '#808080', noise: { type: 'gaussian', mean: 128, sigma: 40 } },
+    })
       .jpeg()
       .toBuffer();
     writeFileSync(file('truncated.jpg'), jpeg.subarray(0, jpeg.length >> 1));
@@ -66,21 +70,30 @@ describe('loadImage: bad and unusual inputs', () => {
 
   it('a header declaring 30000×30000 is refused before decoding (decompression bomb)', async () => {
     writeFileSync(file('bomb.jpg'), await jpegClaiming(30000, 30000));
-    await expectDecodeError(file('bomb.jpg'), /900,000,000 pixels, more than the limit of 64,000,000 pixels .*maxPixels option, or --max-pixels/, 'bomb.jpg');
+    await expectDecodeError(
+      file('bomb.jpg'),
+      /900,000,000 pixels, more than the limit of 64,000,000 pixels .*maxPixels option, or --max-pixels/,
+      'bomb.jpg',
+    );
   });
 
-  it.skipIf(!HAVE_SHARED)('maxPixels: a 348×348 photo fails under a 100,000-pixel limit, naming --max-pixels, and decodes under 200,000', async () => {
-    const path = join(grocery, 'test/Fruit/Banana/Banana_013.jpg');
-    const err = await loadImage(path, { maxPixels: 100_000 }).catch((e: unknown) => e);
-    expect(err).toMatchObject({ code: 'E_IMAGE_DECODE' });
-    expect((err as Error).message).toMatch(/121,104 pixels, more than the limit of 100,000 pixels .*--max-pixels/);
-    expect(await loadImage(path, { maxPixels: 200_000 })).toMatchObject({ width: 348, height: 348 });
-    expect(DEFAULT_MAX_PIXELS).toBe(64_000_000);
-    await expect(loadImage(path, { maxPixels: 0 })).rejects.toMatchObject({ code: 'E_INPUT' });
-  });
+  it.skipIf(!HAVE_SHARED)(
+    'maxPixels: a 348×348 photo fails under a 100,000-pixel limit, naming --max-pixels, and decodes under 200,000',
+    async () => {
+      const path = join(grocery, 'test/Fruit/Banana/Banana_013.jpg');
+      const err = await loadImage(path, { maxPixels: 100_000 }).catch((e: unknown) => e);
+      expect(err).toMatchObject({ code: 'E_IMAGE_DECODE' });
+      expect((err as Error).message).toMatch(/121,104 pixels, more than the limit of 100,000 pixels .*--max-pixels/);
+      expect(await loadImage(path, { maxPixels: 200_000 })).toMatchObject({ width: 348, height: 348 });
+      expect(DEFAULT_MAX_PIXELS).toBe(64_000_000);
+      await expect(loadImage(path, { maxPixels: 0 })).rejects.toMatchObject({ code: 'E_INPUT' });
+    },
+  );
 
   it('a 1×1 image decodes', async () => {
-    const png = await sharp({ create: { width: 1, height: 1, channels: 3, background: '#ff8000' } }).png().toBuffer();
+    const png = await sharp({ create: { width: 1, height: 1, channels: 3, background: '#ff8000' } })
+      .png()
+      .toBuffer();
     const img = await loadImage(png);
     expect(img).toMatchObject({ width: 1, height: 1, channels: 3 });
     expect(Array.from(img.data)).toEqual([255, 128, 0]);
@@ -98,7 +111,9 @@ describe('loadImage: bad and unusual inputs', () => {
   it('RGBA is flattened onto white', async () => {
     const rgba = Buffer.alloc(4 * 4 * 4);
     for (let i = 0; i < 16; i++) rgba.set(i < 8 ? [255, 0, 0, 255] : [0, 0, 0, 0], i * 4); // top opaque red, bottom transparent
-    const png = await sharp(rgba, { raw: { width: 4, height: 4, channels: 4 } }).png().toBuffer();
+    const png = await sharp(rgba, { raw: { width: 4, height: 4, channels: 4 } })
+      .png()
+      .toBuffer();
     const img = await loadImage(png);
     expect(img.channels).toBe(3);
     expect(Array.from(img.data.subarray(0, 3))).toEqual([255, 0, 0]);
@@ -133,7 +148,9 @@ describe('loadImage: bad and unusual inputs', () => {
   });
 
   it('a file: URL decodes; a browser-only image object is refused in Node', async () => {
-    const png = await sharp({ create: { width: 3, height: 2, channels: 3, background: '#00ff00' } }).png().toBuffer();
+    const png = await sharp({ create: { width: 3, height: 2, channels: 3, background: '#00ff00' } })
+      .png()
+      .toBuffer();
     writeFileSync(file('url.png'), png);
     const img = await loadImage(pathToFileURL(file('url.png')));
     expect([img.width, img.height]).toEqual([3, 2]);

@@ -30,7 +30,11 @@ let packed: { filename: string; files: { path: string; size: number }[] };
 // `unshare -n` (a network namespace with no interfaces) proves "offline" where it is allowed (root on Linux).
 const OFFLINE = spawnSync('unshare', ['-n', 'true']).status === 0;
 const run = (args: string[]) =>
-  spawnSync(OFFLINE ? 'unshare' : process.execPath, OFFLINE ? ['-n', process.execPath, ...args] : args, { cwd: app, encoding: 'utf8', timeout: 120_000 });
+  spawnSync(OFFLINE ? 'unshare' : process.execPath, OFFLINE ? ['-n', process.execPath, ...args] : args, {
+    cwd: app,
+    encoding: 'utf8',
+    timeout: 120_000,
+  });
 
 beforeAll(() => {
   if (!existsSync(join(REPO_ROOT, 'dist', 'index.js'))) execFileSync('npm', ['run', 'build'], { cwd: REPO_ROOT, stdio: 'ignore' });
@@ -83,48 +87,70 @@ describe('installed package', () => {
       expect(model, `${file} is in the tarball`).toBeDefined();
       expect(model!.size).toBeLessThanOrEqual(4 * 1024 * 1024);
     }
-    expect(paths.filter((p) => /^(training|test|fixtures|bench|scratch)\//.test(p) || (/\.(jpe?g|png|pt|f16|f32)$/.test(p) && !p.startsWith('docs/img/')))).toEqual([]);
+    expect(
+      paths.filter(
+        (p) => /^(training|test|fixtures|bench|scratch)\//.test(p) || (/\.(jpe?g|png|pt|f16|f32)$/.test(p) && !p.startsWith('docs/img/')),
+      ),
+    ).toEqual([]);
     expect(paths.filter((p) => p.endsWith('.onnx')).sort()).toEqual([RETAIL_FILE, ...shipped].sort());
     expect(packed.files.find((f) => f.path === RETAIL_FILE)!.size).toBeLessThanOrEqual(4 * 1024 * 1024);
     // The Apache-2.0 model ships with its licence and a NOTICE naming its origin.
     expect(paths).toEqual(expect.arrayContaining(['models/LICENSE-APACHE-2.0', 'models/NOTICE']));
   });
 
-  it.skipIf(!HAVE_SHARED || !HAVE_SHELF)(`detects shelf products with the built-in detector from node_modules${OFFLINE ? ', network off' : ''}`, () => {
-    const photo = join(shelves, 'train_2943.jpg');
-    const choose = DEFAULT_DETECTOR === undefined ? ['skulens:shelf'] : [];
-    const r = run(['detect.js', photo, ...choose]);
-    expect(r.stderr).not.toMatch(/Error/);
-    const result = JSON.parse(r.stdout);
-    expect(result).toMatchObject({ model: 'skulens:shelf', format: 'yolov5' });
-    expect(result.boxes).toBeGreaterThan(50);
+  it.skipIf(!HAVE_SHARED || !HAVE_SHELF)(
+    `detects shelf products with the built-in detector from node_modules${OFFLINE ? ', network off' : ''}`,
+    () => {
+      const photo = join(shelves, 'train_2943.jpg');
+      const choose = DEFAULT_DETECTOR === undefined ? ['skulens:shelf'] : [];
+      const r = run(['detect.js', photo, ...choose]);
+      expect(r.stderr).not.toMatch(/Error/);
+      const result = JSON.parse(r.stdout);
+      expect(result).toMatchObject({ model: 'skulens:shelf', format: 'yolov5' });
+      expect(result.boxes).toBeGreaterThan(50);
 
-    const cli = run([join(installed, 'dist', 'cli.js'), 'detect', photo, '--json', ...(choose.length ? ['--detector', 'skulens:shelf'] : [])]);
-    expect(cli.status, cli.stderr).toBe(0);
-    expect(JSON.parse(cli.stdout)[0].detections).toHaveLength(result.boxes);
-  }, 120_000);
+      const cli = run([
+        join(installed, 'dist', 'cli.js'),
+        'detect',
+        photo,
+        '--json',
+        ...(choose.length ? ['--detector', 'skulens:shelf'] : []),
+      ]);
+      expect(cli.status, cli.stderr).toBe(0);
+      expect(JSON.parse(cli.stdout)[0].detections).toHaveLength(result.boxes);
+    },
+    120_000,
+  );
 
-  it.skipIf(!HAVE_SHARED)(`embeds with the built-in models from node_modules${OFFLINE ? ', network off' : ''}`, () => {
-    const r = run(['main.js', join(grocery, 'test/Fruit/Banana/Banana_001.jpg')]);
-    expect(r.stderr).not.toMatch(/Error/);
-    const result = JSON.parse(r.stdout);
-    expect(result).toMatchObject({ model: 'skulens:mobilenetv2', dim: 1280 });
-    expect(result.norm).toBeCloseTo(1, 5);
+  it.skipIf(!HAVE_SHARED)(
+    `embeds with the built-in models from node_modules${OFFLINE ? ', network off' : ''}`,
+    () => {
+      const r = run(['main.js', join(grocery, 'test/Fruit/Banana/Banana_001.jpg')]);
+      expect(r.stderr).not.toMatch(/Error/);
+      const result = JSON.parse(r.stdout);
+      expect(result).toMatchObject({ model: 'skulens:mobilenetv2', dim: 1280 });
+      expect(result.norm).toBeCloseTo(1, 5);
 
-    const both = run(['main.js', join(grocery, 'test/Fruit/Banana/Banana_001.jpg'), 'skulens:retail-160']);
-    const second = JSON.parse(both.stdout.trim().split('\n')[0]!); // main.js prints the second model's line first
-    expect(second).toMatchObject({ model: 'skulens:retail-160', dim: 512, specSource: 'metadata' });
-    expect(second.norm).toBeCloseTo(1, 5);
+      const both = run(['main.js', join(grocery, 'test/Fruit/Banana/Banana_001.jpg'), 'skulens:retail-160']);
+      const second = JSON.parse(both.stdout.trim().split('\n')[0]!); // main.js prints the second model's line first
+      expect(second).toMatchObject({ model: 'skulens:retail-160', dim: 512, specSource: 'metadata' });
+      expect(second.norm).toBeCloseTo(1, 5);
 
-    const cli = run([join(installed, 'dist', 'cli.js'), 'embed', join(grocery, 'test/Fruit/Banana/Banana_001.jpg'), '--json']);
-    expect(cli.status).toBe(0);
-    expect(JSON.parse(cli.stdout).vector).toHaveLength(1280);
-  }, 120_000);
+      const cli = run([join(installed, 'dist', 'cli.js'), 'embed', join(grocery, 'test/Fruit/Banana/Banana_001.jpg'), '--json']);
+      expect(cli.status).toBe(0);
+      expect(JSON.parse(cli.stdout).vector).toHaveLength(1280);
+    },
+    120_000,
+  );
 
-  it.skipIf(!HAVE_SHARED)('reads the model from the installed copy, not from the repository', () => {
-    rmSync(join(installed, 'models'), { recursive: true });
-    const r = run(['main.js', join(grocery, 'test/Fruit/Banana/Banana_001.jpg')]);
-    expect(r.status).not.toBe(0);
-    expect(r.stderr).toMatch(/built-in model skulens-mobilenetv2\.onnx is missing from the skulens package/);
-  }, 120_000);
+  it.skipIf(!HAVE_SHARED)(
+    'reads the model from the installed copy, not from the repository',
+    () => {
+      rmSync(join(installed, 'models'), { recursive: true });
+      const r = run(['main.js', join(grocery, 'test/Fruit/Banana/Banana_001.jpg')]);
+      expect(r.status).not.toBe(0);
+      expect(r.stderr).toMatch(/built-in model skulens-mobilenetv2\.onnx is missing from the skulens package/);
+    },
+    120_000,
+  );
 });

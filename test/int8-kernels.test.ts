@@ -15,7 +15,6 @@ import { HAVE_SHARED, models, shelves, testPhotos as photos } from './helpers/sh
 
 const exact = { extra: { session: { ...EXACT_INT8_SESSION_ENTRY } } };
 
-
 describe('int8 kernel probe', () => {
   it('its graph computes 255·127·64 per output under exact arithmetic, and it agrees with the default kernels', async () => {
     const run = async (options?: ort.InferenceSession.SessionOptions) => {
@@ -61,7 +60,12 @@ describe.skipIf(!HAVE_SHARED)('the kernels skulens picks give the exact vectors'
   }
 
   it('YOLOv8n-int8 detector: default session options and exact int8 arithmetic give identical boxes', async () => {
-    const photo = join(shelves, readdirSync(shelves).filter((f) => f.endsWith('.jpg')).sort()[0]!);
+    const photo = join(
+      shelves,
+      readdirSync(shelves)
+        .filter((f) => f.endsWith('.jpg'))
+        .sort()[0]!,
+    );
     const picked = await Detector.create({ model: models.yolov8 });
     const reference = await Detector.create({ model: models.yolov8, sessionOptions: exact });
     try {

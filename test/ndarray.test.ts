@@ -12,7 +12,8 @@ import { grocery, HAVE_SHARED, models } from './helpers/shared.js';
 function transposedView(img: RawImage): NdArrayImage {
   const { width: w, height: h, channels: c } = img;
   const data = new Uint8Array(w * h * c);
-  for (let y = 0; y < h; y++) for (let x = 0; x < w; x++) for (let k = 0; k < c; k++) data[(x * h + y) * c + k] = img.data[(y * w + x) * c + k]!;
+  for (let y = 0; y < h; y++)
+    for (let x = 0; x < w; x++) for (let k = 0; k < c; k++) data[(x * h + y) * c + k] = img.data[(y * w + x) * c + k]!;
   return { data, shape: [h, w, c], stride: [c, h * c, 1], offset: 0 };
 }
 
@@ -21,7 +22,9 @@ function flippedView(img: RawImage): NdArrayImage {
   const { width: w, height: h, channels: c } = img;
   const pad = 17;
   const data = new Uint8Array(pad + w * h * c);
-  for (let y = 0; y < h; y++) for (let x = 0; x < w; x++) for (let k = 0; k < c; k++) data[pad + ((h - 1 - y) * w + (w - 1 - x)) * c + k] = img.data[(y * w + x) * c + k]!;
+  for (let y = 0; y < h; y++)
+    for (let x = 0; x < w; x++)
+      for (let k = 0; k < c; k++) data[pad + ((h - 1 - y) * w + (w - 1 - x)) * c + k] = img.data[(y * w + x) * c + k]!;
   return { data, shape: [h, w, c], stride: [-w * c, -c, 1], offset: pad + (h * w - 1) * c };
 }
 
@@ -40,8 +43,22 @@ describe('ndarray images: bad shapes and values', () => {
     same(await loadImage(contiguous(img)));
     same(await loadImage(transposedView(img)));
     same(await loadImage(flippedView(img)));
-    same(await loadImage(contiguous(img, Float32Array.from(img.data, (v) => v / 255))));
-    same(await loadImage(contiguous(img, Float64Array.from(img.data, (v) => v / 255))));
+    same(
+      await loadImage(
+        contiguous(
+          img,
+          Float32Array.from(img.data, (v) => v / 255),
+        ),
+      ),
+    );
+    same(
+      await loadImage(
+        contiguous(
+          img,
+          Float64Array.from(img.data, (v) => v / 255),
+        ),
+      ),
+    );
     const gray = await loadImage({ data: Uint8Array.of(0, 50, 100, 150, 200, 250), shape: [2, 3], stride: [3, 1], offset: 0 });
     expect(gray).toMatchObject({ width: 3, height: 2, channels: 3 });
     expect(Array.from(gray.data.subarray(3, 6))).toEqual([50, 50, 50]);
@@ -54,11 +71,17 @@ describe('ndarray images: bad shapes and values', () => {
       expect((err as Error).message).toMatch(pattern);
     };
     // planar [channels, height, width]
-    await bad({ data: new Uint8Array(3 * 4 * 5), shape: [3, 4, 5], stride: [20, 5, 1], offset: 0 }, /ndarray \[3x4x5\].*5 channels.*transpose\(1, 2, 0\)/);
+    await bad(
+      { data: new Uint8Array(3 * 4 * 5), shape: [3, 4, 5], stride: [20, 5, 1], offset: 0 },
+      /ndarray \[3x4x5\].*5 channels.*transpose\(1, 2, 0\)/,
+    );
     await bad({ data: new Uint8Array(24), shape: [2, 3, 4, 1], stride: [12, 4, 1, 1], offset: 0 }, /expected \[height, width, channels\]/);
     await bad(contiguous(img, Float32Array.from(img.data)), /float pixels must be 0–1, got 37 .*divide 0–255 values by 255/);
     await bad({ ...contiguous(img), offset: 5 }, /reach elements 5 to 40, but data holds 36/);
-    await bad(contiguous(img, Int16Array.from(img.data) as never), /Uint8Array or Uint8ClampedArray \(0–255\), or a Float32Array or Float64Array \(0–1\)/);
+    await bad(
+      contiguous(img, Int16Array.from(img.data) as never),
+      /Uint8Array or Uint8ClampedArray \(0–255\), or a Float32Array or Float64Array \(0–1\)/,
+    );
   });
 });
 
@@ -72,12 +95,24 @@ describe.skipIf(!HAVE_SHARED)('ndarray images through the Embedder and the Detec
   });
   afterAll(() => embedder?.dispose());
 
-  it('a transposed view, a flipped view and float 0–1 pixels give the contiguous image\'s vector exactly', async () => {
-    const [ref, ...others] = await embedder.embed([raw, contiguous(raw), transposedView(raw), flippedView(raw), contiguous(raw, Float32Array.from(raw.data, (v) => v / 255))]);
+  it("a transposed view, a flipped view and float 0–1 pixels give the contiguous image's vector exactly", async () => {
+    const [ref, ...others] = await embedder.embed([
+      raw,
+      contiguous(raw),
+      transposedView(raw),
+      flippedView(raw),
+      contiguous(
+        raw,
+        Float32Array.from(raw.data, (v) => v / 255),
+      ),
+    ]);
     for (const v of others) expect(Array.from(v)).toEqual(Array.from(ref!));
     // and crops of an ndarray are crops of its pixels
     const crop = { x: 40, y: 30, width: 150, height: 200 };
-    const [a, b] = await embedder.embed([{ image: raw, crop }, { image: transposedView(raw), crop }]);
+    const [a, b] = await embedder.embed([
+      { image: raw, crop },
+      { image: transposedView(raw), crop },
+    ]);
     expect(Array.from(b!)).toEqual(Array.from(a!));
   });
 

@@ -136,11 +136,16 @@ describe('preprocessing', () => {
       const bottom = px(x0, y1, c) * (1 - fx) + px(x1, y1, c) * fx;
       return top * (1 - fy) + bottom * fy;
     };
-    for (const [W, H] of [[29, 23], [13, 11], [7, 6]] as const) {
+    for (const [W, H] of [
+      [29, 23],
+      [13, 11],
+      [7, 6],
+    ] as const) {
       const { at } = run(image, resolveSpec(undefined, { ...raw, width: W, height: H }));
       for (let y = 0; y < H; y++)
         for (let x = 0; x < W; x++)
-          for (let c = 0; c < 3; c++) expect(at(c, x, y)).toBeCloseTo(reference(((x + 0.5) * w) / W - 0.5, ((y + 0.5) * h) / H - 0.5, c), 3);
+          for (let c = 0; c < 3; c++)
+            expect(at(c, x, y)).toBeCloseTo(reference(((x + 0.5) * w) / W - 0.5, ((y + 0.5) * h) / H - 0.5, c), 3);
     }
     // A crop touching the bottom-right corner samples only inside the crop.
     const crop = { x: 9, y: 8, width: 4, height: 3 };
@@ -149,7 +154,10 @@ describe('preprocessing', () => {
     for (let y = 0; y < 6; y++)
       for (let x = 0; x < 8; x++)
         for (let c = 0; c < 3; c++)
-          expect(at(c, x, y)).toBeCloseTo(reference(clampTo(9 + ((x + 0.5) * 4) / 8 - 0.5, 9, 12), clampTo(8 + ((y + 0.5) * 3) / 6 - 0.5, 8, 10), c), 3);
+          expect(at(c, x, y)).toBeCloseTo(
+            reference(clampTo(9 + ((x + 0.5) * 4) / 8 - 0.5, 9, 12), clampTo(8 + ((y + 0.5) * 3) / 6 - 0.5, 8, 10), c),
+            3,
+          );
   });
 });
 

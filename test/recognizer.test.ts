@@ -36,7 +36,9 @@ describe.skipIf(!HAVE_SHARED)('Recognizer', () => {
     embedder = await Embedder.create({ model: models.mobilenetEmbed, preset: 'imagenet' });
     gallery = new ReferenceGallery();
     for (const [label, dir] of Object.entries(REFS)) {
-      const images = Array.from({ length: 10 }, (_, i) => join(grocery, dir, `${dir.split('/').pop()}_${String(i + 1).padStart(3, '0')}.jpg`));
+      const images = Array.from({ length: 10 }, (_, i) =>
+        join(grocery, dir, `${dir.split('/').pop()}_${String(i + 1).padStart(3, '0')}.jpg`),
+      );
       const { added } = await gallery.addImages(embedder, label, images);
       expect(added).toBe(10);
     }
@@ -83,7 +85,12 @@ describe.skipIf(!HAVE_SHARED)('Recognizer', () => {
     const err = thrown(() => new Recognizer({ detector, embedder: other, gallery }));
     await other.dispose();
     expect(isSkulensError(err, 'E_FINGERPRINT')).toBe(true);
-    expect(isSkulensError(thrown(() => new Recognizer({ detector, embedder, gallery: new ReferenceGallery() })), 'E_EMPTY')).toBe(true);
+    expect(
+      isSkulensError(
+        thrown(() => new Recognizer({ detector, embedder, gallery: new ReferenceGallery() })),
+        'E_EMPTY',
+      ),
+    ).toBe(true);
   });
 
   it('an image with nothing detected gives an empty recognition, not an error', async () => {

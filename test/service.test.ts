@@ -25,11 +25,19 @@ describe.skipIf(!HAVE_SHARED)('skulens serve (in-process)', () => {
   let service: RecognitionService;
   let base: string;
   const auth = { Authorization: `Bearer ${TOKEN}` };
-  const post = (path: string, body: Uint8Array | string, headers: Record<string, string> = auth) => fetch(base + path, { method: 'POST', body: body as BodyInit, headers: { 'Content-Type': 'image/jpeg', ...headers } });
+  const post = (path: string, body: Uint8Array | string, headers: Record<string, string> = auth) =>
+    fetch(base + path, { method: 'POST', body: body as BodyInit, headers: { 'Content-Type': 'image/jpeg', ...headers } });
 
   beforeAll(async () => {
     await saveGallery(galleryFile, FRUIT);
-    service = await createService({ gallery: galleryFile, detector: DETECTOR, detectorOptions: { classAgnostic: true }, token: TOKEN, maxBytes: 4 << 20, maxQueue: 2 });
+    service = await createService({
+      gallery: galleryFile,
+      detector: DETECTOR,
+      detectorOptions: { classAgnostic: true },
+      token: TOKEN,
+      maxBytes: 4 << 20,
+      maxQueue: 2,
+    });
     base = await service.app.listen({ host: '127.0.0.1', port: 0 });
   }, 300_000);
   afterAll(async () => {

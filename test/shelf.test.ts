@@ -9,7 +9,18 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import sharp from 'sharp';
 import { afterAll, describe, expect, it } from 'vitest';
-import { DEFAULT_DETECTOR, Detector, Embedder, Recognizer, ReferenceGallery, SHELF_DETECTOR, isSkulensError, shelfShare, type Detection, type Rect } from '../src/index.js';
+import {
+  DEFAULT_DETECTOR,
+  Detector,
+  Embedder,
+  Recognizer,
+  ReferenceGallery,
+  SHELF_DETECTOR,
+  isSkulensError,
+  shelfShare,
+  type Detection,
+  type Rect,
+} from '../src/index.js';
 import { mergeTiles, tileGrid, autoTiles, type TilePass } from '../src/core/detector/tiles.js';
 import { constantDetector } from '../fixtures/detector-graphs.js';
 import { runCli } from './helpers/cli.js';
@@ -56,7 +67,8 @@ describe('tiles: merging without doubles (synthetic shelf)', () => {
   const H = 2560;
   // A shelf of products: 7 rows of 12 small facings, plus 4 large products taller than the overlap.
   const truth: Rect[] = [];
-  for (let row = 0; row < 7; row++) for (let col = 0; col < 12; col++) truth.push({ x: 20 + col * 158, y: 30 + row * 300, width: 140, height: 250 });
+  for (let row = 0; row < 7; row++)
+    for (let col = 0; col < 12; col++) truth.push({ x: 20 + col * 158, y: 30 + row * 300, width: 140, height: 250 });
   for (let i = 0; i < 4; i++) truth.push({ x: 200 + i * 420, y: 2150, width: 380, height: 400 });
 
   /**
@@ -75,7 +87,16 @@ describe('tiles: merging without doubles (synthetic shelf)', () => {
       const j = () => (rand() - 0.5) * 6;
       const bx = Math.max(region.x, x1 + j());
       const by = Math.max(region.y, y1 + j());
-      out.push({ box: { x: bx, y: by, width: Math.min(region.x + region.width, x2 + j()) - bx, height: Math.min(region.y + region.height, y2 + j()) - by }, score: score + rand() * 0.1, classId: 0 });
+      out.push({
+        box: {
+          x: bx,
+          y: by,
+          width: Math.min(region.x + region.width, x2 + j()) - bx,
+          height: Math.min(region.y + region.height, y2 + j()) - by,
+        },
+        score: score + rand() * 0.1,
+        classId: 0,
+      });
     }
     return out;
   }
@@ -121,7 +142,12 @@ describe('tiles: merging without doubles (synthetic shelf)', () => {
   }
 
   it('tiles cover the photo, stay inside it and keep the model input aspect', () => {
-    for (const [w, h, n] of [[1920, 2560, 2], [2560, 1920, 3], [4000, 1000, 4], [800, 600, 2]] as const) {
+    for (const [w, h, n] of [
+      [1920, 2560, 2],
+      [2560, 1920, 3],
+      [4000, 1000, 4],
+      [800, 600, 2],
+    ] as const) {
       const grid = tileGrid(w, h, n);
       for (const t of grid.tiles) {
         expect(t.x).toBeGreaterThanOrEqual(0);
@@ -133,7 +159,8 @@ describe('tiles: merging without doubles (synthetic shelf)', () => {
       // Every point of a 5-px lattice (and the far edges) lies in some tile.
       let holes = 0;
       for (let y = 0; y <= h; y += 5) {
-        for (let x = 0; x <= w; x += 5) if (!grid.tiles.some((t) => x >= t.x && x <= t.x + t.width && y >= t.y && y <= t.y + t.height)) holes++;
+        for (let x = 0; x <= w; x += 5)
+          if (!grid.tiles.some((t) => x >= t.x && x <= t.x + t.width && y >= t.y && y <= t.y + t.height)) holes++;
       }
       expect(holes, `${w}x${h} in ${n}`).toBe(0);
       const longTiles = new Set(grid.tiles.map((t) => (w >= h ? t.x : t.y))).size;
@@ -165,7 +192,11 @@ describe('share of shelf', () => {
       { box: box(10, 20), label: 'a' },
     ];
     const shelf = shelfShare(items);
-    expect(shelf.map((s) => [s.label, s.facings])).toEqual([['a', 3], ['b', 1], [null, 1]]);
+    expect(shelf.map((s) => [s.label, s.facings])).toEqual([
+      ['a', 3],
+      ['b', 1],
+      [null, 1],
+    ]);
     const area = 3 * 200 + 600 + 25;
     expect(shelf[0]).toMatchObject({ facingShare: 3 / 5, areaShare: 600 / area });
     expect(shelf[1]).toMatchObject({ facingShare: 1 / 5, areaShare: 600 / area });
@@ -191,10 +222,16 @@ describe('images the detector cannot use', () => {
   it('a tiny image, a 1-pixel-high strip and an image over the pixel limit are coded errors', async () => {
     const detector = await Detector.create({ model, format: 'yolov5', worker: false });
     try {
-      const tiny = await sharp({ create: { width: 8, height: 8, channels: 3, background: '#888' } }).png().toBuffer();
-      const strip = await sharp({ create: { width: 2560, height: 1, channels: 3, background: '#888' } }).png().toBuffer();
+      const tiny = await sharp({ create: { width: 8, height: 8, channels: 3, background: '#888' } })
+        .png()
+        .toBuffer();
+      const strip = await sharp({ create: { width: 2560, height: 1, channels: 3, background: '#888' } })
+        .png()
+        .toBuffer();
       // 9000×8000 = 72 MP, over the 64 MP decoding limit (checked from the header, nothing is decoded).
-      const huge = await sharp({ create: { width: 9000, height: 8000, channels: 3, background: '#888' } }).png().toBuffer();
+      const huge = await sharp({ create: { width: 9000, height: 8000, channels: 3, background: '#888' } })
+        .png()
+        .toBuffer();
       for (const [bytes, pattern] of [
         [tiny, /8x8 pixels: too small or too narrow/],
         [strip, /2560x1 pixels: too small or too narrow/],
@@ -219,8 +256,12 @@ describe('images the detector cannot use', () => {
     writeFileSync(modelFile, model);
     const strip = join(work, 'strip.png');
     const ok = join(work, 'ok.png');
-    await sharp({ create: { width: 2560, height: 1, channels: 3, background: '#888' } }).png().toFile(strip);
-    await sharp({ create: { width: 640, height: 480, channels: 3, background: '#888' } }).png().toFile(ok);
+    await sharp({ create: { width: 2560, height: 1, channels: 3, background: '#888' } })
+      .png()
+      .toFile(strip);
+    await sharp({ create: { width: 640, height: 480, channels: 3, background: '#888' } })
+      .png()
+      .toFile(ok);
     const r = await runCli(['detect', strip, ok, '--detector', modelFile, '--format', 'yolov5', '--json']);
     expect(r.code, r.stderr).toBe(0);
     expect(r.stderr).toMatch(/skipped .*strip\.png: .*too small or too narrow/);
@@ -248,7 +289,10 @@ describe.skipIf(!HAVE_SHARED || !HAVE_MODEL)('built-in shelf detector (skulens:s
   // Whether skulens:shelf is the default (DEFAULT_DETECTOR) follows its benchmark figure; both states are tested.
   it('loads by id, and is what Detector.create() uses with no arguments when it is the default', async () => {
     if (DEFAULT_DETECTOR === undefined) {
-      const err = await Detector.create().then(() => undefined, (e: unknown) => e as { code: string; message: string });
+      const err = await Detector.create().then(
+        () => undefined,
+        (e: unknown) => e as { code: string; message: string },
+      );
       expect(err).toMatchObject({ code: 'E_INPUT', message: expect.stringMatching(/No detector model given.*skulens:shelf/) });
     } else expect(DEFAULT_DETECTOR).toBe(SHELF_DETECTOR);
     const detector = await (DEFAULT_DETECTOR === undefined ? Detector.create({ model: SHELF_DETECTOR }) : Detector.create());
@@ -265,7 +309,10 @@ describe.skipIf(!HAVE_SHARED || !HAVE_MODEL)('built-in shelf detector (skulens:s
   it('finds the boxes stored in fixtures/shelf-expected.json (up to float noise)', async () => {
     const expected = readExpected();
     const sha = createHash('sha256').update(readFileSync(SHELF_MODEL)).digest('hex');
-    expect(sha, 'models/skulens-shelf.onnx changed: run `npx tsx scripts/shelf-expectation.ts` and commit fixtures/shelf-expected.json').toBe(expected.modelSha256);
+    expect(
+      sha,
+      'models/skulens-shelf.onnx changed: run `npx tsx scripts/shelf-expectation.ts` and commit fixtures/shelf-expected.json',
+    ).toBe(expected.modelSha256);
     const detector = await Detector.create({ model: SHELF_DETECTOR });
     const found = await detector.detect(join(SHARED, expected.photo));
     await detector.dispose();
@@ -274,7 +321,13 @@ describe.skipIf(!HAVE_SHARED || !HAVE_MODEL)('built-in shelf detector (skulens:s
     const edge = (s: number) => Math.abs(s - expected.confidence) < 1e-3;
     const unmatched = [...found];
     for (const e of expected.detections) {
-      const i = unmatched.findIndex((d) => Math.abs(d.box.x - e.x) < 0.5 && Math.abs(d.box.y - e.y) < 0.5 && Math.abs(d.box.width - e.width) < 0.5 && Math.abs(d.box.height - e.height) < 0.5);
+      const i = unmatched.findIndex(
+        (d) =>
+          Math.abs(d.box.x - e.x) < 0.5 &&
+          Math.abs(d.box.y - e.y) < 0.5 &&
+          Math.abs(d.box.width - e.width) < 0.5 &&
+          Math.abs(d.box.height - e.height) < 0.5,
+      );
       if (i < 0) {
         expect(edge(e.score), `expected box ${JSON.stringify(e)} not found`).toBe(true);
         continue;
@@ -294,7 +347,8 @@ describe.skipIf(!HAVE_SHARED || !HAVE_MODEL)('built-in shelf detector (skulens:s
       const b = await tiled.detectDetailed(photo);
       expect(a.tiles).toBe(0);
       expect(b.tiles).toBe(4);
-      for (const [i, x] of b.detections.entries()) for (const y of b.detections.slice(i + 1)) expect(iou(x.box, y.box)).toBeLessThanOrEqual(tiled.iou);
+      for (const [i, x] of b.detections.entries())
+        for (const y of b.detections.slice(i + 1)) expect(iou(x.box, y.box)).toBeLessThanOrEqual(tiled.iou);
       // Tiles may find more small products, but not double the count.
       expect(b.detections.length).toBeGreaterThan(0.7 * a.detections.length);
       expect(b.detections.length).toBeLessThan(1.6 * Math.max(a.detections.length, 20));
@@ -309,7 +363,9 @@ describe.skipIf(!HAVE_SHARED || !HAVE_MODEL)('built-in shelf detector (skulens:s
     const gallery = new ReferenceGallery();
     const dir = join(grocery, 'train', 'Packages', 'Juice');
     for (const brand of ['Bravo-Apple-Juice', 'Tropicana-Apple-Juice']) {
-      const files = Array.from({ length: 4 }, (_, i) => join(dir, brand, `${brand}_${String(i + 1).padStart(3, '0')}.jpg`)).filter(existsSync);
+      const files = Array.from({ length: 4 }, (_, i) => join(dir, brand, `${brand}_${String(i + 1).padStart(3, '0')}.jpg`)).filter(
+        existsSync,
+      );
       await gallery.addImages(embedder, brand, files);
     }
     const recognizer = new Recognizer({ detector, embedder, gallery, threshold: 0.6 });
@@ -347,7 +403,16 @@ describe.skipIf(!HAVE_SHARED || !HAVE_MODEL)('built-in shelf detector (skulens:s
     writeFileSync(`${refs}.csv`, rows.join('\n') + '\n');
     const build = await runCli(['gallery', 'build', `${refs}.csv`, '-o', join(work, 'g.skg')]);
     expect(build.code, build.stderr).toBe(0);
-    const r = await runCli(['recognize', photo, '--gallery', join(work, 'g.skg'), '--json', '--annotate', join(work, 'annotated.jpg'), ...choose]);
+    const r = await runCli([
+      'recognize',
+      photo,
+      '--gallery',
+      join(work, 'g.skg'),
+      '--json',
+      '--annotate',
+      join(work, 'annotated.jpg'),
+      ...choose,
+    ]);
     expect(r.code, r.stderr).toBe(0);
     const [rec] = JSON.parse(r.stdout);
     expect(rec.items.length).toBe(det.detections.length);

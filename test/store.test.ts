@@ -37,7 +37,9 @@ describe.skipIf(!HAVE_SHARED)('reference augmentation', () => {
     });
     expect(Buffer.from(a[0]!.data).equals(Buffer.from(c[0]!.data))).toBe(false);
     // A view is not the original: some pixels moved, changed colour or were replaced.
-    expect(a.some((v) => v.width !== image.width || v.height !== image.height || !Buffer.from(v.data).equals(Buffer.from(image.data)))).toBe(true);
+    expect(
+      a.some((v) => v.width !== image.width || v.height !== image.height || !Buffer.from(v.data).equals(Buffer.from(image.data))),
+    ).toBe(true);
   });
 
   it('addImages({ augment }) stores images × (1 + views) references, the same vectors every time, and works with k-means and adapt()', async () => {
@@ -93,7 +95,10 @@ describe.skipIf(!HAVE_SHARED)('negative references', () => {
 
   it('lower a look-alike’s score, are never returned as a label, and survive a save and load', async () => {
     const before = lookAlike.map((v) => gallery.classify(v));
-    const negatives = await gallery.addNegativeImages(embedder, [...photos('Packages/Milk/Arla-Medium-Fat-Milk', 6), join(work, 'missing.jpg')]);
+    const negatives = await gallery.addNegativeImages(embedder, [
+      ...photos('Packages/Milk/Arla-Medium-Fat-Milk', 6),
+      join(work, 'missing.jpg'),
+    ]);
     expect(negatives).toMatchObject({ added: 6 });
     expect(negatives.failures).toHaveLength(1);
     expect(gallery.negativeCount).toBe(6);
@@ -145,7 +150,10 @@ describe.skipIf(!HAVE_SHARED)('the default threshold', () => {
 
     const set = join(work, 'set.skg');
     expect((await runCli(['gallery', 'build', refs, '-o', set, '--threshold', '0.4'])).code).toBe(0);
-    expect(JSON.parse((await runCli(['gallery', 'info', set, '--json'])).stdout)).toMatchObject({ threshold: 0.4, thresholdSource: 'explicit' });
+    expect(JSON.parse((await runCli(['gallery', 'info', set, '--json'])).stdout)).toMatchObject({
+      threshold: 0.4,
+      thresholdSource: 'explicit',
+    });
 
     const cal = join(work, 'cal.skg');
     expect((await runCli(['gallery', 'build', refs, '-o', cal, '--calibrate'])).code).toBe(0);

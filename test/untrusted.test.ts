@@ -4,7 +4,19 @@
  * correct checksum (test/helpers/craft-gallery.ts), so only the reader's checks count.
  */
 import { execFileSync, spawn } from 'node:child_process';
-import { chmodSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  lstatSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  readlinkSync,
+  rmSync,
+  statSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import sharp from 'sharp';
@@ -96,7 +108,9 @@ async function noisePng(path: string, seed: number, size = 96): Promise<void> {
     s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
     data[i] = s >>> 24;
   }
-  await sharp(data, { raw: { width: size, height: size, channels: 3 } }).png().toFile(path);
+  await sharp(data, { raw: { width: size, height: size, channels: 3 } })
+    .png()
+    .toFile(path);
 }
 
 describe('1. a gallery file cannot pass options to the runtime', () => {
@@ -124,7 +138,11 @@ describe('1. a gallery file cannot pass options to the runtime', () => {
       ...info,
       spec: {
         ...info.spec,
-        sessionOptions: { optimizedModelFilePath: join(work, 'written-by-gallery.onnx'), enableProfiling: true, profileFilePrefix: join(work, 'profile-by-gallery') },
+        sessionOptions: {
+          optimizedModelFilePath: join(work, 'written-by-gallery.onnx'),
+          enableProfiling: true,
+          profileFilePrefix: join(work, 'profile-by-gallery'),
+        },
         workers: 64,
         worker: true,
         batchSize: 100000,
@@ -147,7 +165,10 @@ describe('1. a gallery file cannot pass options to the runtime', () => {
 
   it('an invalid preprocessing value in the stored spec is a format error naming the file', async () => {
     const path = join(folder('item1b'), 'g.skg');
-    writeFileSync(path, craftGallery({ meta: { embedder: { fingerprint: 'ab'.repeat(16), spec: { width: -3 }, path: 'skulens:retail-160' } } }));
+    writeFileSync(
+      path,
+      craftGallery({ meta: { embedder: { fingerprint: 'ab'.repeat(16), spec: { width: -3 }, path: 'skulens:retail-160' } } }),
+    );
     const r = await cli(['classify', path, '--gallery', path], { timeoutMs: 100_000 });
     expect(r.code).toBe(1);
     expect(r.stderr).toMatch(/g\.skg.*not a usable gallery.*width.*\[E_GALLERY_FORMAT\]/);
@@ -174,7 +195,11 @@ describe('2. HNSW parameters are bounded (hnswlib wraps 2^32 to 0 and crashes)',
   it('from a valid-checksum file: E_GALLERY_FORMAT, before any index is built (checked in a child process: a crash must not take the suite)', async () => {
     const path = join(folder('item2'), 'm.skg');
     writeFileSync(path, craftGallery({ meta: { index: 'hnsw', hnsw: { M: 2 ** 32, efConstruction: 100, ef: 128 } } }));
-    const out = execFileSync(process.execPath, ['--import', 'tsx', join(REPO_ROOT, 'test', 'helpers', 'load-gallery-child.ts'), path], { cwd: REPO_ROOT, encoding: 'utf8', timeout: 100_000 });
+    const out = execFileSync(process.execPath, ['--import', 'tsx', join(REPO_ROOT, 'test', 'helpers', 'load-gallery-child.ts'), path], {
+      cwd: REPO_ROOT,
+      encoding: 'utf8',
+      timeout: 100_000,
+    });
     expect(out).toMatch(/^error E_GALLERY_FORMAT .*m\.skg.*hnsw\.M must be an integer from 2 to 256/);
   }, 150_000);
 });
@@ -229,7 +254,11 @@ describe('3. reads are bounded: no device, FIFO or endless file', () => {
 describe('4. a batch of large images does not hold them all decoded', () => {
   it('32 PNGs of 4000x4000 (1.5 GB decoded) embed with a bounded peak memory', () => {
     // In a child process, so its peak resident size (VmHWM) is this job's alone.
-    const out = execFileSync(process.execPath, ['--import', 'tsx', join(REPO_ROOT, 'test', 'helpers', 'embed-peak.ts'), '4000', '32'], { cwd: REPO_ROOT, encoding: 'utf8', timeout: 240_000 });
+    const out = execFileSync(process.execPath, ['--import', 'tsx', join(REPO_ROOT, 'test', 'helpers', 'embed-peak.ts'), '4000', '32'], {
+      cwd: REPO_ROOT,
+      encoding: 'utf8',
+      timeout: 240_000,
+    });
     const { before, after, n } = JSON.parse(out) as { before: number; after: number; n: number };
     expect(n).toBe(32);
     // Held all at once, a batch of 16 is 768 MB and its look-ahead as much again.
@@ -238,7 +267,8 @@ describe('4. a batch of large images does not hold them all decoded', () => {
 });
 
 describe('5. SVG', () => {
-  const svg = (body: string, size = 20) => `<svg xmlns="http://www.w3.org/2000/svg" xmlns:xlink="http://www.w3.org/1999/xlink" width="${size}" height="${size}">${body}</svg>`;
+  const svg = (body: string, size = 20) =>
+    `<svg xmlns="http://www.w3.org/2000/svg" xmlns:xlink="http://www.w3.org/1999/xlink" width="${size}" height="${size}">${body}</svg>`;
 
   it('is refused under any extension unless allowSvg is set', async () => {
     const d = folder('item5');
@@ -254,7 +284,9 @@ describe('5. SVG', () => {
 
   it('when allowed, cannot draw files from its folder', async () => {
     const d = folder('item5-href');
-    await sharp({ create: { width: 20, height: 20, channels: 3, background: '#ff0000' } }).png().toFile(join(d, 'sibling.png'));
+    await sharp({ create: { width: 20, height: 20, channels: 3, background: '#ff0000' } })
+      .png()
+      .toFile(join(d, 'sibling.png'));
     writeFileSync(join(d, 'drawing.svg'), svg('<image href="sibling.png" xlink:href="sibling.png" width="20" height="20"/>'));
     const img = await loadImage(join(d, 'drawing.svg'), { allowSvg: true });
     // Transparent (flattened onto white), not the sibling's red.
@@ -306,7 +338,13 @@ describe('8. NaN and infinity', () => {
   it('a valid-checksum gallery with a NaN or infinite vector is refused', () => {
     for (const bad of [NaN, Infinity, -Infinity]) {
       for (const float16 of [false, true]) {
-        const bytes = craftGallery({ classes: [{ label: 'a', vectors: [1, 0, 0] }, { label: 'b', vectors: [0, bad, 0] }], float16 });
+        const bytes = craftGallery({
+          classes: [
+            { label: 'a', vectors: [1, 0, 0] },
+            { label: 'b', vectors: [0, bad, 0] },
+          ],
+          float16,
+        });
         const err = thrown(() => ReferenceGallery.fromBytes(bytes));
         expect(err.code).toBe('E_GALLERY_FORMAT');
         expect(err.message).toMatch(/"b" has a non-finite value/);
@@ -362,7 +400,9 @@ describe('9. temp files and what a save keeps', () => {
     await g().save(real);
     expect(statSync(real).mode & 0o777).toBe(0o600);
     symlinkSync('real.skg', join(d, 'link.skg'));
-    await g().add('b', [new Float32Array([0, 1, 0])]).save(join(d, 'link.skg'));
+    await g()
+      .add('b', [new Float32Array([0, 1, 0])])
+      .save(join(d, 'link.skg'));
     expect(lstatSync(join(d, 'link.skg')).isSymbolicLink()).toBe(true);
     expect(readlinkSync(join(d, 'link.skg'))).toBe('real.skg');
     expect((await ReferenceGallery.load(real)).labels).toEqual(['a', 'b']);

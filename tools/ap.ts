@@ -31,7 +31,11 @@ export interface ApResult {
  * over all photos; each is a true positive when it overlaps a not yet matched reference box
  * of its photo with IoU ≥ `threshold` (the best such box), else a false positive.
  */
-export function averagePrecision(detections: readonly (readonly Scored[])[], references: readonly (readonly Rect[])[], threshold = 0.5): ApResult {
+export function averagePrecision(
+  detections: readonly (readonly Scored[])[],
+  references: readonly (readonly Rect[])[],
+  threshold = 0.5,
+): ApResult {
   const all = detections.flatMap((ds, photo) => ds.map((d) => ({ ...d, photo })));
   all.sort((a, b) => b.score - a.score);
   const matched = references.map((r) => new Uint8Array(r.length));

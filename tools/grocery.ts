@@ -84,7 +84,10 @@ export async function groceryVectors(
  * preset), cached in the OS temp folder under the same names bench/accuracy.ts uses, so
  * the two share one embedding pass.
  */
-export async function splitVectors(split: string, log: (msg: string) => void = (m) => process.stderr.write(m + '\n')): Promise<LabelledVectors> {
+export async function splitVectors(
+  split: string,
+  log: (msg: string) => void = (m) => process.stderr.write(m + '\n'),
+): Promise<LabelledVectors> {
   const embedder = await Embedder.create({ model: EMBED_MODEL, preset: 'imagenet', batchSize: 32 });
   try {
     const base = join(tmpdir(), `skulens-accuracy-${vectorCacheKey(embedder.fingerprint)}-${split}`);
@@ -136,7 +139,13 @@ export type FewShotMethod = 'gallery' | '1-NN' | 'adapted';
  * takes the nearest, `adapted` is the default gallery after adapt(). `adapt` overrides the
  * model's adapt() defaults for the 'adapted' method (training/evaluation/select.ts sweeps them).
  */
-export function fewShotTop1(refs: LabelledVectors, queries: LabelledVectors, method: FewShotMethod, model?: string, adapt: AdaptOptions = {}): number {
+export function fewShotTop1(
+  refs: LabelledVectors,
+  queries: LabelledVectors,
+  method: FewShotMethod,
+  model?: string,
+  adapt: AdaptOptions = {},
+): number {
   const g = new ReferenceGallery({ index: 'exact', ...(method === '1-NN' ? { clustersPerClass: 'all' as const } : {}) });
   for (const [label, vs] of [...byLabel(refs)].sort(([a], [b]) => (a < b ? -1 : 1))) g.add(label, vs);
   // These galleries hold bare vectors, so pass the model's adapt() defaults as a gallery built from images would apply them.

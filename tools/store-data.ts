@@ -32,7 +32,11 @@ async function cached(key: string, make: () => Promise<LabelledVectors>): Promis
   if (existsSync(base + '.json') && existsSync(base + '.bin')) {
     const meta = JSON.parse(await readFile(base + '.json', 'utf8')) as { dim: number; labels: string[] };
     const buf = await readFile(base + '.bin');
-    return { dim: meta.dim, labels: meta.labels, vectors: new Float32Array(buf.buffer.slice(buf.byteOffset, buf.byteOffset + buf.byteLength)) };
+    return {
+      dim: meta.dim,
+      labels: meta.labels,
+      vectors: new Float32Array(buf.buffer.slice(buf.byteOffset, buf.byteOffset + buf.byteLength)),
+    };
   }
   const v = await make();
   await writeFile(base + '.bin', new Uint8Array(v.vectors.buffer, v.vectors.byteOffset, v.vectors.byteLength));
@@ -42,7 +46,9 @@ async function cached(key: string, make: () => Promise<LabelledVectors>): Promis
 
 async function embedAll(embedder: Embedder, inputs: EmbedInput[], labels: string[], what: string): Promise<LabelledVectors> {
   const t0 = performance.now();
-  const { vectors, failures } = await embedder.embedSettled(inputs, { onProgress: (p) => p.done % 512 === 0 && log(`  ${what}: ${p.done}/${p.total}`) });
+  const { vectors, failures } = await embedder.embedSettled(inputs, {
+    onProgress: (p) => p.done % 512 === 0 && log(`  ${what}: ${p.done}/${p.total}`),
+  });
   if (failures.length) throw new Error(`${failures.length} ${what} inputs failed: ${failures[0]!.error.message}`);
   log(`embedded ${inputs.length} ${what} in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
   const out = new Float32Array(inputs.length * embedder.dim);
@@ -63,7 +69,11 @@ export async function groceryRows(embedder: Embedder, split: 'train' | 'val' | '
   });
 }
 
-const augmentHash = async () => createHash('sha256').update(await readFile(join(import.meta.dirname, '..', '..', 'src', 'core', 'augment', 'augment.ts'))).digest('hex').slice(0, 12);
+const augmentHash = async () =>
+  createHash('sha256')
+    .update(await readFile(join(import.meta.dirname, '..', '..', 'src', 'core', 'augment', 'augment.ts')))
+    .digest('hex')
+    .slice(0, 12);
 
 /**
  * The iconic packshot of every class (1 per class), then `views` augmented views of each
@@ -95,7 +105,10 @@ export interface ShelfBox {
 
 /** The reference detector's boxes on the 16 shelf photos (class-agnostic, its default confidence 0.25). */
 export async function shelfBoxes(): Promise<ShelfBox[]> {
-  const hash = createHash('sha256').update(await readFile(REF_DETECTOR)).digest('hex').slice(0, 12);
+  const hash = createHash('sha256')
+    .update(await readFile(REF_DETECTOR))
+    .digest('hex')
+    .slice(0, 12);
   const file = join(tmpdir(), `skulens-store-shelf-boxes-${hash}.json`);
   if (existsSync(file)) return JSON.parse(await readFile(file, 'utf8')) as ShelfBox[];
   const photos = (await readdir(SHELVES)).filter((f) => /\.jpe?g$/i.test(f)).sort();

@@ -37,7 +37,12 @@ function subset(s: LabelledVectors, keep: (label: string) => boolean): LabelledV
 }
 
 /** A gallery as `gallery build` makes it from these vectors (built-in id recorded, so its defaults apply). */
-function build(refs: LabelledVectors, model: string, fingerprint: string, opts: { adapt?: boolean; calibrate?: boolean; negatives?: Float32Array } = {}): ReferenceGallery {
+function build(
+  refs: LabelledVectors,
+  model: string,
+  fingerprint: string,
+  opts: { adapt?: boolean; calibrate?: boolean; negatives?: Float32Array } = {},
+): ReferenceGallery {
   const g = new ReferenceGallery({ index: 'exact' });
   g.useEmbedder({ fingerprint, spec: {}, modelPath: model, dim: refs.dim, outputName: 'embedding' } as never);
   for (const [label, vs] of [...byLabel(refs)].sort(([a], [b]) => (a < b ? -1 : 1))) g.add(label, vs);
@@ -100,7 +105,15 @@ export interface StoreResults {
   studio: { embedder: string; rows: { set: string; views: number; plain: number; adapted: number }[] }[];
   open: { embedder: string; rows: OpenSetRow[] }[];
   grocery: { embedder: string; plain: number; adapted: number; perClass: { refs: number; plain: number; adapted: number }[] }[];
-  space: { embedder: string; rawKnown: number; rawNeg: number; adaptedKnown: number; adaptedNeg: number; rawAuroc: number; adaptedAuroc: number }[];
+  space: {
+    embedder: string;
+    rawKnown: number;
+    rawNeg: number;
+    adaptedKnown: number;
+    adaptedNeg: number;
+    rawAuroc: number;
+    adaptedAuroc: number;
+  }[];
   boxes: number;
   photos: number;
   /** Known queries (test.csv rows) of the open-set table. */
@@ -110,7 +123,9 @@ export interface StoreResults {
 export type StorePart = 'studio' | 'open' | 'grocery' | 'space';
 
 /** Run the protocols (all parts, or those given: `--store-only --store-parts studio,open`). */
-export async function storeProtocols(parts: ReadonlySet<StorePart> = new Set(['studio', 'open', 'grocery', 'space'])): Promise<StoreResults> {
+export async function storeProtocols(
+  parts: ReadonlySet<StorePart> = new Set(['studio', 'open', 'grocery', 'space']),
+): Promise<StoreResults> {
   const heldOut = new Set((await readGroceryClasses()).filter((c) => c.heldOut).map((c) => c.name));
   const out: StoreResults = { studio: [], open: [], grocery: [], space: [], boxes: 0, photos: 0, queries: 0 };
   for (const model of STORE_EMBEDDERS) {
@@ -172,9 +187,14 @@ export async function storeProtocols(parts: ReadonlySet<StorePart> = new Set(['s
           log(`  ${model} ${flags} half ${h + 1}: calibration ${JSON.stringify(g.calibrationInfo?.guards?.negatives)}`);
           return row;
         });
-        rows.push(mergeHalves(parts, `${flags} (negatives from ${halves[0]!.length} photos, scored on the other ${halves[1]!.length}, both ways)`));
+        rows.push(
+          mergeHalves(parts, `${flags} (negatives from ${halves[0]!.length} photos, scored on the other ${halves[1]!.length}, both ways)`),
+        );
       }
-      for (const r of rows) log(`${model} open set ${r.setting}: known top-1 ${pct(r.knownTop1)} (closed ${pct(r.closedTop1)}), false names ${pct(r.falseNames)}% of ${r.negatives}, AUROC ${r.auroc.toFixed(3)}, threshold ${r.threshold} (${r.thresholdSource})`);
+      for (const r of rows)
+        log(
+          `${model} open set ${r.setting}: known top-1 ${pct(r.knownTop1)} (closed ${pct(r.closedTop1)}), false names ${pct(r.falseNames)}% of ${r.negatives}, AUROC ${r.auroc.toFixed(3)}, threshold ${r.threshold} (${r.thresholdSource})`,
+        );
       out.open.push({ embedder: model, rows });
     }
 
@@ -188,7 +208,8 @@ export async function storeProtocols(parts: ReadonlySet<StorePart> = new Set(['s
       for (const n of [1, 5, 10]) {
         const rng = new Rng(1000 + n);
         const idx: number[] = [];
-        for (const [, rowsOf] of [...groupIndices(train)].sort(([a], [b]) => (a < b ? -1 : 1))) idx.push(...rng.shuffle([...rowsOf]).slice(0, n));
+        for (const [, rowsOf] of [...groupIndices(train)].sort(([a], [b]) => (a < b ? -1 : 1)))
+          idx.push(...rng.shuffle([...rowsOf]).slice(0, n));
         const refs = rowsAt(train, idx);
         const t = (adapt: boolean) => {
           const a = classifyAll(build(refs, model, fp, { adapt }), test, -Infinity);
@@ -206,7 +227,15 @@ export async function storeProtocols(parts: ReadonlySet<StorePart> = new Set(['s
       const best = (g: ReferenceGallery, q: LabelledVectors) => classifyAll(g, q, -Infinity).map((r) => r.score);
       const [rk, rn, ak, an] = [best(rawG, test), best(rawG, shelf), best(adG, test), best(adG, shelf)];
       const med = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
-      out.space.push({ embedder: model, rawKnown: med(rk), rawNeg: med(rn), adaptedKnown: med(ak), adaptedNeg: med(an), rawAuroc: auroc(rk, rn), adaptedAuroc: auroc(ak, an) });
+      out.space.push({
+        embedder: model,
+        rawKnown: med(rk),
+        rawNeg: med(rn),
+        adaptedKnown: med(ak),
+        adaptedNeg: med(an),
+        rawAuroc: auroc(rk, rn),
+        adaptedAuroc: auroc(ak, an),
+      });
     }
   }
   return out;
@@ -247,24 +276,38 @@ export function storeMarkdown(r: StoreResults): string {
   const studio = [
     '| embedder | classes | gallery | plain | adapted |',
     '|---|---|---|---:|---:|',
-    ...r.studio.flatMap((e) => e.rows.map((x) => `| ${e.embedder} | ${x.set} | ${x.views ? `packshot + ${x.views} augmented views (\`--augment ${x.views}\`)` : '1 packshot'} | ${f3(x.plain)} | ${f3(x.adapted)} |`)),
+    ...r.studio.flatMap((e) =>
+      e.rows.map(
+        (x) =>
+          `| ${e.embedder} | ${x.set} | ${x.views ? `packshot + ${x.views} augmented views (\`--augment ${x.views}\`)` : '1 packshot'} | ${f3(x.plain)} | ${f3(x.adapted)} |`,
+      ),
+    ),
   ].join('\n');
   const open = [
     '| embedder | gallery (train.csv) | threshold | known top-1 at it | nearest label right | false names on shelf boxes | AUROC known vs shelf |',
     '|---|---|---:|---:|---:|---:|---:|',
     ...r.open.flatMap((e) =>
-      e.rows.map((x) => `| ${e.embedder} | ${x.setting} | ${x.threshold.toFixed(3)} (${x.thresholdSource}) | ${f3(x.knownTop1)} | ${f3(x.nearestRight)} | ${pct(x.falseNames)} % of ${x.negatives} | ${f3(x.auroc)} |`),
+      e.rows.map(
+        (x) =>
+          `| ${e.embedder} | ${x.setting} | ${x.threshold.toFixed(3)} (${x.thresholdSource}) | ${f3(x.knownTop1)} | ${f3(x.nearestRight)} | ${pct(x.falseNames)} % of ${x.negatives} | ${f3(x.auroc)} |`,
+      ),
     ),
   ].join('\n');
   const grocery = [
     '| embedder | all train refs: plain | adapted | 1 ref/class: plain | adapted | 5: plain | adapted | 10: plain | adapted |',
     '|---|---:|---:|---:|---:|---:|---:|---:|---:|',
-    ...r.grocery.map((g) => `| ${g.embedder} | ${f3(g.plain)} | ${f3(g.adapted)} | ${g.perClass.map((p) => `${f3(p.plain)} | ${f3(p.adapted)}`).join(' | ')} |`),
+    ...r.grocery.map(
+      (g) =>
+        `| ${g.embedder} | ${f3(g.plain)} | ${f3(g.adapted)} | ${g.perClass.map((p) => `${f3(p.plain)} | ${f3(p.adapted)}`).join(' | ')} |`,
+    ),
   ].join('\n');
   const space = [
     '| embedder | median best similarity, raw: known / shelf | adapted: known / shelf | AUROC of the best similarity, raw | adapted |',
     '|---|---:|---:|---:|---:|',
-    ...r.space.map((s) => `| ${s.embedder} | ${f3(s.rawKnown)} / ${f3(s.rawNeg)} | ${f3(s.adaptedKnown)} / ${f3(s.adaptedNeg)} | ${f3(s.rawAuroc)} | ${f3(s.adaptedAuroc)} |`),
+    ...r.space.map(
+      (s) =>
+        `| ${s.embedder} | ${f3(s.rawKnown)} / ${f3(s.rawNeg)} | ${f3(s.adaptedKnown)} / ${f3(s.adaptedNeg)} | ${f3(s.rawAuroc)} | ${f3(s.adaptedAuroc)} |`,
+    ),
   ].join('\n');
   return `${STORE_BEGIN}
 ## Store-domain protocols (issue 23)

@@ -38,7 +38,9 @@ function processorConfig(spec: PreprocessSpec): Record<string, unknown> {
   return {
     image_processor_type: 'MobileNetV2ImageProcessor',
     do_resize: true,
-    size: crop ? { shortest_edge: Math.round(Math.min(spec.width, spec.height) / spec.cropFraction) } : { width: spec.width, height: spec.height },
+    size: crop
+      ? { shortest_edge: Math.round(Math.min(spec.width, spec.height) / spec.cropFraction) }
+      : { width: spec.width, height: spec.height },
     resample: 2, // bilinear
     do_center_crop: crop,
     crop_size: { width: spec.width, height: spec.height },
@@ -57,7 +59,12 @@ export interface TransformersJsPipeline {
 }
 
 /** Build the model folder and open transformers.js' pipeline on it, offline. */
-export async function transformersJsPipeline(modelBytes: Uint8Array, inputName: string, outputName: string, spec: PreprocessSpec): Promise<TransformersJsPipeline> {
+export async function transformersJsPipeline(
+  modelBytes: Uint8Array,
+  inputName: string,
+  outputName: string,
+  spec: PreprocessSpec,
+): Promise<TransformersJsPipeline> {
   const { env, pipeline } = await import('@huggingface/transformers');
   const root = await mkdtemp(join(tmpdir(), 'skulens-tjs-'));
   const dir = join(root, 'model');

@@ -71,7 +71,8 @@ async function loadDetector() {
   if (choice === 'none') return { detector: null, name: 'none' };
   status('Loading detector…');
   const options = { confidence: Number(params.get('confidence') ?? $('confidence').value), classAgnostic: true, maxDetections: 1000 };
-  if (choice === 'skulens:shelf') return { detector: await Detector.create({ ...options, model: 'skulens:shelf' }), name: 'skulens:shelf (built-in)' };
+  if (choice === 'skulens:shelf')
+    return { detector: await Detector.create({ ...options, model: 'skulens:shelf' }), name: 'skulens:shelf (built-in)' };
   const d = await bytesFrom('detectorFile', 'detector');
   if (!d) throw new Error('Pick a detector file (or choose the built-in one).');
   const format = params.get('format') ?? $('detectorFormat').value;
@@ -91,7 +92,9 @@ async function load() {
       $('photo').disabled = false;
       $('camera').disabled = false;
       showEnv();
-      status(`Ready in ${((performance.now() - t0) / 1000).toFixed(1)} s: detector ${name} (${detector.format}, input ${detector.spec.width}x${detector.spec.height}); no gallery: products are found and counted, not named.`);
+      status(
+        `Ready in ${((performance.now() - t0) / 1000).toFixed(1)} s: detector ${name} (${detector.format}, input ${detector.spec.width}x${detector.spec.height}); no gallery: products are found and counted, not named.`,
+      );
       return;
     }
     status('Loading gallery…');
@@ -171,7 +174,9 @@ async function recognize(source) {
   t = performance.now();
   const c = gallery.classify(vector, withThreshold({}));
   const search = performance.now() - t;
-  const items = [{ box: { x: 0, y: 0, width: image.width, height: image.height }, score: 1, label: c.label, similarity: c.score, unknown: c.unknown }];
+  const items = [
+    { box: { x: 0, y: 0, width: image.width, height: image.height }, score: 1, label: c.label, similarity: c.score, unknown: c.unknown },
+  ];
   return { image, items, times: { decode, embed, search } };
 }
 $('threshold').addEventListener('change', () => (state.recognizer = null));
@@ -219,10 +224,11 @@ function draw(result) {
   // Facings per label.
   const counts = new Map();
   for (const it of items) if (!it.unknown) counts.set(it.label, (counts.get(it.label) ?? 0) + 1);
-  $('results').innerHTML = [...counts.entries()]
-    .sort((a, b) => b[1] - a[1])
-    .map(([label, n]) => `<li style="border-left: 6px solid ${colorOf(label)}; padding-left: .3rem">${escapeHtml(label)} × ${n}</li>`)
-    .join('') + (items.some((i) => i.unknown) ? `<li class="unknown">unknown × ${items.filter((i) => i.unknown).length}</li>` : '');
+  $('results').innerHTML =
+    [...counts.entries()]
+      .sort((a, b) => b[1] - a[1])
+      .map(([label, n]) => `<li style="border-left: 6px solid ${colorOf(label)}; padding-left: .3rem">${escapeHtml(label)} × ${n}</li>`)
+      .join('') + (items.some((i) => i.unknown) ? `<li class="unknown">unknown × ${items.filter((i) => i.unknown).length}</li>` : '');
 }
 
 function toRgba(image) {
@@ -238,7 +244,10 @@ function toRgba(image) {
 }
 
 const escapeHtml = (s) => s.replace(/[&<>"]/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;' })[c]);
-const ms = (times) => Object.entries(times).map(([k, v]) => `${k} ${v.toFixed(0)} ms`).join(', ');
+const ms = (times) =>
+  Object.entries(times)
+    .map(([k, v]) => `${k} ${v.toFixed(0)} ms`)
+    .join(', ');
 
 async function onPhoto() {
   const file = $('photo').files?.[0];
@@ -249,7 +258,11 @@ async function onPhoto() {
     status(`Recognizing ${file.name}…`);
     const result = await recognize(file);
     draw(result);
-    state.last = { file: file.name, items: result.items.map(({ box, label, similarity, unknown, score }) => ({ box, label, similarity, unknown, score })), times: result.times };
+    state.last = {
+      file: file.name,
+      items: result.items.map(({ box, label, similarity, unknown, score }) => ({ box, label, similarity, unknown, score })),
+      times: result.times,
+    };
     state.photos = (state.photos ?? 0) + 1;
     status(`${file.name}: ${result.items.length} product${result.items.length === 1 ? '' : 's'} — ${ms(result.times)}`);
   } catch (err) {
@@ -269,7 +282,10 @@ async function startCamera() {
     return;
   }
   try {
-    stream = await navigator.mediaDevices.getUserMedia({ video: { facingMode: 'environment', width: { ideal: 640 }, height: { ideal: 480 } }, audio: false });
+    stream = await navigator.mediaDevices.getUserMedia({
+      video: { facingMode: 'environment', width: { ideal: 640 }, height: { ideal: 480 } },
+      audio: false,
+    });
   } catch (err) {
     status(`Camera refused: ${err.message}`, true);
     return;
@@ -302,7 +318,11 @@ async function loop() {
       if (!running) break;
       draw(result);
       state.frames++;
-      state.last = { file: 'camera', items: result.items.map(({ box, label, similarity, unknown }) => ({ box, label, similarity, unknown })), times: result.times };
+      state.last = {
+        file: 'camera',
+        items: result.items.map(({ box, label, similarity, unknown }) => ({ box, label, similarity, unknown })),
+        times: result.times,
+      };
       stamps.push(performance.now());
       while (stamps.length > 10) stamps.shift();
       state.fps = stamps.length > 1 ? ((stamps.length - 1) * 1000) / (stamps.at(-1) - stamps[0]) : 1000 / (performance.now() - t0);

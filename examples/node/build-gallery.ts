@@ -22,7 +22,9 @@ if (!refs || !query) {
 const embedder = await Embedder.create(model ? { model, preset: 'imagenet' } : {});
 const gallery = new ReferenceGallery({ metric: 'cosine' });
 
-for (const label of readdirSync(refs, { withFileTypes: true }).filter((d) => d.isDirectory()).map((d) => d.name)) {
+for (const label of readdirSync(refs, { withFileTypes: true })
+  .filter((d) => d.isDirectory())
+  .map((d) => d.name)) {
   const photos = readdirSync(join(refs, label)).map((f) => join(refs, label, f));
   const { added, failures } = await gallery.addImages(embedder, label, photos);
   for (const f of failures) console.warn(`skipped ${f.input}: ${f.error.message}`);

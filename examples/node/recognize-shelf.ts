@@ -25,9 +25,20 @@ const recognizer = new Recognizer({ detector, embedder, gallery });
 
 const result = await recognizer.recognize(shelf);
 console.log(`${result.items.length} products, ${result.unknown} unknown`);
-console.table(result.shelf.map((s) => ({ label: s.label ?? '(unknown)', facings: s.facings, 'share of facings': s.facingShare.toFixed(3), 'share of box area': s.areaShare.toFixed(3) })));
+console.table(
+  result.shelf.map((s) => ({
+    label: s.label ?? '(unknown)',
+    facings: s.facings,
+    'share of facings': s.facingShare.toFixed(3),
+    'share of box area': s.areaShare.toFixed(3),
+  })),
+);
 console.log('timings (ms):', result.timings);
 // Name each box by its nearest label; unknown items are drawn dashed, without a number.
-await annotate(shelf, result.items.map((i) => ({ ...i, label: i.guess, score: i.unknownScore })), { file: out });
+await annotate(
+  shelf,
+  result.items.map((i) => ({ ...i, label: i.guess, score: i.unknownScore })),
+  { file: out },
+);
 console.log(`wrote ${out}`);
 await recognizer.dispose();

@@ -10,7 +10,15 @@
  * - Already-decoded sources (ImageData, RawImage) are used as they are, with no copy.
  */
 import { SkulensError, messageOf } from '../core/errors.js';
-import { checkMaxPixels, describeInput, pixelLimitMessage, pixelsOf, type ImageLoadOptions, type NdArrayImage, type RawImage } from '../core/image.js';
+import {
+  checkMaxPixels,
+  describeInput,
+  pixelLimitMessage,
+  pixelsOf,
+  type ImageLoadOptions,
+  type NdArrayImage,
+  type RawImage,
+} from '../core/image.js';
 
 export interface LoadImageOptions extends ImageLoadOptions {
   /** For URL inputs: options passed to `fetch` (credentials, signal...). */
@@ -52,7 +60,11 @@ function scratchContext(width: number, height: number): Ctx2D {
         : typeof document !== 'undefined'
           ? Object.assign(document.createElement('canvas'), { width, height })
           : undefined;
-    if (!canvas) throw new SkulensError('E_IMAGE_DECODE', 'Cannot decode images here: neither OffscreenCanvas nor document.createElement("canvas") is available.');
+    if (!canvas)
+      throw new SkulensError(
+        'E_IMAGE_DECODE',
+        'Cannot decode images here: neither OffscreenCanvas nor document.createElement("canvas") is available.',
+      );
     const ctx = canvas.getContext('2d', { willReadFrequently: true, alpha: true, colorSpace: 'srgb' }) as Ctx2D | null;
     if (!ctx) throw new SkulensError('E_IMAGE_DECODE', 'Cannot decode images: the browser refused a 2D canvas context.');
     scratch = { canvas, ctx };
@@ -67,9 +79,12 @@ function scratchContext(width: number, height: number): Ctx2D {
 
 /** Intrinsic pixel size of a drawable source. */
 function sizeOf(source: Drawable): { width: number; height: number } {
-  if (typeof HTMLImageElement !== 'undefined' && source instanceof HTMLImageElement) return { width: source.naturalWidth, height: source.naturalHeight };
-  if (typeof HTMLVideoElement !== 'undefined' && source instanceof HTMLVideoElement) return { width: source.videoWidth, height: source.videoHeight };
-  if (typeof VideoFrame !== 'undefined' && source instanceof VideoFrame) return { width: source.displayWidth, height: source.displayHeight };
+  if (typeof HTMLImageElement !== 'undefined' && source instanceof HTMLImageElement)
+    return { width: source.naturalWidth, height: source.naturalHeight };
+  if (typeof HTMLVideoElement !== 'undefined' && source instanceof HTMLVideoElement)
+    return { width: source.videoWidth, height: source.videoHeight };
+  if (typeof VideoFrame !== 'undefined' && source instanceof VideoFrame)
+    return { width: source.displayWidth, height: source.displayHeight };
   if (typeof SVGImageElement !== 'undefined' && source instanceof SVGImageElement) {
     return { width: source.width.baseVal.value, height: source.height.baseVal.value };
   }
@@ -81,7 +96,11 @@ function sizeOf(source: Drawable): { width: number; height: number } {
 function drawToPixels(source: Drawable, name: string, maxPixels: number): RawImage {
   const { width, height } = sizeOf(source);
   if (!(width > 0 && height > 0)) {
-    throw new SkulensError('E_IMAGE_DECODE', `Cannot read image ${name}: it has no pixels yet (${width}x${height}); wait for it to load (img.decode(), video "loadeddata").`, { input: name });
+    throw new SkulensError(
+      'E_IMAGE_DECODE',
+      `Cannot read image ${name}: it has no pixels yet (${width}x${height}); wait for it to load (img.decode(), video "loadeddata").`,
+      { input: name },
+    );
   }
   checkPixels(width, height, maxPixels, name);
   const ctx = scratchContext(width, height);
@@ -96,7 +115,9 @@ function drawToPixels(source: Drawable, name: string, maxPixels: number): RawIma
 
 function checkPixels(width: number, height: number, maxPixels: number, name: string): void {
   if (width * height > maxPixels) {
-    throw new SkulensError('E_IMAGE_DECODE', `Cannot decode image ${name}: ${pixelLimitMessage(maxPixels, width * height)}`, { input: name });
+    throw new SkulensError('E_IMAGE_DECODE', `Cannot decode image ${name}: ${pixelLimitMessage(maxPixels, width * height)}`, {
+      input: name,
+    });
   }
 }
 
@@ -128,9 +149,15 @@ async function fetchBlob(url: string, name: string, init?: RequestInit): Promise
   try {
     response = await fetch(url, init);
   } catch (err) {
-    throw new SkulensError('E_IMAGE_DECODE', `Cannot fetch image ${name}: ${messageOf(err)} (offline, CORS, or a wrong URL?).`, { cause: err, input: name });
+    throw new SkulensError('E_IMAGE_DECODE', `Cannot fetch image ${name}: ${messageOf(err)} (offline, CORS, or a wrong URL?).`, {
+      cause: err,
+      input: name,
+    });
   }
-  if (!response.ok) throw new SkulensError('E_IMAGE_DECODE', `Cannot fetch image ${name}: HTTP ${response.status} ${response.statusText}.`, { input: name });
+  if (!response.ok)
+    throw new SkulensError('E_IMAGE_DECODE', `Cannot fetch image ${name}: HTTP ${response.status} ${response.statusText}.`, {
+      input: name,
+    });
   return response.blob();
 }
 
@@ -156,7 +183,10 @@ export async function loadImage(input: BrowserImageInput, options: LoadImageOpti
       try {
         await input.decode();
       } catch (err) {
-        throw new SkulensError('E_IMAGE_DECODE', `Cannot decode image ${name}: the <img> failed to load (${messageOf(err)}).`, { cause: err, input: name });
+        throw new SkulensError('E_IMAGE_DECODE', `Cannot decode image ${name}: the <img> failed to load (${messageOf(err)}).`, {
+          cause: err,
+          input: name,
+        });
       }
     }
     return drawToPixels(input, name, maxPixels);

@@ -33,10 +33,27 @@ export async function fetchBinary(source: string | URL, init?: RequestInit): Pro
 
 function looksLikeHtml(bytes: Uint8Array): boolean {
   let i = 0;
-  while (i < bytes.length && i < 64 && (bytes[i] === 0x20 || bytes[i] === 0x0a || bytes[i] === 0x0d || bytes[i] === 0x09 || bytes[i] === 0xef || bytes[i] === 0xbb || bytes[i] === 0xbf)) i++;
+  while (
+    i < bytes.length &&
+    i < 64 &&
+    (bytes[i] === 0x20 ||
+      bytes[i] === 0x0a ||
+      bytes[i] === 0x0d ||
+      bytes[i] === 0x09 ||
+      bytes[i] === 0xef ||
+      bytes[i] === 0xbb ||
+      bytes[i] === 0xbf)
+  )
+    i++;
   if (bytes[i] !== 0x3c) return false; // '<'
   const head = new TextDecoder().decode(bytes.subarray(i, i + 15)).toLowerCase();
-  return head.startsWith('<!doctype') || head.startsWith('<html') || head.startsWith('<head') || head.startsWith('<body') || head.startsWith('<!--');
+  return (
+    head.startsWith('<!doctype') ||
+    head.startsWith('<html') ||
+    head.startsWith('<head') ||
+    head.startsWith('<body') ||
+    head.startsWith('<!--')
+  );
 }
 
 export const browserPlatform: Platform = {

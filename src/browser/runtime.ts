@@ -103,7 +103,9 @@ async function webGpuAdapterAvailable(): Promise<boolean> {
 export function runtimeInfo(): RuntimeInfo {
   const wanted = config.executionProviders ?? ['wasm'];
   return {
-    build: resolved?.build ?? (config.ort ? 'custom' : wanted.includes('webgpu') && hasWebGpu() ? 'onnxruntime-web/webgpu' : 'onnxruntime-web/wasm'),
+    build:
+      resolved?.build ??
+      (config.ort ? 'custom' : wanted.includes('webgpu') && hasWebGpu() ? 'onnxruntime-web/webgpu' : 'onnxruntime-web/wasm'),
     executionProviders: resolved?.eps ?? wanted.filter((ep) => ep !== 'webgpu' || hasWebGpu()),
     threadsAvailable: threadsAvailable(),
     numThreads: config.numThreads ?? 0,
@@ -169,7 +171,8 @@ function explainOrtError(err: unknown): string {
   if (/Failed to fetch dynamically imported module|Importing a module script failed|\.mjs/i.test(message) && /ort-wasm/i.test(message)) {
     return `${message} — the ort-wasm-*.mjs glue file was not found next to the .wasm: serve both from onnxruntime-web/dist and set configure({ wasmPaths }).`;
   }
-  if (/no available backend/i.test(message)) return `${message} — check the execution providers and that the .wasm files are served (docs/browser.md).`;
+  if (/no available backend/i.test(message))
+    return `${message} — check the execution providers and that the .wasm files are served (docs/browser.md).`;
   return message;
 }
 

@@ -40,10 +40,13 @@ export async function readLabelledImages(source: string, kind: 'reference' | 'qu
   const badLabels = new Map<string, string>();
   for (const item of set.items) if (!badLabels.has(item.label)) badLabels.set(item.label, labelProblem(item.label) ?? '');
   const items = set.items.filter((item) => badLabels.get(item.label) === '');
-  for (const [label, problem] of badLabels) if (problem) process.stderr.write(`skulens: class "${printable(label.slice(0, 80))}" skipped: ${problem}\n`);
+  for (const [label, problem] of badLabels)
+    if (problem) process.stderr.write(`skulens: class "${printable(label.slice(0, 80))}" skipped: ${problem}\n`);
   for (const label of emptyClasses) process.stderr.write(`skulens: class "${printable(label)}" has no images: skipped\n`);
   if (nestedClasses.length > 0) {
-    const shown = nestedClasses.slice(0, 3).map((c) => `"${printable(c.label)}" (${c.subfolders} sub-folder${c.subfolders === 1 ? '' : 's'})`);
+    const shown = nestedClasses
+      .slice(0, 3)
+      .map((c) => `"${printable(c.label)}" (${c.subfolders} sub-folder${c.subfolders === 1 ? '' : 's'})`);
     const more = nestedClasses.length > 3 ? ` and ${nestedClasses.length - 3} more` : '';
     process.stderr.write(
       `skulens: note: class folders ${shown.join(', ')}${more} hold images in sub-folders; each class folder is one label. ` +
@@ -116,7 +119,11 @@ const CHUNK = 256;
  * Embed image files in chunks with a progress bar, reporting and skipping the ones that
  * cannot be read; yields each chunk with its vectors (null where an image was skipped).
  */
-export async function* embedInChunks<T extends DatasetItem>(embedder: Embedder, items: readonly T[], label: string): AsyncGenerator<{ chunk: T[]; vectors: (Float32Array | null)[] }> {
+export async function* embedInChunks<T extends DatasetItem>(
+  embedder: Embedder,
+  items: readonly T[],
+  label: string,
+): AsyncGenerator<{ chunk: T[]; vectors: (Float32Array | null)[] }> {
   const progress = createProgress(label, items.length);
   for (let start = 0; start < items.length; start += CHUNK) {
     const chunk = items.slice(start, start + CHUNK);
@@ -138,7 +145,12 @@ export async function* embedInChunks<T extends DatasetItem>(embedder: Embedder, 
  *   (out.jpg → out-IMG_1.jpg, out-IMG_2.jpg), with -<n> added if two images share a name.
  */
 export async function annotationPaths(target: string, images: readonly string[]): Promise<string[]> {
-  const isDir = target.endsWith('/') || (await stat(target).then((s) => s.isDirectory(), () => false));
+  const isDir =
+    target.endsWith('/') ||
+    (await stat(target).then(
+      (s) => s.isDirectory(),
+      () => false,
+    ));
   const stem = (p: string) => basename(p, extname(p));
   const used = new Set<string>();
   const paths = images.map((image, i) => {
@@ -157,7 +169,11 @@ export async function annotationPaths(target: string, images: readonly string[])
   for (const path of paths) {
     const input = inputs.get(await real(path));
     if (input !== undefined) {
-      throw new SkulensError('E_INPUT', `--annotate would overwrite the input image "${input}" with its annotated copy: write the copies to another folder or file name.`, { input });
+      throw new SkulensError(
+        'E_INPUT',
+        `--annotate would overwrite the input image "${input}" with its annotated copy: write the copies to another folder or file name.`,
+        { input },
+      );
     }
   }
   return paths;

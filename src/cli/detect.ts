@@ -13,7 +13,10 @@ export function registerDetect(program: Command): void {
       .argument('<images...>', 'image files, folders or path,label CSV manifests'),
   )
     .option('--json', 'print [{ image, width, height, tiles, detections: [{ box: {x,y,width,height}, score, classId, label }] }]')
-    .option('--annotate <out.jpg>', 'draw the boxes: one image → that file; several → <out>-<image name>.jpg each; a folder → <folder>/<image name>.jpg')
+    .option(
+      '--annotate <out.jpg>',
+      'draw the boxes: one image → that file; several → <out>-<image name>.jpg each; a folder → <folder>/<image name>.jpg',
+    )
     .action(
       action(async (inputs: string[], opts: DetectorFlags & { json?: boolean; annotate?: string }) => {
         const items = await expandImageArgs(inputs);
@@ -24,20 +27,38 @@ export function registerDetect(program: Command): void {
         const results: unknown[] = [];
         let ok = 0;
         try {
-          ok = await forEachImage(paths, 'detecting', (path) => detector.detectDetailed(path), async (r, path, i) => {
-            const detections = r.detections.map((d) => ({ box: roundBox(d.box), score: round(d.score, 4), classId: d.classId, label: d.label ?? null }));
-            if (opts.json) results.push({ image: path, width: r.width, height: r.height, tiles: r.tiles, detections });
-            else {
-              const tiles = r.tiles ? ` (whole photo + ${r.tiles} tiles)` : '';
-              const lines = [`${path}\t${r.width}x${r.height}\t${detections.length} detections\t${r.timings.inference.toFixed(0)} ms inference${tiles}`];
-              for (const d of detections) lines.push(`  ${d.label ?? `class ${d.classId}`}\t${d.score.toFixed(3)}\t${d.box.x},${d.box.y},${d.box.width},${d.box.height}`);
-              await out(lines.join('\n') + '\n');
-            }
-            if (opts.annotate) {
-              await annotate(path, r.detections, { file: targets[i]!, ...(opts.maxPixels !== undefined ? { maxPixels: opts.maxPixels } : {}) });
-              process.stderr.write(`skulens: wrote ${targets[i]}\n`);
-            }
-          });
+          ok = await forEachImage(
+            paths,
+            'detecting',
+            (path) => detector.detectDetailed(path),
+            async (r, path, i) => {
+              const detections = r.detections.map((d) => ({
+                box: roundBox(d.box),
+                score: round(d.score, 4),
+                classId: d.classId,
+                label: d.label ?? null,
+              }));
+              if (opts.json) results.push({ image: path, width: r.width, height: r.height, tiles: r.tiles, detections });
+              else {
+                const tiles = r.tiles ? ` (whole photo + ${r.tiles} tiles)` : '';
+                const lines = [
+                  `${path}\t${r.width}x${r.height}\t${detections.length} detections\t${r.timings.inference.toFixed(0)} ms inference${tiles}`,
+                ];
+                for (const d of detections)
+                  lines.push(
+                    `  ${d.label ?? `class ${d.classId}`}\t${d.score.toFixed(3)}\t${d.box.x},${d.box.y},${d.box.width},${d.box.height}`,
+                  );
+                await out(lines.join('\n') + '\n');
+              }
+              if (opts.annotate) {
+                await annotate(path, r.detections, {
+                  file: targets[i]!,
+                  ...(opts.maxPixels !== undefined ? { maxPixels: opts.maxPixels } : {}),
+                });
+                process.stderr.write(`skulens: wrote ${targets[i]}\n`);
+              }
+            },
+          );
         } finally {
           await detector.dispose();
         }
@@ -47,4 +68,3 @@ export function registerDetect(program: Command): void {
       }),
     );
 }
-

@@ -17,26 +17,43 @@ export function registerEmbed(program: Command): void {
     .option('--max-pixels <n>', MAX_PIXELS_HELP, parseMaxPixels)
     .option('--json', 'print JSON lines { path, label?, vector }')
     .action(
-      action(async (inputs: string[], opts: { embedder?: string; preset?: string; output?: string; batchSize: number; maxPixels?: number; json?: boolean }) => {
-        checkPreset(opts.embedder, opts.preset);
-        const items = await expandImageArgs(inputs);
-        if (items.length === 0) throw new SkulensError('E_EMPTY', 'No images found in the given inputs.');
-        const embedder = await Embedder.create({ model: embedderSource(opts.embedder), preset: opts.preset, output: opts.output, batchSize: opts.batchSize, maxPixels: opts.maxPixels });
-        warnDefaultSpec(embedder);
-        let ok = 0;
-        for await (const { chunk, vectors } of embedInChunks(embedder, items, 'embedding')) {
-          const lines: string[] = [];
-          vectors.forEach((v, i) => {
-            if (!v) return;
-            ok++;
-            const item = chunk[i]!;
-            if (opts.json) lines.push(JSON.stringify({ path: item.path, ...(item.label !== undefined ? { label: item.label } : {}), vector: Array.from(v) }));
-            else lines.push(`${item.path}\t${item.label ?? ''}\t[${Array.from(v.subarray(0, 4), (x) => x.toFixed(4)).join(', ')}, …] (${v.length}-d)`);
+      action(
+        async (
+          inputs: string[],
+          opts: { embedder?: string; preset?: string; output?: string; batchSize: number; maxPixels?: number; json?: boolean },
+        ) => {
+          checkPreset(opts.embedder, opts.preset);
+          const items = await expandImageArgs(inputs);
+          if (items.length === 0) throw new SkulensError('E_EMPTY', 'No images found in the given inputs.');
+          const embedder = await Embedder.create({
+            model: embedderSource(opts.embedder),
+            preset: opts.preset,
+            output: opts.output,
+            batchSize: opts.batchSize,
+            maxPixels: opts.maxPixels,
           });
-          if (lines.length) await out(lines.join('\n') + '\n');
-        }
-        await embedder.dispose();
-        if (ok === 0) throw new SkulensError('E_IMAGE_DECODE', `None of the ${items.length} images could be embedded.`);
-      }),
+          warnDefaultSpec(embedder);
+          let ok = 0;
+          for await (const { chunk, vectors } of embedInChunks(embedder, items, 'embedding')) {
+            const lines: string[] = [];
+            vectors.forEach((v, i) => {
+              if (!v) return;
+              ok++;
+              const item = chunk[i]!;
+              if (opts.json)
+                lines.push(
+                  JSON.stringify({ path: item.path, ...(item.label !== undefined ? { label: item.label } : {}), vector: Array.from(v) }),
+                );
+              else
+                lines.push(
+                  `${item.path}\t${item.label ?? ''}\t[${Array.from(v.subarray(0, 4), (x) => x.toFixed(4)).join(', ')}, …] (${v.length}-d)`,
+                );
+            });
+            if (lines.length) await out(lines.join('\n') + '\n');
+          }
+          await embedder.dispose();
+          if (ok === 0) throw new SkulensError('E_IMAGE_DECODE', `None of the ${items.length} images could be embedded.`);
+        },
+      ),
     );
 }

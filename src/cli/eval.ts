@@ -61,32 +61,49 @@ export function registerEval(program: Command): void {
   )
     .option('--json', 'print one JSON object: n, top1, top5, perClass, unknown, ...')
     .action(
-      action(async (queries: string, opts: { gallery: string; k?: number; threshold?: number; embedder?: string; batchSize: number; maxPixels?: number; json?: boolean }) => {
-        const items = await readLabelledImages(queries, 'query');
-        const { gallery, embedder } = await openGallery(opts.gallery, opts.embedder, opts.batchSize, opts.maxPixels);
-        const k = opts.k ?? DEFAULT_K;
-        const threshold = opts.threshold ?? gallery.threshold;
-        let vectors: (Float32Array | null)[];
-        try {
-          vectors = await embedItems(embedder, items, 'evaluating');
-        } finally {
-          await embedder.dispose();
-        }
-        const ok = vectors.flatMap((v, i) => (v ? [{ v, truth: items[i]!.label }] : []));
-        const answers = gallery.classifyBatch(
-          ok.map((o) => o.v),
-          { k, threshold, top: 5 },
-        );
-        const results = ok.map((o, i) => ({ truth: o.truth, r: answers[i]! }));
-        if (results.length === 0) throw new SkulensError('E_IMAGE_DECODE', `None of the ${items.length} query images could be read.`);
-        const report = summarize(results, new Set(gallery.labels), { k, threshold, skipped: items.length - results.length });
-        if (opts.json) return out(JSON.stringify(report) + '\n');
-        await out(formatReport(report));
-      }),
+      action(
+        async (
+          queries: string,
+          opts: {
+            gallery: string;
+            k?: number;
+            threshold?: number;
+            embedder?: string;
+            batchSize: number;
+            maxPixels?: number;
+            json?: boolean;
+          },
+        ) => {
+          const items = await readLabelledImages(queries, 'query');
+          const { gallery, embedder } = await openGallery(opts.gallery, opts.embedder, opts.batchSize, opts.maxPixels);
+          const k = opts.k ?? DEFAULT_K;
+          const threshold = opts.threshold ?? gallery.threshold;
+          let vectors: (Float32Array | null)[];
+          try {
+            vectors = await embedItems(embedder, items, 'evaluating');
+          } finally {
+            await embedder.dispose();
+          }
+          const ok = vectors.flatMap((v, i) => (v ? [{ v, truth: items[i]!.label }] : []));
+          const answers = gallery.classifyBatch(
+            ok.map((o) => o.v),
+            { k, threshold, top: 5 },
+          );
+          const results = ok.map((o, i) => ({ truth: o.truth, r: answers[i]! }));
+          if (results.length === 0) throw new SkulensError('E_IMAGE_DECODE', `None of the ${items.length} query images could be read.`);
+          const report = summarize(results, new Set(gallery.labels), { k, threshold, skipped: items.length - results.length });
+          if (opts.json) return out(JSON.stringify(report) + '\n');
+          await out(formatReport(report));
+        },
+      ),
     );
 }
 
-export function summarize(results: { truth: string; r: Classification }[], known: Set<string>, extra: { k: number; threshold: number; skipped: number }): EvalReport {
+export function summarize(
+  results: { truth: string; r: Classification }[],
+  known: Set<string>,
+  extra: { k: number; threshold: number; skipped: number },
+): EvalReport {
   let top1 = 0;
   let top5 = 0;
   let unknown = 0;
@@ -123,7 +140,8 @@ export function summarize(results: { truth: string; r: Classification }[], known
       confusions.set(key, (confusions.get(key) ?? 0) + 1);
     }
   }
-  const shares = (m: Map<string, [number, number]>) => Object.fromEntries([...m.entries()].sort(([a], [b]) => (a < b ? -1 : 1)).map(([l, [a, b]]) => [l, round(a / b)]));
+  const shares = (m: Map<string, [number, number]>) =>
+    Object.fromEntries([...m.entries()].sort(([a], [b]) => (a < b ? -1 : 1)).map(([l, [a, b]]) => [l, round(a / b)]));
   const perClass = shares(per);
   const accs = Object.values(perClass);
   const inGallery = results.length - foreignScores.length;
@@ -133,7 +151,10 @@ export function summarize(results: { truth: string; r: Classification }[], known
     top1: share(top1, inGallery),
     top5: share(top5, inGallery),
     perClass,
-    meanPerClass: share(accs.reduce((s, x) => s + x, 0), accs.length),
+    meanPerClass: share(
+      accs.reduce((s, x) => s + x, 0),
+      accs.length,
+    ),
     unknown: share(unknown, inGallery),
     k: extra.k,
     threshold: extra.threshold,
@@ -174,8 +195,12 @@ function formatReport(r: EvalReport): string {
     `queries ${r.n}${r.skipped ? ` (${r.skipped} unreadable, skipped)` : ''} (k=${r.k}, threshold ${r.threshold})`,
     inGallery > 0
       ? `${queries(inGallery)} of the gallery's ${classes(Object.keys(r.perClass).length)}: top-1 ${pct(r.top1)}, top-5 ${pct(r.top5)}, mean per class ${pct(r.meanPerClass)}, unknown ${pct(r.unknown)}`
-      : 'no queries of the gallery\'s classes',
-    ...(r.notInGallery ? [`${queries(r.notInGallery)} of ${classes(foreignClasses)} not in the gallery: ${pct(r.notInGalleryUnknown)} answered unknown (their right answer)`] : []),
+      : "no queries of the gallery's classes",
+    ...(r.notInGallery
+      ? [
+          `${queries(r.notInGallery)} of ${classes(foreignClasses)} not in the gallery: ${pct(r.notInGalleryUnknown)} answered unknown (their right answer)`,
+        ]
+      : []),
     'decision score (the number compared with the threshold; --threshold takes this scale):',
     `  right answers: ${q(r.scores.correct)}`,
     `  wrong answers: ${q(r.scores.wrong)}`,
@@ -185,7 +210,11 @@ function formatReport(r: EvalReport): string {
     ...Object.entries(r.perClass).map(([l, a]) => `${l.padEnd(40)} ${pct(a).padStart(6)}`),
   ];
   if (r.notInGallery) {
-    lines.push('', 'not in the gallery                       unknown', ...Object.entries(r.notInGalleryPerClass).map(([l, a]) => `${l.padEnd(40)} ${pct(a).padStart(6)}`));
+    lines.push(
+      '',
+      'not in the gallery                       unknown',
+      ...Object.entries(r.notInGalleryPerClass).map(([l, a]) => `${l.padEnd(40)} ${pct(a).padStart(6)}`),
+    );
   }
   if (r.confusions.length) {
     lines.push('', 'most frequent errors (truth → answer):', ...r.confusions.map((c) => `  ${c.truth} → ${c.answer}: ${c.count}`));

@@ -13,7 +13,17 @@ import { DEFAULT_CLUSTERS, DEFAULT_THRESHOLD, Embedder, ReferenceGallery, Skulen
 import { DEFAULT_AUGMENT_VIEWS } from '../core/augment/augment.js';
 import { expandImageArgs, type DatasetItem } from '../node/dataset.js';
 import { action, embedItems, out, readLabelledImages, warnDefaultSpec, warnSkipped } from './common.js';
-import { EMBEDDER_HELP, MAX_PIXELS_HELP, checkPreset, embedderSource, parseMaxPixels, parseClusters, parseMetric, parsePositiveInt, parseThreshold } from './options.js';
+import {
+  EMBEDDER_HELP,
+  MAX_PIXELS_HELP,
+  checkPreset,
+  embedderSource,
+  parseMaxPixels,
+  parseClusters,
+  parseMetric,
+  parsePositiveInt,
+  parseThreshold,
+} from './options.js';
 import { createProgress } from './progress.js';
 
 export function registerGallery(program: Command): void {
@@ -31,69 +41,118 @@ export function registerGallery(program: Command): void {
     .option('--metric <metric>', 'cosine or l2', parseMetric, 'cosine' as Metric)
     .option('--batch-size <n>', 'images per inference run', parsePositiveInt('--batch-size'), 16)
     .option('--max-pixels <n>', MAX_PIXELS_HELP, parseMaxPixels)
-    .option('--threshold <s>', `default "unknown" threshold stored in the gallery (default: measured per built-in embedder, else ${DEFAULT_THRESHOLD}; or pick one with --calibrate)`, parseThreshold)
+    .option(
+      '--threshold <s>',
+      `default "unknown" threshold stored in the gallery (default: measured per built-in embedder, else ${DEFAULT_THRESHOLD}; or pick one with --calibrate)`,
+      parseThreshold,
+    )
     .option('--float16', 'store vectors as float16 (half the file size)')
     .option('--adapt', 'learn a projection from the references that separates look-alike classes (docs/accuracy.md); stored in the gallery')
-    .option('--calibrate', 'pick the "unknown" threshold from held-out references (docs/accuracy.md); with --threshold, that threshold applies to the calibrated score instead')
-    .option('--augment [N]', `store N synthetic views of every reference besides it: crop, perspective, colour, blur, JPEG, background (default N ${DEFAULT_AUGMENT_VIEWS}; docs/gallery.md)`, parseViews)
-    .option('--negatives <dir|csv>', 'images of products that are NOT targets (a folder, searched at any depth, or a path,label CSV whose labels are ignored): never named, they count against naming (docs/gallery.md)')
+    .option(
+      '--calibrate',
+      'pick the "unknown" threshold from held-out references (docs/accuracy.md); with --threshold, that threshold applies to the calibrated score instead',
+    )
+    .option(
+      '--augment [N]',
+      `store N synthetic views of every reference besides it: crop, perspective, colour, blur, JPEG, background (default N ${DEFAULT_AUGMENT_VIEWS}; docs/gallery.md)`,
+      parseViews,
+    )
+    .option(
+      '--negatives <dir|csv>',
+      'images of products that are NOT targets (a folder, searched at any depth, or a path,label CSV whose labels are ignored): never named, they count against naming (docs/gallery.md)',
+    )
     .action(
-      action(async (refs: string, opts: { output: string; embedder?: string; preset?: string; embeddingOutput?: string; clusters?: number | 'all'; metric: Metric; batchSize: number; threshold?: number; float16?: boolean; adapt?: boolean; calibrate?: boolean; augment?: number | true; negatives?: string; maxPixels?: number }) => {
-        checkPreset(opts.embedder, opts.preset);
-        const items = await readLabelledImages(refs, 'reference');
-        const negatives = opts.negatives !== undefined ? await readNegatives(opts.negatives) : [];
-        // Create the output's folder now, so a bad -o fails before the (long) embedding, not after.
-        await mkdir(dirname(resolve(opts.output)), { recursive: true }).catch((err: unknown) => {
-          throw new SkulensError('E_IO', `Cannot create the folder of "${opts.output}": ${messageOf(err)}. Choose another -o path.`, { cause: err, input: opts.output });
-        });
-        const embedder = await Embedder.create({ model: embedderSource(opts.embedder), preset: opts.preset, output: opts.embeddingOutput, batchSize: opts.batchSize, maxPixels: opts.maxPixels });
-        warnDefaultSpec(embedder);
-        try {
-          const g = new ReferenceGallery({
-            metric: opts.metric,
-            clustersPerClass: opts.clusters ?? DEFAULT_CLUSTERS,
-            ...(opts.threshold !== undefined ? { threshold: opts.threshold } : {}),
+      action(
+        async (
+          refs: string,
+          opts: {
+            output: string;
+            embedder?: string;
+            preset?: string;
+            embeddingOutput?: string;
+            clusters?: number | 'all';
+            metric: Metric;
+            batchSize: number;
+            threshold?: number;
+            float16?: boolean;
+            adapt?: boolean;
+            calibrate?: boolean;
+            augment?: number | true;
+            negatives?: string;
+            maxPixels?: number;
+          },
+        ) => {
+          checkPreset(opts.embedder, opts.preset);
+          const items = await readLabelledImages(refs, 'reference');
+          const negatives = opts.negatives !== undefined ? await readNegatives(opts.negatives) : [];
+          // Create the output's folder now, so a bad -o fails before the (long) embedding, not after.
+          await mkdir(dirname(resolve(opts.output)), { recursive: true }).catch((err: unknown) => {
+            throw new SkulensError('E_IO', `Cannot create the folder of "${opts.output}": ${messageOf(err)}. Choose another -o path.`, {
+              cause: err,
+              input: opts.output,
+            });
           });
-          g.bindEmbedder(embedder);
-          const views = opts.augment === undefined ? 0 : opts.augment === true ? DEFAULT_AUGMENT_VIEWS : opts.augment;
-          const vectors = views > 0 ? await embedAugmented(g, embedder, items, views) : await embedItems(embedder, items, 'embedding references');
-          // Group by label, then add each class once (one k-means run per class).
-          const byLabel = new Map<string, Float32Array[]>();
-          items.forEach((item, i) => {
-            const v = vectors[i];
-            if (!v) return;
-            if (!byLabel.has(item.label)) byLabel.set(item.label, []);
-            byLabel.get(item.label)!.push(v);
+          const embedder = await Embedder.create({
+            model: embedderSource(opts.embedder),
+            preset: opts.preset,
+            output: opts.embeddingOutput,
+            batchSize: opts.batchSize,
+            maxPixels: opts.maxPixels,
           });
-          const labels = [...new Set(items.map((i) => i.label))];
-          for (const label of labels) {
-            const vs = byLabel.get(label);
-            if (vs) g.add(label, vs);
-            else process.stderr.write(`skulens: class "${label}" has no usable images: skipped\n`);
+          warnDefaultSpec(embedder);
+          try {
+            const g = new ReferenceGallery({
+              metric: opts.metric,
+              clustersPerClass: opts.clusters ?? DEFAULT_CLUSTERS,
+              ...(opts.threshold !== undefined ? { threshold: opts.threshold } : {}),
+            });
+            g.bindEmbedder(embedder);
+            const views = opts.augment === undefined ? 0 : opts.augment === true ? DEFAULT_AUGMENT_VIEWS : opts.augment;
+            const vectors =
+              views > 0 ? await embedAugmented(g, embedder, items, views) : await embedItems(embedder, items, 'embedding references');
+            // Group by label, then add each class once (one k-means run per class).
+            const byLabel = new Map<string, Float32Array[]>();
+            items.forEach((item, i) => {
+              const v = vectors[i];
+              if (!v) return;
+              if (!byLabel.has(item.label)) byLabel.set(item.label, []);
+              byLabel.get(item.label)!.push(v);
+            });
+            const labels = [...new Set(items.map((i) => i.label))];
+            for (const label of labels) {
+              const vs = byLabel.get(label);
+              if (vs) g.add(label, vs);
+              else process.stderr.write(`skulens: class "${label}" has no usable images: skipped\n`);
+            }
+            if (g.size === 0) throw new SkulensError('E_IMAGE_DECODE', `None of the ${items.length} reference images could be embedded.`);
+            if (negatives.length) {
+              const nv = (await embedItems(embedder, negatives, 'embedding negatives')).filter((v): v is Float32Array => v !== null);
+              if (nv.length === 0)
+                throw new SkulensError('E_IMAGE_DECODE', `None of the ${negatives.length} negative images could be embedded.`);
+              g.addNegatives(nv);
+            }
+            if (opts.adapt) adaptGallery(g);
+            if (opts.calibrate) calibrateGallery(g);
+            // adapt() and calibrate() set thresholds of their own; one given explicitly wins, on the score they leave.
+            if (opts.threshold !== undefined) {
+              if (g.thresholdSource === 'calibrated')
+                note(
+                  `--threshold ${opts.threshold} replaces the calibrated threshold ${g.threshold.toFixed(4)}: it applies to the calibrated score`,
+                );
+              g.setThreshold(opts.threshold);
+            }
+            if (g.thresholdSource === 'adapted')
+              note('--adapt without --calibrate: this gallery never answers "unknown" (its threshold is -1); add --calibrate for that');
+            await g.save(opts.output, { float16: opts.float16 === true });
+            const added = vectors.filter(Boolean).length;
+            process.stderr.write(
+              `skulens: wrote ${opts.output}: ${g.labels.length} labels, ${added} references${views ? ` (+${views} views each)` : ''} → ${g.size} vectors (${g.dim}-d, ${g.metric}, clusters ${g.clustersPerClass})${g.negativeCount ? `, ${g.negativeCount} negatives` : ''}, threshold ${g.threshold} (${describeThresholdSource(g)})\n`,
+            );
+          } finally {
+            await embedder.dispose();
           }
-          if (g.size === 0) throw new SkulensError('E_IMAGE_DECODE', `None of the ${items.length} reference images could be embedded.`);
-          if (negatives.length) {
-            const nv = (await embedItems(embedder, negatives, 'embedding negatives')).filter((v): v is Float32Array => v !== null);
-            if (nv.length === 0) throw new SkulensError('E_IMAGE_DECODE', `None of the ${negatives.length} negative images could be embedded.`);
-            g.addNegatives(nv);
-          }
-          if (opts.adapt) adaptGallery(g);
-          if (opts.calibrate) calibrateGallery(g);
-          // adapt() and calibrate() set thresholds of their own; one given explicitly wins, on the score they leave.
-          if (opts.threshold !== undefined) {
-            if (g.thresholdSource === 'calibrated') note(`--threshold ${opts.threshold} replaces the calibrated threshold ${g.threshold.toFixed(4)}: it applies to the calibrated score`);
-            g.setThreshold(opts.threshold);
-          }
-          if (g.thresholdSource === 'adapted') note('--adapt without --calibrate: this gallery never answers "unknown" (its threshold is -1); add --calibrate for that');
-          await g.save(opts.output, { float16: opts.float16 === true });
-          const added = vectors.filter(Boolean).length;
-          process.stderr.write(
-            `skulens: wrote ${opts.output}: ${g.labels.length} labels, ${added} references${views ? ` (+${views} views each)` : ''} → ${g.size} vectors (${g.dim}-d, ${g.metric}, clusters ${g.clustersPerClass})${g.negativeCount ? `, ${g.negativeCount} negatives` : ''}, threshold ${g.threshold} (${describeThresholdSource(g)})\n`,
-          );
-        } finally {
-          await embedder.dispose();
-        }
-      }),
+        },
+      ),
     );
 
   gallery
@@ -138,14 +197,26 @@ export function registerGallery(program: Command): void {
           `  ${info.labels} labels, ${info.references} references → ${info.vectors} vectors, ${info.dim}-d, ${info.metric}, clusters per class: ${info.clustersPerClass}`,
           `  threshold ${info.threshold} (${describeThresholdSource(g)})`,
           ...(info.negatives ? [`  negative references: ${info.negatives}`] : []),
-          ...(info.adaptation ? [`  adaptation: ${info.adaptation.method === 'lda' ? `LDA ${info.adaptation.inDim}-d → ${info.adaptation.outDim}-d (power ${info.adaptation.power}, shrinkage ${info.adaptation.shrinkage})` : `none (${info.adaptation.reason ?? 'identity'})`}`] : []),
-          ...(info.calibration ? [`  calibrated: threshold on similarity minus per-label offset (${info.calibration.folds} folds, reject rate ${info.calibration.rejectRate})${info.calibration.stale ? ' — STALE: classes or negatives changed since, re-calibrate' : ''}`] : []),
+          ...(info.adaptation
+            ? [
+                `  adaptation: ${info.adaptation.method === 'lda' ? `LDA ${info.adaptation.inDim}-d → ${info.adaptation.outDim}-d (power ${info.adaptation.power}, shrinkage ${info.adaptation.shrinkage})` : `none (${info.adaptation.reason ?? 'identity'})`}`,
+              ]
+            : []),
+          ...(info.calibration
+            ? [
+                `  calibrated: threshold on similarity minus per-label offset (${info.calibration.folds} folds, reject rate ${info.calibration.rejectRate})${info.calibration.stale ? ' — STALE: classes or negatives changed since, re-calibrate' : ''}`,
+              ]
+            : []),
           ...(info.calibration?.rawThreshold != null ? [`  raw-space guard: threshold ${info.calibration.rawThreshold}`] : []),
           ...(info.calibration?.negatives
-            ? [`  negative guard: threshold ${info.calibration.negatives.threshold}, ${(100 * info.calibration.negatives.falseNameRate).toFixed(1)}% of ${info.calibration.negatives.heldOut} held-out negatives named`]
+            ? [
+                `  negative guard: threshold ${info.calibration.negatives.threshold}, ${(100 * info.calibration.negatives.falseNameRate).toFixed(1)}% of ${info.calibration.negatives.heldOut} held-out negatives named`,
+              ]
             : []),
           `  index: ${info.index} (HNSW M=${g.hnsw.M} efConstruction=${g.hnsw.efConstruction} ef=${g.hnsw.ef})`,
-          e ? `  embedder: ${e.path ?? '(no path)'}${e.preset ? ` preset ${e.preset}` : ''}, output ${e.output ?? '?'}, fingerprint ${e.fingerprint}` : '  embedder: not recorded',
+          e
+            ? `  embedder: ${e.path ?? '(no path)'}${e.preset ? ` preset ${e.preset}` : ''}, output ${e.output ?? '?'}, fingerprint ${e.fingerprint}`
+            : '  embedder: not recorded',
           `  label                                    references  vectors`,
           ...classes.map((c) => `  ${c.label.padEnd(40)} ${String(c.references).padStart(10)}  ${String(c.vectors).padStart(7)}`),
         ];
@@ -168,8 +239,13 @@ function adaptGallery(g: ReferenceGallery): void {
     note(`not adapted: ${a.reason}`);
     return;
   }
-  process.stderr.write(`skulens: adapted: ${a.inDim}-d → ${a.outDim}-d from ${a.references} references in ${(a.fitMs / 1000).toFixed(1)} s\n`);
-  const refs = g.classInfo().map((c) => c.references).sort((x, y) => x - y);
+  process.stderr.write(
+    `skulens: adapted: ${a.inDim}-d → ${a.outDim}-d from ${a.references} references in ${(a.fitMs / 1000).toFixed(1)} s\n`,
+  );
+  const refs = g
+    .classInfo()
+    .map((c) => c.references)
+    .sort((x, y) => x - y);
   const median = refs[refs.length >> 1]!;
   if (median < ADAPT_MEASURED_FROM) {
     note(
@@ -192,7 +268,9 @@ function calibrateGallery(g: ReferenceGallery): void {
     return;
   }
   const c = g.calibrate();
-  process.stderr.write(`skulens: calibrated threshold ${c.threshold.toFixed(4)} from ${c.heldOut} held-out references (${c.folds} folds, ${(c.ms / 1000).toFixed(1)} s)\n`);
+  process.stderr.write(
+    `skulens: calibrated threshold ${c.threshold.toFixed(4)} from ${c.heldOut} held-out references (${c.folds} folds, ${(c.ms / 1000).toFixed(1)} s)\n`,
+  );
   if (c.rawThreshold !== undefined) process.stderr.write(`skulens: raw-space guard threshold ${c.rawThreshold.toFixed(4)}\n`);
   if (c.negatives) {
     const n = c.negatives;
@@ -208,7 +286,7 @@ function describeThresholdSource(g: ReferenceGallery): string {
     case 'embedder':
       return `measured for the built-in ${g.embedder?.path ?? 'embedder'} on Grocery Store val; --calibrate fits one to this gallery`;
     case 'calibrated':
-      return 'calibrated on this gallery\'s held-out references';
+      return "calibrated on this gallery's held-out references";
     case 'adapted':
       return 'adapted and not calibrated: nothing is "unknown"; add --calibrate';
     case 'explicit':
@@ -221,7 +299,12 @@ function describeThresholdSource(g: ReferenceGallery): string {
 }
 
 /** Embed each class's images with N augmented views (ReferenceGallery.addImages), with one progress bar; failures reported and skipped. */
-async function embedAugmented(g: ReferenceGallery, embedder: Embedder, items: readonly Required<DatasetItem>[], views: number): Promise<(Float32Array | null)[]> {
+async function embedAugmented(
+  g: ReferenceGallery,
+  embedder: Embedder,
+  items: readonly Required<DatasetItem>[],
+  views: number,
+): Promise<(Float32Array | null)[]> {
   const progress = createProgress(`embedding references (+${views} views each)`, items.length);
   const ok = new Array<Float32Array | null>(items.length).fill(null);
   const labels = [...new Set(items.map((i) => i.label))];

@@ -21,7 +21,13 @@ function location(source: string): string {
 }
 
 async function detectorSettings(opts: DetectorFlags): Promise<DetectorSettings> {
-  const s: DetectorSettings = { format: opts.format, confidence: opts.confidence, iou: opts.iou, maxDetections: opts.maxDetections, classAgnostic: !!opts.classAgnostic };
+  const s: DetectorSettings = {
+    format: opts.format,
+    confidence: opts.confidence,
+    iou: opts.iou,
+    maxDetections: opts.maxDetections,
+    classAgnostic: !!opts.classAgnostic,
+  };
   if (opts.classes) s.classes = opts.classes;
   if (opts.inputSize !== undefined) s.inputSize = opts.inputSize;
   if (opts.labels) s.labels = await readLabels(opts.labels);
@@ -74,7 +80,9 @@ export function registerService(program: Command): void {
   addDetectorOptions(
     program
       .command('serve')
-      .description('HTTP recognition service: POST /v1/recognize, /v1/classify; GET /v1/jobs/:id, /healthz, /metrics, / (a page); in-process, or through Redis workers'),
+      .description(
+        'HTTP recognition service: POST /v1/recognize, /v1/classify; GET /v1/jobs/:id, /healthz, /metrics, / (a page); in-process, or through Redis workers',
+      ),
   )
     .requiredOption('--gallery <file|url>', 'gallery file (workers read it from here: a shared path or an http(s) URL)')
     .option('--embedder <model.onnx>', 'use this model instead of the one the gallery records (fingerprint checked)')
@@ -85,8 +93,17 @@ export function registerService(program: Command): void {
     .option('--port <n>', 'port to listen on (0: any free port)', parsePort, 8080)
     .option('--token <secret>', 'require "Authorization: Bearer <secret>" on /v1 and /metrics (or set SKULENS_TOKEN)')
     .option('--max-bytes <n>', 'largest photo accepted, bytes (larger: 413)', parsePositiveInt('--max-bytes'), DEFAULT_MAX_BYTES)
-    .option('--max-queue <n>', `photos waiting above which requests get 429 (default 100 in-process, ${DEFAULT_MAX_DEPTH} with --redis)`, parsePositiveInt('--max-queue'))
-    .option('--wait-timeout <ms>', 'a request waits this long for its result, then gets 202 and the job id', parsePositiveInt('--wait-timeout'), 120_000)
+    .option(
+      '--max-queue <n>',
+      `photos waiting above which requests get 429 (default 100 in-process, ${DEFAULT_MAX_DEPTH} with --redis)`,
+      parsePositiveInt('--max-queue'),
+    )
+    .option(
+      '--wait-timeout <ms>',
+      'a request waits this long for its result, then gets 202 and the job id',
+      parsePositiveInt('--wait-timeout'),
+      120_000,
+    )
     .action(
       action(async (opts: ServeFlags) => {
         const token = opts.token ?? process.env.SKULENS_TOKEN;
@@ -105,7 +122,9 @@ export function registerService(program: Command): void {
           waitTimeout: opts.waitTimeout,
         });
         const address = await service.app.listen({ host: opts.host, port: opts.port });
-        process.stderr.write(`skulens: serving on ${address} (${service.mode === 'queue' ? `queue "${opts.queue}" on ${opts.redis}` : 'in-process'}${token ? ', token required' : ''})\n`);
+        process.stderr.write(
+          `skulens: serving on ${address} (${service.mode === 'queue' ? `queue "${opts.queue}" on ${opts.redis}` : 'in-process'}${token ? ', token required' : ''})\n`,
+        );
         onSignals(() => service.close());
       }),
     );
@@ -128,7 +147,9 @@ export function registerService(program: Command): void {
           lockDuration: opts.lockMs,
           log: (line) => process.stderr.write(line + '\n'),
         });
-        process.stderr.write(`skulens: worker ready on queue "${opts.queue}" (concurrency ${opts.concurrency}${opts.database ? ', storing results' : ''})\n`);
+        process.stderr.write(
+          `skulens: worker ready on queue "${opts.queue}" (concurrency ${opts.concurrency}${opts.database ? ', storing results' : ''})\n`,
+        );
         onSignals(() => worker.close());
       }),
     );
@@ -164,7 +185,11 @@ export function registerService(program: Command): void {
         const client = new ClusterClient({ redis: opts.redis, queue: opts.queue });
         try {
           const current = await client.published();
-          if (!current) throw new SkulensError('E_EMPTY', `Nothing is published on queue "${opts.queue}" yet: start "skulens serve --redis ${opts.redis}" once, which publishes its detector and gallery.`);
+          if (!current)
+            throw new SkulensError(
+              'E_EMPTY',
+              `Nothing is published on queue "${opts.queue}" yet: start "skulens serve --redis ${opts.redis}" once, which publishes its detector and gallery.`,
+            );
           const p = await client.publish({ ...current, gallery: location(file) });
           process.stderr.write(`skulens: published gallery ${p.gallerySha256.slice(0, 16)} (${p.gallery}) on queue "${opts.queue}"\n`);
         } finally {

@@ -148,10 +148,25 @@ export class Embedder {
   }
 
   static async create(options: EmbedderOptions = {}): Promise<Embedder> {
-    const { model = DEFAULT_EMBEDDER, preset, output, batchSize = 16, normalize = true, sessionOptions, worker, workers, maxPixels, ...overrides } = options ?? ({} as EmbedderOptions);
+    const {
+      model = DEFAULT_EMBEDDER,
+      preset,
+      output,
+      batchSize = 16,
+      normalize = true,
+      sessionOptions,
+      worker,
+      workers,
+      maxPixels,
+      ...overrides
+    } = options ?? ({} as EmbedderOptions);
     check(is.positiveInt(batchSize), 'batchSize', 'a positive integer', batchSize);
     const pixelLimit = checkMaxPixels(maxPixels);
-    const opened = await openImageModel(model, 'embedder', { sessionOptions, worker, workers: workers ?? Math.min(2, getPlatform().cpuCount?.() ?? 1) });
+    const opened = await openImageModel(model, 'embedder', {
+      sessionOptions,
+      worker,
+      workers: workers ?? Math.min(2, getPlatform().cpuCount?.() ?? 1),
+    });
     try {
       return await Embedder.build(opened, { preset, output, batchSize, normalize, maxPixels: pixelLimit, overrides });
     } catch (err) {
@@ -162,7 +177,14 @@ export class Embedder {
 
   private static async build(
     model: ImageModel,
-    options: { preset: string | undefined; output: string | undefined; batchSize: number; normalize: boolean; maxPixels: number; overrides: Partial<PreprocessSpec> },
+    options: {
+      preset: string | undefined;
+      output: string | undefined;
+      batchSize: number;
+      normalize: boolean;
+      maxPixels: number;
+      overrides: Partial<PreprocessSpec>;
+    },
   ): Promise<Embedder> {
     const { preset, output, batchSize, normalize, maxPixels, overrides } = options;
     // Spec precedence: model metadata < preset < explicit options.
@@ -265,16 +287,18 @@ export class Embedder {
 
         while (running.size >= parallel) await Promise.race(running);
         throwIfRunFailed();
-        const batch = (ok.length ? this.runBatch(data.subarray(0, per * this.runSize(ok.length)), ok.length) : Promise.resolve([])).then((out) => {
-          ok.forEach((index, j) => {
-            const v = out[j]!;
-            // A NaN or infinite vector would answer every comparison wrongly and quietly: fail that input instead.
-            if (v.every(Number.isFinite)) vectors[index] = v;
-            else failures.push({ index, input: describeInput(unwrap(inputs[index]!).image), error: nonFiniteError(inputs[index]!) });
-          });
-          finished += end - start;
-          options.onProgress?.({ done: finished, total });
-        });
+        const batch = (ok.length ? this.runBatch(data.subarray(0, per * this.runSize(ok.length)), ok.length) : Promise.resolve([])).then(
+          (out) => {
+            ok.forEach((index, j) => {
+              const v = out[j]!;
+              // A NaN or infinite vector would answer every comparison wrongly and quietly: fail that input instead.
+              if (v.every(Number.isFinite)) vectors[index] = v;
+              else failures.push({ index, input: describeInput(unwrap(inputs[index]!).image), error: nonFiniteError(inputs[index]!) });
+            });
+            finished += end - start;
+            options.onProgress?.({ done: finished, total });
+          },
+        );
         // Never rejects: a failure is kept in runError (the first one wins).
         const tracked: Promise<void> = batch.then(
           () => void running.delete(tracked),
@@ -312,7 +336,11 @@ export class Embedder {
    * would be gigabytes). Slots of failed inputs are closed up; `ok` lists the inputs in
    * the buffer, in order.
    */
-  private async prepareBatch(inputs: readonly EmbedInput[], start: number, end: number): Promise<{ data: Float32Array; ok: number[]; failed: EmbedFailure[] }> {
+  private async prepareBatch(
+    inputs: readonly EmbedInput[],
+    start: number,
+    end: number,
+  ): Promise<{ data: Float32Array; ok: number[]; failed: EmbedFailure[] }> {
     const per = imageSize(this.spec);
     const n = end - start;
     const data = this.model.batchBuffer(per * this.runSize(n));
@@ -386,7 +414,11 @@ function asDecodeError(err: unknown, entry: EmbedInput): SkulensError {
 
 function nonFiniteError(entry: EmbedInput): SkulensError {
   const name = describeInput(unwrap(entry).image);
-  return new SkulensError('E_MODEL_SHAPE', `The embedder returned a vector with NaN or infinite values for ${name}: the model or its preprocessing is broken for this input; check the model and its spec.`, { input: name });
+  return new SkulensError(
+    'E_MODEL_SHAPE',
+    `The embedder returned a vector with NaN or infinite values for ${name}: the model or its preprocessing is broken for this input; check the model and its spec.`,
+    { input: name },
+  );
 }
 
 function pickOutput(model: ImageModel, requested: string | undefined): { name: string; pooled: boolean; dim: number | undefined } {
@@ -415,7 +447,10 @@ function pickOutput(model: ImageModel, requested: string | undefined): { name: s
   }
   const shape = model.outputShape(name);
   if (!shape || (shape.length !== 2 && shape.length !== 4)) {
-    throw new SkulensError('E_MODEL_SHAPE', `Output "${name}" has shape ${formatShape(shape)}; expected [N,D] (an embedding) or [N,C,H,W] (a feature map to average-pool).`);
+    throw new SkulensError(
+      'E_MODEL_SHAPE',
+      `Output "${name}" has shape ${formatShape(shape)}; expected [N,D] (an embedding) or [N,C,H,W] (a feature map to average-pool).`,
+    );
   }
   const width = shape[1];
   return { name, pooled: shape.length === 4, dim: typeof width === 'number' && width > 0 ? width : undefined };

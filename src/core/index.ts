@@ -35,6 +35,14 @@ export type { Metric, HnswParams } from './vector-index.js';
 export { FORMAT_VERSION as GALLERY_FORMAT_VERSION } from './gallery/format.js';
 export type { EncodeOptions as GalleryEncodeOptions } from './gallery/format.js';
 export { Detector, DETECTOR_FORMATS } from './detector/index.js';
-export type { DetectorOptions, Detection, DetectResult, DetectTimings, DetectorFormat, FormatSource, TilesOption } from './detector/index.js';
+export type {
+  DetectorOptions,
+  Detection,
+  DetectResult,
+  DetectTimings,
+  DetectorFormat,
+  FormatSource,
+  TilesOption,
+} from './detector/index.js';
 export { Recognizer, shelfShare } from './recognizer.js';
 export type { RecognizerOptions, RecognizedItem, Recognition, RecognizeTimings, ShelfShare } from './recognizer.js';

@@ -44,7 +44,13 @@ function valueInfo(name: string, elemType: number, dims: number[]): number[] {
 export function probeModelBytes(): Uint8Array {
   const weights = [...int(1, K), ...int(1, N), ...int(2, INT8), ...text(8, 'b'), ...field(9, new Array<number>(K * N).fill(127))];
   const node = [...text(1, 'a'), ...text(1, 'b'), ...text(2, 'y'), ...text(4, 'MatMulInteger')];
-  const graph = [...field(1, node), ...text(2, 'int8-probe'), ...field(5, weights), ...field(11, valueInfo('a', UINT8, [M, K])), ...field(12, valueInfo('y', INT32, [M, N]))];
+  const graph = [
+    ...field(1, node),
+    ...text(2, 'int8-probe'),
+    ...field(5, weights),
+    ...field(11, valueInfo('a', UINT8, [M, K])),
+    ...field(12, valueInfo('y', INT32, [M, N])),
+  ];
   const opset = [...text(1, ''), ...int(2, 13)];
   return Uint8Array.from([...int(1, 7), ...field(7, graph), ...field(8, opset)]);
 }

@@ -38,7 +38,10 @@ export const EXACT_INT8_SESSION_ENTRY = { x64quantprecision: '1' } as const;
  * Our defaults under the caller's options (`extra` merged one level deep per section);
  * `exactInt8` adds EXACT_INT8_SESSION_ENTRY to the defaults (the caller's entry still wins).
  */
-export function withSessionDefaults(options: InferenceSession.SessionOptions = {}, { exactInt8 = false } = {}): InferenceSession.SessionOptions {
+export function withSessionDefaults(
+  options: InferenceSession.SessionOptions = {},
+  { exactInt8 = false } = {},
+): InferenceSession.SessionOptions {
   const userExtra = (options.extra ?? {}) as Record<string, Record<string, unknown>>;
   const baseExtra = DEFAULT_SESSION_OPTIONS.extra as Record<string, Record<string, unknown>>;
   const session = { ...baseExtra.session, ...(exactInt8 ? EXACT_INT8_SESSION_ENTRY : {}), ...userExtra.session } as Record<string, unknown>;
@@ -63,8 +66,13 @@ export interface LoadModelOptions {
  * Read and open a model. By default inference runs in a worker thread where the
  * platform offers one (Node), so `run()` does not block the event loop.
  */
-export async function loadModel(model: ModelSource, sessionOptions?: InferenceSession.SessionOptions, { worker = true, workers = 1 }: LoadModelOptions = {}): Promise<LoadedModel> {
-  if (model === undefined || model === null) throw new SkulensError('E_INPUT', 'No model given: pass `model` as a path, URL or the bytes of an .onnx file.');
+export async function loadModel(
+  model: ModelSource,
+  sessionOptions?: InferenceSession.SessionOptions,
+  { worker = true, workers = 1 }: LoadModelOptions = {},
+): Promise<LoadedModel> {
+  if (model === undefined || model === null)
+    throw new SkulensError('E_INPUT', 'No model given: pass `model` as a path, URL or the bytes of an .onnx file.');
   const platform = getPlatform();
   // Each worker is a thread with its own copy of the model: more of them than cores only costs memory.
   const maxWorkers = Math.max(2, platform.cpuCount?.() ?? 1);
@@ -97,6 +105,9 @@ export async function loadModel(model: ModelSource, sessionOptions?: InferenceSe
     }
     return { bytes, session, ...(workerPool ? { workerPool } : {}), ...(path === undefined ? {} : { path }) };
   } catch (err) {
-    throw new SkulensError('E_MODEL_LOAD', `Cannot load ONNX model${path ? ` "${path}"` : ''}: ${messageOf(err)}`, { cause: err, ...(path ? { input: path } : {}) });
+    throw new SkulensError('E_MODEL_LOAD', `Cannot load ONNX model${path ? ` "${path}"` : ''}: ${messageOf(err)}`, {
+      cause: err,
+      ...(path ? { input: path } : {}),
+    });
   }
 }

@@ -38,9 +38,12 @@ export function ndarrayToRaw(a: NdArrayImage, name = describeNdArray(a)): RawIma
     fail(`its shape is [${shape.join(', ')}] with ${stride.length} strides; expected [height, width, channels] or [height, width]`);
   }
   const [height, width, depth = 1] = shape as [number, number, number?];
-  if (![height, width].every((n) => Number.isInteger(n) && n >= 1)) fail(`height and width (shape[0], shape[1]) must be positive integers, got ${height}x${width}`);
+  if (![height, width].every((n) => Number.isInteger(n) && n >= 1))
+    fail(`height and width (shape[0], shape[1]) must be positive integers, got ${height}x${width}`);
   if (depth !== 1 && depth !== 3 && depth !== 4) {
-    fail(`its shape [${shape.join(', ')}] has ${depth} channels; expected 1 (gray), 3 (RGB) or 4 (RGBA) last — planar [channels, height, width] data need .transpose(1, 2, 0)`);
+    fail(
+      `its shape [${shape.join(', ')}] has ${depth} channels; expected 1 (gray), 3 (RGB) or 4 (RGBA) last — planar [channels, height, width] data need .transpose(1, 2, 0)`,
+    );
   }
   const [sy, sx, sc = 0] = stride as [number, number, number?];
   if (![sy, sx, sc, offset].every(Number.isInteger)) fail('its strides and offset must be integers');

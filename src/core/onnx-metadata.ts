@@ -30,8 +30,7 @@ export function readOnnxMetadata(bytes: Uint8Array): Record<string, string> {
     else if (wireType === 2) {
       const len = varint(limit); // read first: `pos += varint()` would add to the stale pos
       pos += len;
-    }
-    else if (wireType === 5) pos += 4;
+    } else if (wireType === 5) pos += 4;
     else throw new SkulensError('E_MODEL_LOAD', `Not an ONNX file: unsupported protobuf wire type ${wireType}.`);
   };
 

@@ -56,7 +56,11 @@ export interface Platform {
    * (Node): `workers` threads each hold a copy of the model, so that many runs execute at
    * once. Absent where `ort.InferenceSession.create` is already asynchronous.
    */
-  createWorkerSession?(bytes: Uint8Array, options: OrtCommon.InferenceSession.SessionOptions | undefined, workers: number): Promise<WorkerPoolSession>;
+  createWorkerSession?(
+    bytes: Uint8Array,
+    options: OrtCommon.InferenceSession.SessionOptions | undefined,
+    workers: number,
+  ): Promise<WorkerPoolSession>;
   /** CPU cores this process may use, where the platform can tell. */
   cpuCount?(): number;
   /** Approximate nearest-neighbour index (HNSW) for big galleries; absent where there is none (browser: exact index only). */

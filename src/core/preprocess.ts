@@ -92,7 +92,7 @@ export const PRESETS = {
 export type PresetName = keyof typeof PRESETS;
 
 export function isPresetName(name: string): name is PresetName {
-  return  Object.hasOwn(PRESETS, name);
+  return Object.hasOwn(PRESETS, name);
 }
 
 /** Build a full spec from a preset name (or the neutral base) plus overrides, and check it. */
@@ -100,10 +100,7 @@ export function resolveSpec(preset: string | undefined, overrides: Partial<Prepr
   let base: PreprocessSpec = BASE;
   if (preset !== undefined) {
     if (!isPresetName(preset)) {
-      throw new SkulensError(
-        'E_PREPROCESS',
-        `Unknown preset "${preset}". Known presets: ${Object.keys(PRESETS).join(', ')}.`,
-      );
+      throw new SkulensError('E_PREPROCESS', `Unknown preset "${preset}". Known presets: ${Object.keys(PRESETS).join(', ')}.`);
     }
     base = PRESETS[preset];
   }
@@ -135,9 +132,9 @@ function validateSpec(s: PreprocessSpec): void {
   const fail = (what: string) => {
     throw new SkulensError('E_PREPROCESS', `Invalid preprocessing spec: ${what}.`);
   };
-  if (!is.positiveInt(s.width) || !is.positiveInt(s.height))
-    fail(`width/height must be positive integers, got ${s.width}x${s.height}`);
-  if (s.width > MAX_INPUT_SIDE || s.height > MAX_INPUT_SIDE) fail(`width/height must be at most ${MAX_INPUT_SIDE}, got ${s.width}x${s.height}`);
+  if (!is.positiveInt(s.width) || !is.positiveInt(s.height)) fail(`width/height must be positive integers, got ${s.width}x${s.height}`);
+  if (s.width > MAX_INPUT_SIDE || s.height > MAX_INPUT_SIDE)
+    fail(`width/height must be at most ${MAX_INPUT_SIDE}, got ${s.width}x${s.height}`);
   if (!is.oneOf(s.resize, ['stretch', 'center-crop', 'letterbox'])) fail(`resize "${s.resize}" is not stretch, center-crop or letterbox`);
   if (!is.inRange(s.cropFraction, 0, 1, 'lo')) fail(`cropFraction must be in (0, 1], got ${s.cropFraction}`);
   if (!is.oneOf(s.letterboxAlign, ['center', 'top-left'])) fail(`letterboxAlign "${s.letterboxAlign}" is not center or top-left`);
@@ -145,8 +142,7 @@ function validateSpec(s: PreprocessSpec): void {
   if (!is.inRange(s.scale, 0, Infinity, 'lo')) fail(`scale must be > 0, got ${s.scale}`);
   for (const key of ['mean', 'std'] as const) {
     const v = s[key];
-    if (!Array.isArray(v) || v.length !== 3 || !v.every(is.finite))
-      fail(`${key} must be three numbers`);
+    if (!Array.isArray(v) || v.length !== 3 || !v.every(is.finite)) fail(`${key} must be three numbers`);
   }
   if (s.std.some((x) => x === 0)) fail('std must not contain 0');
   if (!is.oneOf(s.channelOrder, ['rgb', 'bgr'])) fail(`channelOrder "${s.channelOrder}" is not rgb or bgr`);
@@ -206,7 +202,17 @@ interface AxisPlan {
  * Plan one axis: output positions o in [start, end) sample the source at
  * `lo + (o - offset + 0.5) * step - 0.5` (pixel centres aligned), clamped to [lo, hi].
  */
-function planAxis(outSize: number, start: number, end: number, offset: number, step: number, lo: number, hi: number, antialias: boolean, stride: number): AxisPlan {
+function planAxis(
+  outSize: number,
+  start: number,
+  end: number,
+  offset: number,
+  step: number,
+  lo: number,
+  hi: number,
+  antialias: boolean,
+  stride: number,
+): AxisPlan {
   const taps = antialias && step > 2 ? Math.ceil(step / 2) : 1;
   const n = outSize * taps;
   const i0 = new Int32Array(n);
@@ -260,7 +266,10 @@ export function computePlacement(spec: PreprocessSpec, source: Rect): Placement 
 export function writeImageToTensor(image: RawImage, spec: PreprocessSpec, out: Float32Array, index: number, crop?: Rect): Placement {
   if (image.data.byteLength > 0x7fffffff) {
     // Source offsets are planned as 32-bit integers.
-    throw new SkulensError('E_PREPROCESS', `An image of ${image.width}x${image.height} pixels (${image.data.byteLength} bytes) is over 2 GiB; downscale it before embedding.`);
+    throw new SkulensError(
+      'E_PREPROCESS',
+      `An image of ${image.width}x${image.height} pixels (${image.data.byteLength} bytes) is over 2 GiB; downscale it before embedding.`,
+    );
   }
   const source = clipRect(crop, image.width, image.height);
   const placement = computePlacement(spec, source);

@@ -112,7 +112,9 @@ export class Recognizer {
     const { vectors, failures } = await this.embedder.embedSettled(detections.map((d) => ({ image: raw, crop: d.box })));
     if (failures.length) {
       const f = failures[0]!;
-      throw new SkulensError(f.error.code, `Embedding ${failures.length} of ${detections.length} crops failed: ${f.error.message}`, { cause: f.error });
+      throw new SkulensError(f.error.code, `Embedding ${failures.length} of ${detections.length} crops failed: ${f.error.message}`, {
+        cause: f.error,
+      });
     }
     const t3 = performance.now();
     const results = detections.length ? this.gallery.classifyBatch(vectors as Float32Array[], this.classify) : [];
@@ -124,7 +126,16 @@ export class Recognizer {
       const r = results[i]!;
       if (r.unknown) unknown++;
       else counts[r.label] = (counts[r.label] ?? 0) + 1;
-      return { box: d.box, score: d.score, classId: d.classId, label: r.unknown ? null : r.label, guess: r.label, similarity: r.score, unknownScore: r.unknownScore, unknown: r.unknown };
+      return {
+        box: d.box,
+        score: d.score,
+        classId: d.classId,
+        label: r.unknown ? null : r.label,
+        guess: r.label,
+        similarity: r.score,
+        unknownScore: r.unknownScore,
+        unknown: r.unknown,
+      };
     });
     return {
       items,
@@ -164,5 +175,11 @@ export function shelfShare(items: readonly Pick<RecognizedItem, 'box' | 'label'>
     // Zero-area boxes only (degenerate input): fall back to the facing share so the column still sums to 1.
     areaShare: area > 0 ? g.area / area : g.facings / items.length,
   }));
-  return rows.sort((a, b) => Number(a.label === null) - Number(b.label === null) || b.facings - a.facings || b.areaShare - a.areaShare || String(a.label).localeCompare(String(b.label)));
+  return rows.sort(
+    (a, b) =>
+      Number(a.label === null) - Number(b.label === null) ||
+      b.facings - a.facings ||
+      b.areaShare - a.areaShare ||
+      String(a.label).localeCompare(String(b.label)),
+  );
 }

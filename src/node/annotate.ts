@@ -65,7 +65,10 @@ export async function annotate(image: NodeImageInput, items: readonly AnnotateIt
   }
   const overlay = drawOverlay(raw.width, raw.height, items, options);
   let pipeline = sharp(raw.data, { raw: { width: raw.width, height: raw.height, channels: raw.channels } });
-  if (overlay.panelWidth > 0) pipeline = sharp(await pipeline.extend({ right: overlay.panelWidth, background: '#ffffff' }).raw().toBuffer(), { raw: { width: raw.width + overlay.panelWidth, height: raw.height, channels: raw.channels } });
+  if (overlay.panelWidth > 0)
+    pipeline = sharp(await pipeline.extend({ right: overlay.panelWidth, background: '#ffffff' }).raw().toBuffer(), {
+      raw: { width: raw.width + overlay.panelWidth, height: raw.height, channels: raw.channels },
+    });
   pipeline = pipeline.composite([{ input: Buffer.from(overlay.svg), top: 0, left: 0 }]);
   pipeline = format === 'png' ? pipeline.png() : pipeline.jpeg({ quality: options.quality ?? 85 });
   const bytes = await pipeline.toBuffer();
@@ -90,14 +93,20 @@ function nameOf(item: AnnotateItem): string {
   return item.unknown ? 'unknown' : printable(item.label ?? (item.classId !== undefined ? `class ${item.classId}` : ''));
 }
 
-function drawOverlay(width: number, height: number, items: readonly AnnotateItem[], options: AnnotateOptions): { svg: string; panelWidth: number } {
+function drawOverlay(
+  width: number,
+  height: number,
+  items: readonly AnnotateItem[],
+  options: AnnotateOptions,
+): { svg: string; panelWidth: number } {
   const side = Math.max(width, height);
   const widths = items.map((i) => i.box.width).sort((a, b) => a - b);
   const typical = widths.length ? widths[widths.length >> 1]! : side;
   // Scaled to the image, but kept below the typical box width so tags stay near their boxes.
   const font = options.fontSize ?? Math.max(12, Math.round(Math.min(side / 60, typical / 6)));
   const showScore = options.showScore ?? true;
-  const tagText = (item: AnnotateItem) => (item.unknown ? 'unknown' : [nameOf(item), showScore && item.score !== undefined ? item.score.toFixed(2) : ''].filter(Boolean).join(' '));
+  const tagText = (item: AnnotateItem) =>
+    item.unknown ? 'unknown' : [nameOf(item), showScore && item.score !== undefined ? item.score.toFixed(2) : ''].filter(Boolean).join(' ');
   const tooNarrow = items.filter((i) => tagText(i).length * font * 0.6 + 6 > i.box.width * 1.5).length > items.length / 2;
   // Boxes all of one name (a class-agnostic detector's "product") learn nothing from a tag each.
   const oneName = !showScore && new Set(items.map(tagText)).size === 1;
@@ -133,7 +142,9 @@ function drawOverlay(width: number, height: number, items: readonly AnnotateItem
     const ty = y - tagH >= 0 ? y - tagH : y;
     const tagFill = item.unknown ? `fill="#ffffff" stroke="${UNKNOWN_COLOUR}" stroke-width="1"` : `fill="${colour}"`;
     parts.push(`<rect x="${r(tx)}" y="${r(ty)}" width="${tagW}" height="${tagH}" ${tagFill}/>`);
-    parts.push(`<text x="${r(tx + 3)}" y="${r(ty + font)}" font-family="${FONT}" font-size="${font}" fill="#000"${item.unknown ? ' font-style="italic"' : ''}>${escapeXml(text)}</text>`);
+    parts.push(
+      `<text x="${r(tx + 3)}" y="${r(ty + font)}" font-family="${FONT}" font-size="${font}" fill="#000"${item.unknown ? ' font-style="italic"' : ''}>${escapeXml(text)}</text>`,
+    );
   }
 
   let panelWidth = 0;
@@ -148,7 +159,9 @@ function drawOverlay(width: number, height: number, items: readonly AnnotateItem
     const longest = Math.max(title.length, ...entries.map((e) => e.text.length));
     panelWidth = Math.ceil(Math.min(longest, 48) * lf * 0.6 + lf * 3);
     const px = width + lf;
-    parts.push(`<text x="${px}" y="${rowH}" font-family="${FONT}" font-size="${lf}" font-weight="bold" fill="#000">${escapeXml(title)}</text>`);
+    parts.push(
+      `<text x="${px}" y="${rowH}" font-family="${FONT}" font-size="${lf}" font-weight="bold" fill="#000">${escapeXml(title)}</text>`,
+    );
     entries.forEach((e, i) => {
       const ey = rowH * (i + 2);
       const dash = e.unknown ? ` stroke-dasharray="3,2"` : '';
@@ -184,7 +197,9 @@ function hslHex(hue: number, s: number, l: number): string {
   const f = (n: number) => {
     const k = (n + hue / 30) % 12;
     const v = l - a * Math.max(-1, Math.min(k - 3, 9 - k, 1));
-    return Math.round(v * 255).toString(16).padStart(2, '0');
+    return Math.round(v * 255)
+      .toString(16)
+      .padStart(2, '0');
   };
   return `#${f(0)}${f(8)}${f(4)}`;
 }

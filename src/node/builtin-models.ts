@@ -8,7 +8,10 @@ export function builtinModelLocation(file: string): string {
   const candidates = ['../models/', '../../models/'].map((dir) => fileURLToPath(new URL(dir + file, import.meta.url)));
   const found = candidates.find((p) => existsSync(p));
   if (!found) {
-    throw new SkulensError('E_MODEL_LOAD', `The built-in model ${file} is missing from the skulens package (looked in ${candidates.join(', ')}); reinstall skulens, or pass a model path.`);
+    throw new SkulensError(
+      'E_MODEL_LOAD',
+      `The built-in model ${file} is missing from the skulens package (looked in ${candidates.join(', ')}); reinstall skulens, or pass a model path.`,
+    );
   }
   return found;
 }

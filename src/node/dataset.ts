@@ -41,7 +41,9 @@ export async function readLabelledSet(source: string): Promise<LabelledSet> {
   const info = await statOrThrow(source);
   if (info.isDirectory()) return readClassFolders(source);
   if (extname(source).toLowerCase() === '.csv') return { items: await readManifest(source), emptyClasses: [], nestedClasses: [] };
-  throw new SkulensError('E_INPUT', `"${source}" is neither a folder of class sub-folders nor a .csv manifest with a path,label header.`, { input: source });
+  throw new SkulensError('E_INPUT', `"${source}" is neither a folder of class sub-folders nor a .csv manifest with a path,label header.`, {
+    input: source,
+  });
 }
 
 /**
@@ -71,10 +73,14 @@ async function statOrThrow(path: string) {
   try {
     return await stat(path);
   } catch (err) {
-    throw new SkulensError('E_IO', `Cannot read "${path}": ${(err as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file or folder' : messageOf(err)}.`, {
-      cause: err,
-      input: path,
-    });
+    throw new SkulensError(
+      'E_IO',
+      `Cannot read "${path}": ${(err as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file or folder' : messageOf(err)}.`,
+      {
+        cause: err,
+        input: path,
+      },
+    );
   }
 }
 
@@ -84,7 +90,10 @@ async function readClassFolders(root: string): Promise<LabelledSet> {
   for (const e of await readdir(root, { withFileTypes: true })) {
     if (!e.name.startsWith('.') && (await kindOf(join(root, e.name), e)) === 'dir') entries.push(e);
   }
-  if (entries.length === 0) throw new SkulensError('E_EMPTY', `"${root}" has no class sub-folders (expected one folder per label with images inside).`, { input: root });
+  if (entries.length === 0)
+    throw new SkulensError('E_EMPTY', `"${root}" has no class sub-folders (expected one folder per label with images inside).`, {
+      input: root,
+    });
   const items: Required<DatasetItem>[] = [];
   const emptyClasses: string[] = [];
   const nestedClasses: LabelledSet['nestedClasses'] = [];
@@ -146,7 +155,11 @@ export async function readManifest(file: string): Promise<Required<DatasetItem>[
   const pathCol = header?.indexOf('path') ?? -1;
   const labelCol = header?.indexOf('label') ?? -1;
   if (pathCol < 0 || labelCol < 0) {
-    throw new SkulensError('E_INPUT', `Manifest "${basename(file)}" needs a header row with "path" and "label" columns; found "${printable(headerRow?.join(',') ?? '')}".`, { input: file });
+    throw new SkulensError(
+      'E_INPUT',
+      `Manifest "${basename(file)}" needs a header row with "path" and "label" columns; found "${printable(headerRow?.join(',') ?? '')}".`,
+      { input: file },
+    );
   }
   const base = dirname(resolve(file));
   const items: Required<DatasetItem>[] = [];

@@ -8,7 +8,15 @@
 import { fileURLToPath } from 'node:url';
 import sharp, { type Sharp, type SharpOptions } from 'sharp';
 import { SkulensError, messageOf } from '../core/errors.js';
-import { checkMaxPixels, describeInput, pixelLimitMessage, pixelsOf, type ImageLoadOptions, type NdArrayImage, type RawImage } from '../core/image.js';
+import {
+  checkMaxPixels,
+  describeInput,
+  pixelLimitMessage,
+  pixelsOf,
+  type ImageLoadOptions,
+  type NdArrayImage,
+  type RawImage,
+} from '../core/image.js';
 import { readRegularFile } from './read-file.js';
 
 export interface LoadImageOptions extends ImageLoadOptions {
@@ -41,11 +49,18 @@ export async function loadImage(input: NodeImageInput, options: LoadImageOptions
   let source: Buffer;
   if (typeof input === 'string' || input instanceof URL) {
     // file: URLs only. Read here rather than by libvips: a FIFO or /dev/zero is refused, the size bounded.
-    const bytes = await readRegularFile(typeof input === 'string' ? input : fileURLToPath(input), MAX_IMAGE_FILE_BYTES, 'image', { code: 'E_IMAGE_DECODE' });
+    const bytes = await readRegularFile(typeof input === 'string' ? input : fileURLToPath(input), MAX_IMAGE_FILE_BYTES, 'image', {
+      code: 'E_IMAGE_DECODE',
+    });
     source = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   } else if (input instanceof Uint8Array) source = Buffer.from(input.buffer, input.byteOffset, input.byteLength);
   else if (input instanceof ArrayBuffer) source = Buffer.from(input);
-  else throw new SkulensError('E_IMAGE_DECODE', `Cannot load image ${name}: expected a file path, encoded bytes, raw pixels { data, width, height, channels } or an ndarray [height, width, channels].`, { input: name });
+  else
+    throw new SkulensError(
+      'E_IMAGE_DECODE',
+      `Cannot load image ${name}: expected a file path, encoded bytes, raw pixels { data, width, height, channels } or an ndarray [height, width, channels].`,
+      { input: name },
+    );
   if (source.length === 0) {
     throw new SkulensError('E_IMAGE_DECODE', `Cannot decode image ${name}: it is empty (0 bytes).`, { input: name });
   }
@@ -62,7 +77,8 @@ export async function loadImage(input: NodeImageInput, options: LoadImageOptions
       );
     }
     const pixels = (header.width ?? 0) * (header.height ?? 0);
-    if (pixels > maxPixels) throw new SkulensError('E_IMAGE_DECODE', `Cannot decode image ${name}: ${pixelLimitMessage(maxPixels, pixels)}`, { input: name });
+    if (pixels > maxPixels)
+      throw new SkulensError('E_IMAGE_DECODE', `Cannot decode image ${name}: ${pixelLimitMessage(maxPixels, pixels)}`, { input: name });
     cost = Math.min(DECODE_BUDGET_BYTES, pixels * 4);
     await decodeBudget.acquire(cost);
     const { data, info } = await sharpToRgb(source, { limitInputPixels: maxPixels }).toBuffer({ resolveWithObject: true });
@@ -70,7 +86,10 @@ export async function loadImage(input: NodeImageInput, options: LoadImageOptions
     return { data: new Uint8Array(data.buffer, data.byteOffset, data.byteLength), width: info.width, height: info.height, channels: 3 };
   } catch (err) {
     if (err instanceof SkulensError) throw err;
-    throw new SkulensError('E_IMAGE_DECODE', `Cannot decode image ${name}: ${explainSharpError(messageOf(err), maxPixels)}`, { cause: err, input: name });
+    throw new SkulensError('E_IMAGE_DECODE', `Cannot decode image ${name}: ${explainSharpError(messageOf(err), maxPixels)}`, {
+      cause: err,
+      input: name,
+    });
   } finally {
     decodeBudget.release(cost);
   }

@@ -20,7 +20,8 @@ export interface ReadFileOptions {
 /** The bytes of a regular file of at most `maxBytes` bytes; `what` names it in errors ("gallery", "image"...). */
 export async function readRegularFile(path: string, maxBytes: number, what: string, options: ReadFileOptions = {}): Promise<Uint8Array> {
   const code = options.code ?? 'E_IO';
-  const fail = (reason: string, cause?: unknown) => new SkulensError(code, `Cannot read ${what} "${path}": ${reason}.`, { input: path, ...(cause === undefined ? {} : { cause }) });
+  const fail = (reason: string, cause?: unknown) =>
+    new SkulensError(code, `Cannot read ${what} "${path}": ${reason}.`, { input: path, ...(cause === undefined ? {} : { cause }) });
   let handle: FileHandle | undefined;
   try {
     // O_NONBLOCK: opening a FIFO for reading would otherwise wait for a writer forever (no effect on regular files).
@@ -32,7 +33,8 @@ export async function readRegularFile(path: string, maxBytes: number, what: stri
   try {
     const info = await handle.stat();
     if (!info.isFile()) throw fail(info.isDirectory() ? 'it is a folder' : 'not a regular file (a device, FIFO or socket)');
-    if (info.size > maxBytes) throw fail(`${info.size.toLocaleString('en-US')} bytes is more than the ${maxBytes.toLocaleString('en-US')} accepted`);
+    if (info.size > maxBytes)
+      throw fail(`${info.size.toLocaleString('en-US')} bytes is more than the ${maxBytes.toLocaleString('en-US')} accepted`);
     const bytes = new Uint8Array(info.size);
     let got = 0;
     while (got < bytes.length) {

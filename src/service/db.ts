@@ -57,7 +57,9 @@ export class AuditStore {
     try {
       await client.query('BEGIN');
       await client.query('SELECT pg_advisory_xact_lock($1)', [MIGRATION_LOCK]);
-      await client.query('CREATE TABLE IF NOT EXISTS skulens_migrations (version integer PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())');
+      await client.query(
+        'CREATE TABLE IF NOT EXISTS skulens_migrations (version integer PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())',
+      );
       const { rows } = await client.query<{ v: number | null }>('SELECT max(version) AS v FROM skulens_migrations');
       const done = rows[0]?.v ?? 0;
       for (let v = done + 1; v <= MIGRATIONS.length; v++) {
@@ -134,7 +136,12 @@ export class AuditStore {
     if (err instanceof SkulensError) return err;
     const code = (err as { code?: string }).code;
     // 42P01: table missing — the schema was never created.
-    if (code === '42P01') return new SkulensError('E_INPUT', `Cannot ${what}: the audit tables do not exist. Run "skulens db migrate --database URL" first.`, { cause: err });
-    return new SkulensError('E_BUSY', `Cannot ${what} in PostgreSQL: ${messageOf(err)}. Check --database and that the server is up.`, { cause: err });
+    if (code === '42P01')
+      return new SkulensError('E_INPUT', `Cannot ${what}: the audit tables do not exist. Run "skulens db migrate --database URL" first.`, {
+        cause: err,
+      });
+    return new SkulensError('E_BUSY', `Cannot ${what} in PostgreSQL: ${messageOf(err)}. Check --database and that the server is up.`, {
+      cause: err,
+    });
   }
 }

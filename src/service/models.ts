@@ -15,7 +15,10 @@ import { isBuiltinModelId, modelLocation } from '../core/builtin-models.js';
 import { Recognizer, type Recognition } from '../core/recognizer.js';
 
 /** Detector settings that travel to workers (everything but the model, which is `source`). */
-export type DetectorSettings = Pick<DetectorOptions, 'format' | 'inputSize' | 'confidence' | 'iou' | 'maxDetections' | 'classAgnostic' | 'classes' | 'labels'>;
+export type DetectorSettings = Pick<
+  DetectorOptions,
+  'format' | 'inputSize' | 'confidence' | 'iou' | 'maxDetections' | 'classAgnostic' | 'classes' | 'labels'
+>;
 
 export interface ServiceModels {
   /** Gallery file: a path or an http(s) URL. */
@@ -49,7 +52,11 @@ export async function readSource(source: string, what: string): Promise<Uint8Arr
     return new Uint8Array(await readFile(isBuiltinModelId(source) ? modelLocation(source) : source));
   } catch (err) {
     if (err instanceof SkulensError) throw err;
-    throw new SkulensError('E_IO', `Cannot read the ${what} "${source}": ${messageOf(err)}. Workers read it from the location the service names: make it reachable from every worker (a shared path or an http(s) URL).`, { cause: err, input: source });
+    throw new SkulensError(
+      'E_IO',
+      `Cannot read the ${what} "${source}": ${messageOf(err)}. Workers read it from the location the service names: make it reachable from every worker (a shared path or an http(s) URL).`,
+      { cause: err, input: source },
+    );
   }
 }
 
@@ -83,7 +90,15 @@ export interface RecognizeResult {
   kind: 'recognize';
   width: number;
   height: number;
-  items: { box: { x: number; y: number; width: number; height: number }; score: number; label: string | null; guess: string; similarity: number; unknownScore: number; unknown: boolean }[];
+  items: {
+    box: { x: number; y: number; width: number; height: number };
+    score: number;
+    label: string | null;
+    guess: string;
+    similarity: number;
+    unknownScore: number;
+    unknown: boolean;
+  }[];
   counts: Record<string, number>;
   unknown: number;
   /** Per label, and `"unknown"` for the items the gallery could not name. */
@@ -123,7 +138,9 @@ export function shareOfShelf(r: Recognition): Record<string, ShelfShare> {
     area += a;
   }
   const n = r.items.length;
-  return Object.fromEntries(Object.entries(acc).map(([k, v]) => [k, { facings: v.facings, share: r4(v.facings / n), areaShare: r4(area > 0 ? v.area / area : 0) }]));
+  return Object.fromEntries(
+    Object.entries(acc).map(([k, v]) => [k, { facings: v.facings, share: r4(v.facings / n), areaShare: r4(area > 0 ? v.area / area : 0) }]),
+  );
 }
 
 /**
@@ -142,19 +159,35 @@ export class Pipeline {
   }
 
   static async open(models: ServiceModels, expected?: Pick<PublishedModels, 'gallerySha256' | 'detectorSha256'>): Promise<Pipeline> {
-    const [galleryBytes, detectorBytes] = await Promise.all([readSource(models.gallery, 'gallery'), readSource(models.detector, 'detector')]);
+    const [galleryBytes, detectorBytes] = await Promise.all([
+      readSource(models.gallery, 'gallery'),
+      readSource(models.detector, 'detector'),
+    ]);
     const gallerySha = sha256(galleryBytes);
     const detectorSha = sha256(detectorBytes);
     if (expected && (gallerySha !== expected.gallerySha256 || detectorSha !== expected.detectorSha256)) {
       const which = gallerySha !== expected.gallerySha256 ? `gallery "${models.gallery}"` : `detector "${models.detector}"`;
-      throw new SkulensError('E_FINGERPRINT', `The ${which} is not the file that was published (its SHA-256 differs): publish it again (skulens gallery publish, or restart skulens serve) after changing it.`, { input: models.gallery });
+      throw new SkulensError(
+        'E_FINGERPRINT',
+        `The ${which} is not the file that was published (its SHA-256 differs): publish it again (skulens gallery publish, or restart skulens serve) after changing it.`,
+        { input: models.gallery },
+      );
     }
     const gallery = ReferenceGallery.fromBytes(galleryBytes);
     const info = gallery.embedder;
     const embedderModel = models.embedder ?? info?.path;
-    if (!info || !embedderModel) throw new SkulensError('E_FINGERPRINT', `Gallery "${models.gallery}" does not record its embedder: rebuild it with "skulens gallery build".`, { input: models.gallery });
+    if (!info || !embedderModel)
+      throw new SkulensError(
+        'E_FINGERPRINT',
+        `Gallery "${models.gallery}" does not record its embedder: rebuild it with "skulens gallery build".`,
+        { input: models.gallery },
+      );
     const embedderSource = isBuiltinModelId(embedderModel) ? embedderModel : await readSource(embedderModel, 'embedder');
-    const embedder = await Embedder.create({ ...(info.spec as Partial<EmbedderOptions>), model: embedderSource, ...(info.output ? { output: info.output } : {}) });
+    const embedder = await Embedder.create({
+      ...(info.spec as Partial<EmbedderOptions>),
+      model: embedderSource,
+      ...(info.output ? { output: info.output } : {}),
+    });
     let detector: Detector | undefined;
     try {
       detector = await Detector.create({ ...models.detectorOptions, model: detectorBytes });
@@ -168,7 +201,15 @@ export class Pipeline {
 
   async recognize(image: Uint8Array, options: RecognizeRequestOptions = {}): Promise<RecognizeResult> {
     // A per-request threshold/k needs its own Recognizer view; the sessions are shared.
-    const rec = options.k !== undefined || options.threshold !== undefined ? new Recognizer({ detector: this.recognizer.detector, embedder: this.recognizer.embedder, gallery: this.recognizer.gallery, ...options }) : this.recognizer;
+    const rec =
+      options.k !== undefined || options.threshold !== undefined
+        ? new Recognizer({
+            detector: this.recognizer.detector,
+            embedder: this.recognizer.embedder,
+            gallery: this.recognizer.gallery,
+            ...options,
+          })
+        : this.recognizer;
     const r = await rec.recognize(image);
     return {
       kind: 'recognize',

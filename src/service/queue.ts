@@ -90,7 +90,9 @@ export class ClusterClient {
     this.attempts = options.attempts ?? DEFAULT_ATTEMPTS;
     this.keepSeconds = options.keepSeconds ?? 3600;
     // Fail fast while Redis is away (the HTTP client gets E_BUSY and retries) instead of queueing commands in memory.
-    this.queue = new Queue(this.queueName, { connection: { url: options.redis, enableOfflineQueue: false, maxRetriesPerRequest: 1 } as never });
+    this.queue = new Queue(this.queueName, {
+      connection: { url: options.redis, enableOfflineQueue: false, maxRetriesPerRequest: 1 } as never,
+    });
     this.queue.on('error', () => {}); // reconnects on its own; errors surface on the calls
     this.redisUrl = options.redis;
     this.redis = new Redis(options.redis, { enableOfflineQueue: false, maxRetriesPerRequest: 1, lazyConnect: true });
@@ -115,10 +117,22 @@ export class ClusterClient {
    * Put one photo on the queue. Refuses with E_BUSY when `maxDepth` photos already wait
    * (the check and the add are two steps: concurrent callers can overshoot by their number).
    */
-  async enqueue(kind: JobKind, image: Uint8Array, options: ClassifyRequestOptions = {}, meta: JobMeta = {}, jobId: string = randomUUID()): Promise<string> {
+  async enqueue(
+    kind: JobKind,
+    image: Uint8Array,
+    options: ClassifyRequestOptions = {},
+    meta: JobMeta = {},
+    jobId: string = randomUUID(),
+  ): Promise<string> {
     const depth = await this.depth();
     if (depth >= this.maxDepth) throw new QueueFullError(depth, this.maxDepth);
-    const data: JobData = { kind, image: Buffer.from(image.buffer, image.byteOffset, image.byteLength).toString('base64'), options, meta, submittedAt: Date.now() };
+    const data: JobData = {
+      kind,
+      image: Buffer.from(image.buffer, image.byteOffset, image.byteLength).toString('base64'),
+      options,
+      meta,
+      submittedAt: Date.now(),
+    };
     await this.wrap(() =>
       this.queue.add(kind, data, {
         jobId,
@@ -153,7 +167,12 @@ export class ClusterClient {
     const raw = await this.wrap(() => this.queue.getJobState(jobId));
     const job = await this.wrap(() => Job.fromId<JobData, ServiceResult>(this.queue, jobId));
     if (!job) return undefined;
-    const state: JobState = raw === 'waiting-children' || raw === 'prioritized' || raw === 'waiting' ? 'waiting' : (['active', 'completed', 'failed', 'delayed'] as string[]).includes(raw) ? (raw as JobState) : 'unknown';
+    const state: JobState =
+      raw === 'waiting-children' || raw === 'prioritized' || raw === 'waiting'
+        ? 'waiting'
+        : (['active', 'completed', 'failed', 'delayed'] as string[]).includes(raw)
+          ? (raw as JobState)
+          : 'unknown';
     const s: JobStatus = { id: jobId, state, attempts: job.attemptsMade };
     if (state === 'completed') s.result = job.returnvalue;
     if (state === 'failed') s.error = parseFailure(job.failedReason);

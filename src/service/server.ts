@@ -37,7 +37,17 @@ export interface ServeOptions extends ServiceModels {
 export const DEFAULT_MAX_BYTES = 20 << 20;
 const LOCAL_MAX_QUEUE = 100;
 /** Codes that come from the photo or the models, not the service: 422 Unprocessable. */
-const UNPROCESSABLE = new Set(['E_IMAGE_DECODE', 'E_INPUT', 'E_MODEL_LOAD', 'E_MODEL_SHAPE', 'E_PREPROCESS', 'E_DIM_MISMATCH', 'E_GALLERY_FORMAT', 'E_FINGERPRINT', 'E_EMPTY']);
+const UNPROCESSABLE = new Set([
+  'E_IMAGE_DECODE',
+  'E_INPUT',
+  'E_MODEL_LOAD',
+  'E_MODEL_SHAPE',
+  'E_PREPROCESS',
+  'E_DIM_MISMATCH',
+  'E_GALLERY_FORMAT',
+  'E_FINGERPRINT',
+  'E_EMPTY',
+]);
 /** Client-given metadata: at most this many keys, each value this long. */
 const MAX_META_KEYS = 20;
 const MAX_META_LENGTH = 200;
@@ -74,7 +84,11 @@ export async function createService(options: ServeOptions): Promise<RecognitionS
   let galleryFingerprint: string;
   try {
     if (options.redis) {
-      client = new ClusterClient({ redis: options.redis, maxDepth: options.maxQueue ?? DEFAULT_MAX_DEPTH, ...(options.queue ? { queue: options.queue } : {}) });
+      client = new ClusterClient({
+        redis: options.redis,
+        maxDepth: options.maxQueue ?? DEFAULT_MAX_DEPTH,
+        ...(options.queue ? { queue: options.queue } : {}),
+      });
       // Workers use what the service names: publish it (gallery + detector, fingerprinted).
       galleryFingerprint = (await client.publish(options)).gallerySha256.slice(0, 16);
     } else {
@@ -89,7 +103,12 @@ export async function createService(options: ServeOptions): Promise<RecognitionS
   const mode = client ? 'queue' : 'local';
 
   const registry = new Registry();
-  const jobs = new Counter({ name: 'skulens_jobs_total', help: 'Photos by kind and outcome (completed, failed, rejected = refused because the queue was full).', labelNames: ['kind', 'outcome'], registers: [registry] });
+  const jobs = new Counter({
+    name: 'skulens_jobs_total',
+    help: 'Photos by kind and outcome (completed, failed, rejected = refused because the queue was full).',
+    labelNames: ['kind', 'outcome'],
+    registers: [registry],
+  });
   const latency = new Histogram({
     name: 'skulens_request_duration_seconds',
     help: 'Time from accepting a photo to answering with its result (requests that waited for it).',
@@ -127,7 +146,8 @@ export async function createService(options: ServeOptions): Promise<RecognitionS
   app.addHook('onRequest', async (req) => {
     if (!token || req.url === '/' || req.url.startsWith('/healthz')) return;
     const given = Buffer.from(/^Bearer (.+)$/i.exec(req.headers.authorization ?? '')?.[1] ?? '');
-    if (given.length !== token.length || !timingSafeEqual(given, token)) throw new HttpError(401, 'E_AUTH', 'Missing or wrong bearer token: send "Authorization: Bearer <token>".');
+    if (given.length !== token.length || !timingSafeEqual(given, token))
+      throw new HttpError(401, 'E_AUTH', 'Missing or wrong bearer token: send "Authorization: Bearer <token>".');
   });
 
   app.setErrorHandler((err: Error & { statusCode?: number; code?: string }, _req, reply) => {
@@ -144,7 +164,8 @@ export async function createService(options: ServeOptions): Promise<RecognitionS
 
   const submit = async (kind: JobKind, req: FastifyRequest, reply: FastifyReply) => {
     const image = req.body;
-    if (!Buffer.isBuffer(image) || image.length === 0) throw new HttpError(400, 'E_INPUT', 'The request body must be the photo (JPEG, PNG, WebP...) as raw bytes.');
+    if (!Buffer.isBuffer(image) || image.length === 0)
+      throw new HttpError(400, 'E_INPUT', 'The request body must be the photo (JPEG, PNG, WebP...) as raw bytes.');
     const query = req.query as Record<string, string | undefined>;
     const opts = parseOptions(query, kind);
     const meta = parseMeta(query);
@@ -177,7 +198,10 @@ export async function createService(options: ServeOptions): Promise<RecognitionS
       secondsPerPhoto = 0.8 * secondsPerPhoto + 0.2 * s;
       return reply.send({ id, ...result });
     }
-    return reply.code(202).header('Location', `/v1/jobs/${id}`).send({ id, state: 'waiting', location: `/v1/jobs/${id}` });
+    return reply
+      .code(202)
+      .header('Location', `/v1/jobs/${id}`)
+      .send({ id, state: 'waiting', location: `/v1/jobs/${id}` });
   };
 
   app.post('/v1/recognize', (req, reply) => submit('recognize', req, reply));
@@ -224,14 +248,29 @@ export async function createService(options: ServeOptions): Promise<RecognitionS
   };
 }
 
-function toHttp(err: Error & { statusCode?: number; code?: string }, maxBytes: number): { status: number; code: string; message: string; retryAfter?: number } {
-  if (err instanceof HttpError) return { status: err.status, code: err.code, message: err.message, ...(err.retryAfter !== undefined ? { retryAfter: err.retryAfter } : {}) };
+function toHttp(
+  err: Error & { statusCode?: number; code?: string },
+  maxBytes: number,
+): { status: number; code: string; message: string; retryAfter?: number } {
+  if (err instanceof HttpError)
+    return {
+      status: err.status,
+      code: err.code,
+      message: err.message,
+      ...(err.retryAfter !== undefined ? { retryAfter: err.retryAfter } : {}),
+    };
   if (err instanceof SkulensError || err instanceof JobFailure) {
     if (err.code === 'E_BUSY') return { status: 503, code: err.code, message: err.message, retryAfter: 5 };
     return { status: UNPROCESSABLE.has(err.code) ? 422 : 500, code: err.code, message: err.message };
   }
-  if (err.statusCode === 413) return { status: 413, code: 'E_INPUT', message: `The photo is larger than the ${maxBytes} bytes this service accepts (--max-bytes): send a smaller JPEG.` };
-  if (err.statusCode && err.statusCode >= 400 && err.statusCode < 500) return { status: err.statusCode, code: 'E_INPUT', message: err.message };
+  if (err.statusCode === 413)
+    return {
+      status: 413,
+      code: 'E_INPUT',
+      message: `The photo is larger than the ${maxBytes} bytes this service accepts (--max-bytes): send a smaller JPEG.`,
+    };
+  if (err.statusCode && err.statusCode >= 400 && err.statusCode < 500)
+    return { status: err.statusCode, code: 'E_INPUT', message: err.message };
   return { status: 500, code: 'E_INTERNAL', message: messageOf(err) };
 }
 
@@ -239,7 +278,8 @@ function parseNumber(query: Record<string, string | undefined>, name: string, in
   const v = query[name];
   if (v === undefined || v === '') return undefined;
   const n = Number(v);
-  if (!(integer ? is.positiveInt(n) : is.finite(n))) throw new HttpError(400, 'E_INPUT', `?${name}= must be ${integer ? 'a positive integer' : 'a number'}, got "${v}".`);
+  if (!(integer ? is.positiveInt(n) : is.finite(n)))
+    throw new HttpError(400, 'E_INPUT', `?${name}= must be ${integer ? 'a positive integer' : 'a number'}, got "${v}".`);
   return n;
 }
 
@@ -259,14 +299,16 @@ function parseMeta(query: Record<string, string | undefined>): JobMeta {
     } catch {
       throw new HttpError(400, 'E_INPUT', '?meta= must be a JSON object of strings.');
     }
-    if (typeof meta !== 'object' || meta === null || Array.isArray(meta)) throw new HttpError(400, 'E_INPUT', '?meta= must be a JSON object of strings.');
+    if (typeof meta !== 'object' || meta === null || Array.isArray(meta))
+      throw new HttpError(400, 'E_INPUT', '?meta= must be a JSON object of strings.');
   }
   if (query.store !== undefined) meta.store = query.store;
   if (query.photo !== undefined) meta.photo = query.photo;
   const entries = Object.entries(meta);
   if (entries.length > MAX_META_KEYS) throw new HttpError(400, 'E_INPUT', `At most ${MAX_META_KEYS} metadata keys.`);
   for (const [k, v] of entries) {
-    if (typeof v !== 'string' || v.length > MAX_META_LENGTH || k.length > MAX_META_LENGTH) throw new HttpError(400, 'E_INPUT', `Metadata "${k.slice(0, 40)}" must be a string of at most ${MAX_META_LENGTH} characters.`);
+    if (typeof v !== 'string' || v.length > MAX_META_LENGTH || k.length > MAX_META_LENGTH)
+      throw new HttpError(400, 'E_INPUT', `Metadata "${k.slice(0, 40)}" must be a string of at most ${MAX_META_LENGTH} characters.`);
   }
   return meta as JobMeta;
 }

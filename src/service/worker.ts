@@ -19,7 +19,17 @@ import { Pipeline, type PublishedModels, type ServiceResult } from './models.js'
 import { DEFAULT_QUEUE, formatFailure, readPublished, type JobData } from './queue.js';
 
 /** Codes that mean "this input can never succeed": no retry. */
-const PERMANENT = new Set(['E_IMAGE_DECODE', 'E_INPUT', 'E_MODEL_LOAD', 'E_MODEL_SHAPE', 'E_PREPROCESS', 'E_DIM_MISMATCH', 'E_GALLERY_FORMAT', 'E_FINGERPRINT', 'E_EMPTY']);
+const PERMANENT = new Set([
+  'E_IMAGE_DECODE',
+  'E_INPUT',
+  'E_MODEL_LOAD',
+  'E_MODEL_SHAPE',
+  'E_PREPROCESS',
+  'E_DIM_MISMATCH',
+  'E_GALLERY_FORMAT',
+  'E_FINGERPRINT',
+  'E_EMPTY',
+]);
 
 export interface WorkerOptions {
   /** Redis URL of the queue. */
@@ -76,7 +86,8 @@ export async function startWorker(options: WorkerOptions): Promise<ClusterWorker
   // The published models, opened once per publish; a newer publish retires the old set.
   const acquire = async (): Promise<Loaded> => {
     const published = await readPublished(redis, queue);
-    if (!published) throw new Error('no models published for this queue yet (start "skulens serve --redis" or run "skulens gallery publish")');
+    if (!published)
+      throw new Error('no models published for this queue yet (start "skulens serve --redis" or run "skulens gallery publish")');
     const key = `${published.gallerySha256}/${published.detectorSha256}/${published.embedder ?? ''}/${JSON.stringify(published.detectorOptions ?? {})}`;
     if (current?.key !== key) {
       loading ??= open(published, key).finally(() => (loading = undefined));
@@ -88,13 +99,20 @@ export async function startWorker(options: WorkerOptions): Promise<ClusterWorker
           old.retired = true;
           if (old.running === 0) await old.pipeline.dispose().catch(() => {});
         }
-        log(`skulens worker: using gallery ${next.pipeline.galleryFingerprint} (${published.gallery}), detector ${next.pipeline.detectorFingerprint}`);
+        log(
+          `skulens worker: using gallery ${next.pipeline.galleryFingerprint} (${published.gallery}), detector ${next.pipeline.detectorFingerprint}`,
+        );
       }
     }
     current!.running++;
     return current!;
   };
-  const open = async (published: PublishedModels, key: string): Promise<Loaded> => ({ key, pipeline: await Pipeline.open(published, published), running: 0, retired: false });
+  const open = async (published: PublishedModels, key: string): Promise<Loaded> => ({
+    key,
+    pipeline: await Pipeline.open(published, published),
+    running: 0,
+    retired: false,
+  });
 
   const handle = async (job: Job<JobData, ServiceResult>): Promise<ServiceResult> => {
     let loaded: Loaded | undefined;

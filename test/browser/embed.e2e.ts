@@ -61,7 +61,11 @@ describe.skipIf(!run)('browser embedding (a): same vectors as Node', () => {
   });
 
   it('gives the same fingerprint and vectors (cosine 1.000000 for each of 20 photos)', async () => {
-    const created = await page.evaluate((o) => (window as any).harness.createEmbedder(o), { model: MODEL_URL, preset: 'imagenet', batchSize: BATCH });
+    const created = await page.evaluate((o) => (window as any).harness.createEmbedder(o), {
+      model: MODEL_URL,
+      preset: 'imagenet',
+      batchSize: BATCH,
+    });
     const node = await Embedder.create({ model: MODEL_PATH, preset: 'imagenet' });
     expect(created.fingerprint).toBe(node.fingerprint);
     expect(created.dim).toBe(1280);
@@ -71,14 +75,17 @@ describe.skipIf(!run)('browser embedding (a): same vectors as Node', () => {
     const own = await page.evaluate((u) => (window as any).harness.embed(u), urls);
     const fromNodePixels = await page.evaluate((r) => (window as any).harness.embed(r, { raw: true }), rawDescriptors);
     const diffs: { meanAbs: number; max: number; differingShare: number }[] = [];
-    for (const [i, url] of urls.entries()) diffs.push(await page.evaluate(([u, r]) => (window as any).harness.pixelDiff(u, r), [url, rawDescriptors[i]] as const));
+    for (const [i, url] of urls.entries())
+      diffs.push(await page.evaluate(([u, r]) => (window as any).harness.pixelDiff(u, r), [url, rawDescriptors[i]] as const));
 
     const total = own.vectors.map((v: Vec, i: number) => cosine(v, nodeVectors[i]!));
     const runtimeOnly = fromNodePixels.vectors.map((v: Vec, i: number) => cosine(v, nodeVectors[i]!));
     const decodeOnly = own.vectors.map((v: Vec, i: number) => cosine(v, fromNodePixels.vectors[i]));
 
     report.push('(a) browser vs Node embeddings, mobilenetv2-12-int8-embed, preset imagenet, 20 grocery-store test photos');
-    report.push('    #  cos(browser decode)  cos(Node pixels in browser)  cos(browser vs Node decode, both in browser)  pixel |diff| mean/max  share differing  photo');
+    report.push(
+      '    #  cos(browser decode)  cos(Node pixels in browser)  cos(browser vs Node decode, both in browser)  pixel |diff| mean/max  share differing  photo',
+    );
     for (const [i, p] of PHOTOS.entries()) {
       const d = diffs[i]!;
       report.push(
@@ -88,7 +95,9 @@ describe.skipIf(!run)('browser embedding (a): same vectors as Node', () => {
     const min = (xs: number[]) => Math.min(...xs);
     const maxAbs = Math.max(...own.vectors.map((v: Vec, i: number) => Math.max(...v.map((x, j) => Math.abs(x - nodeVectors[i]![j]!)))));
     report.push(`    largest element-wise |browser - Node| over all 20 x 1280 values: ${maxAbs.toExponential(2)}`);
-    report.push(`    min cosine: total ${min(total).toFixed(6)}, runtime+preprocessing only ${min(runtimeOnly).toFixed(6)}, decoding only ${min(decodeOnly).toFixed(6)}`);
+    report.push(
+      `    min cosine: total ${min(total).toFixed(6)}, runtime+preprocessing only ${min(runtimeOnly).toFixed(6)}, decoding only ${min(decodeOnly).toFixed(6)}`,
+    );
     // README and docs/browser.md say "identical (cosine 1.000000)": hold them to what they print.
     for (const c of total) expect(c).toBeGreaterThanOrEqual(0.9999995);
     expect(maxAbs).toBeLessThan(1e-6);
@@ -112,7 +121,12 @@ describe.skipIf(!run)('browser embedding (a): same vectors as Node', () => {
   it('applies EXIF orientation like Node (imageOrientation: from-image)', async () => {
     // A landscape crop of a photo, stored rotated with EXIF orientation 6 (display = 90° clockwise).
     const src = join(grocery, PHOTOS[5]!.path);
-    const rotated = await sharp(src).extract({ left: 0, top: 60, width: 348, height: 200 }).rotate(-90).withMetadata({ orientation: 6 }).jpeg({ quality: 95 }).toBuffer();
+    const rotated = await sharp(src)
+      .extract({ left: 0, top: 60, width: 348, height: 200 })
+      .rotate(-90)
+      .withMetadata({ orientation: 6 })
+      .jpeg({ quality: 95 })
+      .toBuffer();
     writeFileSync(join(h.tmp, 'exif6.jpg'), rotated);
     const nodeImg = await loadImage(rotated);
     const size = await page.evaluate((u) => (window as any).harness.decodedSize(u), '/tmpdata/exif6.jpg');
@@ -123,7 +137,9 @@ describe.skipIf(!run)('browser embedding (a): same vectors as Node', () => {
     await node.dispose();
     const { vectors } = await page.evaluate((u) => (window as any).harness.embed(u), ['/tmpdata/exif6.jpg']);
     const c = cosine(vectors[0], nv!);
-    report.push(`    EXIF orientation 6: decoded ${size.width}x${size.height} (Node ${nodeImg.width}x${nodeImg.height}), cosine to Node ${c.toFixed(6)}`);
+    report.push(
+      `    EXIF orientation 6: decoded ${size.width}x${size.height} (Node ${nodeImg.width}x${nodeImg.height}), cosine to Node ${c.toFixed(6)}`,
+    );
     expect(c).toBeGreaterThanOrEqual(0.999);
   });
 
@@ -155,10 +171,19 @@ describe.skipIf(!run)('browser embedding (a): same vectors as Node', () => {
   it('falls back to wasm (or runs webgpu) when webgpu is asked for, with the same vectors', async () => {
     const p = await openHarness(h);
     await p.evaluate(() => (window as any).skulens.configure({ executionProviders: ['webgpu', 'wasm'] }));
-    const created = await p.evaluate((o) => (window as any).harness.createEmbedder(o), { model: MODEL_URL, preset: 'imagenet', batchSize: BATCH });
-    const { vectors } = await p.evaluate((u) => (window as any).harness.embed(u), PHOTOS.slice(0, 4).map((x) => groceryUrl(x.path)));
+    const created = await p.evaluate((o) => (window as any).harness.createEmbedder(o), {
+      model: MODEL_URL,
+      preset: 'imagenet',
+      batchSize: BATCH,
+    });
+    const { vectors } = await p.evaluate(
+      (u) => (window as any).harness.embed(u),
+      PHOTOS.slice(0, 4).map((x) => groceryUrl(x.path)),
+    );
     const cos = vectors.map((v: Vec, i: number) => cosine(v, nodeVectors[i]!));
-    report.push(`    webgpu requested: ran ${created.runtime.build} with EPs ${created.runtime.executionProviders.join(',')} (navigator.gpu ${created.runtime.webgpuAvailable ? 'present' : 'absent'}); min cosine to Node ${Math.min(...cos).toFixed(6)}`);
+    report.push(
+      `    webgpu requested: ran ${created.runtime.build} with EPs ${created.runtime.executionProviders.join(',')} (navigator.gpu ${created.runtime.webgpuAvailable ? 'present' : 'absent'}); min cosine to Node ${Math.min(...cos).toFixed(6)}`,
+    );
     for (const c of cos) expect(c).toBeGreaterThanOrEqual(0.999);
     await p.close();
   });
@@ -174,16 +199,25 @@ describe.skipIf(!run)('browser embedding (a): same vectors as Node', () => {
       await p.evaluate((t) => (window as any).skulens.configure({ numThreads: t }), threads);
       await p.evaluate((o) => (window as any).harness.createEmbedder(o), { model: MODEL_URL, preset: 'imagenet', batchSize: BATCH });
       const fromFiles = await p.evaluate(([u, reps]) => (window as any).harness.embed(u, { reps }), [urls, REPS] as const);
-      const fromPixels = await p.evaluate(([r, reps]) => (window as any).harness.embed(r, { raw: true, reps }), [rawDescriptors, REPS] as const);
+      const fromPixels = await p.evaluate(([r, reps]) => (window as any).harness.embed(r, { raw: true, reps }), [
+        rawDescriptors,
+        REPS,
+      ] as const);
       results[`browser-files-${threads}`] = rate(fromFiles.times);
       results[`browser-pixels-${threads}`] = rate(fromPixels.times);
       await p.close();
 
-      const node = await Embedder.create({ model: MODEL_PATH, preset: 'imagenet', batchSize: BATCH, sessionOptions: { intraOpNumThreads: threads, interOpNumThreads: 1 } });
+      const node = await Embedder.create({
+        model: MODEL_PATH,
+        preset: 'imagenet',
+        batchSize: BATCH,
+        sessionOptions: { intraOpNumThreads: threads, interOpNumThreads: 1 },
+      });
       const paths = PHOTOS.map((x) => join(grocery, x.path));
       const pixels = await Promise.all(paths.map((x) => loadImage(x)));
       await node.embed(paths); // warm-up
-      const tf: number[] = [], tp: number[] = [];
+      const tf: number[] = [],
+        tp: number[] = [];
       for (let r = 0; r < REPS; r++) {
         let t0 = performance.now();
         await node.embed(paths);
@@ -200,7 +234,9 @@ describe.skipIf(!run)('browser embedding (a): same vectors as Node', () => {
           `   from decoded pixels: page ${results[`browser-pixels-${threads}`]!.toFixed(1).padStart(6)}  Node ${results[`node-pixels-${threads}`]!.toFixed(1).padStart(6)}  page/Node ${(results[`browser-pixels-${threads}`]! / results[`node-pixels-${threads}`]!).toFixed(2)}`,
       );
     }
-    report.push(`    throughput, images/s at batch ${BATCH} (20 photos, median of ${REPS}; wasm in chromium vs onnxruntime-node CPU; noisy shared 2-core machine):`);
+    report.push(
+      `    throughput, images/s at batch ${BATCH} (20 photos, median of ${REPS}; wasm in chromium vs onnxruntime-node CPU; noisy shared 2-core machine):`,
+    );
     report.push(...rows);
     for (const v of Object.values(results)) expect(v).toBeGreaterThan(0);
   });
@@ -225,7 +261,10 @@ describe.skipIf(!run)('browser: the built-in embedders', () => {
       const photos = PHOTOS.slice(0, 5);
       const nodeVectors = await node.embed(photos.map((p) => join(grocery, p.path)));
       await node.dispose();
-      const { vectors } = await page.evaluate((u) => (window as any).harness.embed(u), photos.map((p) => groceryUrl(p.path)));
+      const { vectors } = await page.evaluate(
+        (u) => (window as any).harness.embed(u),
+        photos.map((p) => groceryUrl(p.path)),
+      );
       vectors.forEach((v: Vec, i: number) => expect(cosine(v, nodeVectors[i]!)).toBeGreaterThanOrEqual(0.999));
       await page.close();
     });

@@ -30,11 +30,18 @@ describe.skipIf(!run)('example page, default path: gallery URL only', () => {
   beforeAll(async () => {
     h = await startHarness();
     const manifest = join(h.tmp, 'refs.csv');
-    writeCsv(manifest, pick(readManifest('train.csv'), 12).map((r) => ({ path: join(grocery, r.path), label: r.label })));
+    writeCsv(
+      manifest,
+      pick(readManifest('train.csv'), 12).map((r) => ({ path: join(grocery, r.path), label: r.label })),
+    );
     galleryFile = join(h.tmp, 'default.skg');
     const tsx = join(REPO_ROOT, 'node_modules', '.bin', 'tsx');
     // No --embedder: the built-in model, recorded in the gallery by its id.
-    const r = spawnSync(tsx, [join(REPO_ROOT, 'src', 'cli.ts'), 'gallery', 'build', manifest, '-o', galleryFile, '--adapt', '--calibrate'], { encoding: 'utf8', timeout: 900_000 });
+    const r = spawnSync(
+      tsx,
+      [join(REPO_ROOT, 'src', 'cli.ts'), 'gallery', 'build', manifest, '-o', galleryFile, '--adapt', '--calibrate'],
+      { encoding: 'utf8', timeout: 900_000 },
+    );
     if (r.status !== 0) throw new Error(`skulens gallery build failed (${r.status}): ${r.stderr}`);
     page = await h.browser.newPage({ viewport: { width: 1200, height: 1000 } });
     page.on('pageerror', (e) => console.error(`[example] ${e.message}`));
@@ -53,13 +60,15 @@ describe.skipIf(!run)('example page, default path: gallery URL only', () => {
     await page.evaluate(() => ((window as any).example.last = null));
     await page.setInputFiles('#photo', []); // picking the same file again fires no "change"
     await page.setInputFiles('#photo', join(grocery, path));
-    await page.waitForFunction((n) => (window as any).example.last?.file === n || (window as any).example.error, name, { timeout: 120_000 });
+    await page.waitForFunction((n) => (window as any).example.last?.file === n || (window as any).example.error, name, {
+      timeout: 120_000,
+    });
     const { last, error } = await page.evaluate(() => ({ last: (window as any).example.last, error: (window as any).example.error }));
     if (error) throw new Error(`example page: ${error}`);
     return last.items[0];
   }
 
-  it('loads with no model file: the gallery\'s built-in embedder, and the gallery\'s own threshold', async () => {
+  it("loads with no model file: the gallery's built-in embedder, and the gallery's own threshold", async () => {
     const { error, modelPath, threshold } = await page.evaluate(() => {
       const e = (window as any).example;
       return { error: e.error, modelPath: e.embedder?.modelPath, threshold: e.gallery?.threshold };
@@ -70,10 +79,12 @@ describe.skipIf(!run)('example page, default path: gallery URL only', () => {
     expect(modelPath).toMatch(/^skulens:/);
     expect(threshold).toBe(gallery.threshold);
     expect(await page.locator('#threshold').inputValue()).toBe(''); // empty field = the gallery's threshold
-    report.push(`example default path: embedder ${modelPath}, gallery threshold ${gallery.threshold.toFixed(4)} (${gallery.thresholdSource})`);
+    report.push(
+      `example default path: embedder ${modelPath}, gallery threshold ${gallery.threshold.toFixed(4)} (${gallery.thresholdSource})`,
+    );
   });
 
-  it('names photos as Node does with the gallery\'s threshold, and honours a typed (negative) threshold', async () => {
+  it("names photos as Node does with the gallery's threshold, and honours a typed (negative) threshold", async () => {
     const gallery = await ReferenceGallery.load(galleryFile);
     const embedder = await gallery.openEmbedder();
     try {
@@ -83,7 +94,9 @@ describe.skipIf(!run)('example page, default path: gallery URL only', () => {
       for (const [i, q] of queries.entries()) {
         const node = gallery.classify(vectors[i]!);
         const got = await answer(q.path);
-        lines.push(`${q.path.split('/').at(-1)}: page ${got.unknown ? 'unknown' : got.label}, Node ${node.unknown ? 'unknown' : node.label}`);
+        lines.push(
+          `${q.path.split('/').at(-1)}: page ${got.unknown ? 'unknown' : got.label}, Node ${node.unknown ? 'unknown' : node.label}`,
+        );
         expect(got.label).toBe(node.label);
         expect(got.unknown).toBe(node.unknown);
         // Chromium's JPEG decoder and the wasm int8 kernels are not bit-for-bit sharp and native: scores agree to ~1e-3.

@@ -41,7 +41,10 @@ async function buildGallery(out: string): Promise<string> {
   const manifest = join(grocery, 'train.csv');
   const cli = join(REPO_ROOT, 'src', 'cli.ts');
   const tsx = join(REPO_ROOT, 'node_modules', '.bin', 'tsx');
-  const r = spawnSync(tsx, [cli, 'gallery', 'build', manifest, '-o', out, '--embedder', MODEL_PATH, '--preset', 'imagenet'], { encoding: 'utf8', timeout: 900_000 });
+  const r = spawnSync(tsx, [cli, 'gallery', 'build', manifest, '-o', out, '--embedder', MODEL_PATH, '--preset', 'imagenet'], {
+    encoding: 'utf8',
+    timeout: 900_000,
+  });
   if (r.status !== 0) throw new Error(`skulens gallery build failed (${r.status}): ${r.stderr}`);
   return 'Node CLI: skulens gallery build train.csv --embedder mobilenetv2-12-int8-embed.onnx --preset imagenet';
 }
@@ -75,10 +78,13 @@ describe.skipIf(!run)('browser gallery (b) and example page (c)', () => {
     await h?.close();
   });
 
-  it('(b) reads the Node-built gallery byte for byte and gives Node\'s labels for 50 test photos', async () => {
+  it("(b) reads the Node-built gallery byte for byte and gives Node's labels for 50 test photos", async () => {
     const page = await openHarness(h);
     await page.evaluate((o) => (window as any).harness.createEmbedder(o), { model: MODEL_URL, preset: 'imagenet', batchSize: 8 });
-    const r = await page.evaluate(([g, u]) => (window as any).harness.classifyWithGallery(g, u), ['/tmpdata/train.skg', QUERIES.map((q) => groceryUrl(q.path))] as const);
+    const r = await page.evaluate(([g, u]) => (window as any).harness.classifyWithGallery(g, u), [
+      '/tmpdata/train.skg',
+      QUERIES.map((q) => groceryUrl(q.path)),
+    ] as const);
     const fileSha = createHash('sha256').update(readFileSync(galleryFile)).digest('hex');
     expect(r.fileSha).toBe(fileSha); // the page got the file as written
     expect(r.reencodedSha).toBe(fileSha); // and its decoded gallery re-encodes to the same bytes
@@ -94,7 +100,10 @@ describe.skipIf(!run)('browser gallery (b) and example page (c)', () => {
     expect(maxScoreDiff).toBeLessThan(1e-5);
     expect(r.indexKind).toBe('exact');
 
-    const mismatch = await page.evaluate(([g, m]) => (window as any).harness.galleryMismatch(g, m), ['/tmpdata/train.skg', MODEL_URL] as const);
+    const mismatch = await page.evaluate(([g, m]) => (window as any).harness.galleryMismatch(g, m), [
+      '/tmpdata/train.skg',
+      MODEL_URL,
+    ] as const);
     expect(mismatch).toMatchObject({ code: 'E_FINGERPRINT' });
     const truncated = await page.evaluate((g) => (window as any).harness.truncatedGallery(g), '/tmpdata/train.skg');
     expect(truncated).toMatchObject({ code: 'E_GALLERY_FORMAT' });
@@ -112,7 +121,13 @@ describe.skipIf(!run)('browser gallery (b) and example page (c)', () => {
   }
 
   it('(c) example page: photo with detector + gallery, overlay screenshot; threads reported', async () => {
-    const page = await openExample({ model: MODEL_URL, gallery: '/tmpdata/train.skg', detector: '/shared/models/yolox_nano.onnx', format: 'yolox', confidence: '0.25' });
+    const page = await openExample({
+      model: MODEL_URL,
+      gallery: '/tmpdata/train.skg',
+      detector: '/shared/models/yolox_nano.onnx',
+      format: 'yolox',
+      confidence: '0.25',
+    });
     const env = await page.locator('#env').innerText();
     expect(env).toMatch(/threads: on/);
     const photo = join(grocery, 'test/Fruit/Apple/Pink-Lady/Pink-Lady_022.jpg');
@@ -123,7 +138,11 @@ describe.skipIf(!run)('browser gallery (b) and example page (c)', () => {
     await page.screenshot({ path: shot, fullPage: true });
     await page.locator('#view').screenshot({ path: join(SHOTS, 'example-photo-detector-canvas.png') });
     report.push(
-      `(c) example page, yolox_nano + gallery on Pink-Lady_022.jpg: ${last.items.length} boxes: ${last.items.map((i: any) => `${i.label} ${i.similarity.toFixed(2)}`).join(', ')}; ${Object.entries(last.times).map(([k, v]) => `${k} ${(v as number).toFixed(0)} ms`).join(', ')}`,
+      `(c) example page, yolox_nano + gallery on Pink-Lady_022.jpg: ${last.items.length} boxes: ${last.items.map((i: any) => `${i.label} ${i.similarity.toFixed(2)}`).join(', ')}; ${Object.entries(
+        last.times,
+      )
+        .map(([k, v]) => `${k} ${(v as number).toFixed(0)} ms`)
+        .join(', ')}`,
       `    page header: ${env.replace(/\n/g, ' | ')}`,
       `    screenshots: ${SHOTS}`,
     );
@@ -139,8 +158,12 @@ describe.skipIf(!run)('browser gallery (b) and example page (c)', () => {
     });
     const node = await recognizer.recognize(photo);
     await recognizer.dispose();
-    const nodeItems = node.items.map((i) => `${i.guess}@${Math.round(i.box.x)},${Math.round(i.box.y)},${Math.round(i.box.width)},${Math.round(i.box.height)}`);
-    const pageItems = last.items.map((i: any) => `${i.label}@${Math.round(i.box.x)},${Math.round(i.box.y)},${Math.round(i.box.width)},${Math.round(i.box.height)}`);
+    const nodeItems = node.items.map(
+      (i) => `${i.guess}@${Math.round(i.box.x)},${Math.round(i.box.y)},${Math.round(i.box.width)},${Math.round(i.box.height)}`,
+    );
+    const pageItems = last.items.map(
+      (i: any) => `${i.label}@${Math.round(i.box.x)},${Math.round(i.box.y)},${Math.round(i.box.width)},${Math.round(i.box.height)}`,
+    );
     report.push(`    Node Recognizer on the same photo: ${nodeItems.join(' ')}; page: ${pageItems.join(' ')}`);
     expect(pageItems).toEqual(nodeItems);
   });
@@ -166,17 +189,31 @@ describe.skipIf(!run)('browser gallery (b) and example page (c)', () => {
     writeFileSync(y4m, rgbToY4m(img.data as Uint8Array, img.width - (img.width % 2), img.height - (img.height % 2)));
     const browser = await chromium.launch({
       executablePath: CHROMIUM,
-      args: [...CHROMIUM_ARGS, '--use-fake-ui-for-media-stream', '--use-fake-device-for-media-stream', `--use-file-for-fake-video-capture=${y4m}`],
+      args: [
+        ...CHROMIUM_ARGS,
+        '--use-fake-ui-for-media-stream',
+        '--use-fake-device-for-media-stream',
+        `--use-file-for-fake-video-capture=${y4m}`,
+      ],
     });
     try {
       const page = await openExample({ model: MODEL_URL, gallery: '/tmpdata/train.skg', ...detectorParams }, browser);
       await page.click('#camera');
-      await page.waitForFunction(() => ((window as any).example.frames ?? 0) >= 3 || (window as any).example.error, null, { timeout: 180_000 });
-      const state = await page.evaluate(() => ({ frames: (window as any).example.frames, fps: (window as any).example.fps, error: (window as any).example.error, last: (window as any).example.last }));
+      await page.waitForFunction(() => ((window as any).example.frames ?? 0) >= 3 || (window as any).example.error, null, {
+        timeout: 180_000,
+      });
+      const state = await page.evaluate(() => ({
+        frames: (window as any).example.frames,
+        fps: (window as any).example.fps,
+        error: (window as any).example.error,
+        last: (window as any).example.last,
+      }));
       await page.screenshot({ path: join(SHOTS, 'example-camera.png'), fullPage: true });
       await page.click('#camera'); // stop
       expect(state.error).toBeFalsy();
-      report.push(`    camera: ${state.frames} frames, ${state.fps.toFixed(1)} FPS (Recognizer: yolox_nano + embedder + gallery, wasm), last frame: ${state.last.items.map((i: any) => i.label).join(', ')}`);
+      report.push(
+        `    camera: ${state.frames} frames, ${state.fps.toFixed(1)} FPS (Recognizer: yolox_nano + embedder + gallery, wasm), last frame: ${state.last.items.map((i: any) => i.label).join(', ')}`,
+      );
       expect(state.fps).toBeGreaterThan(0);
     } finally {
       await browser.close();

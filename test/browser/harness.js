@@ -17,7 +17,13 @@ export const harness = {
     if (embedder) await embedder.dispose();
     const t0 = performance.now();
     embedder = await s().Embedder.create(options);
-    return { ms: performance.now() - t0, dim: embedder.dim, fingerprint: embedder.fingerprint, batchSize: embedder.batchSize, runtime: s().runtimeInfo() };
+    return {
+      ms: performance.now() - t0,
+      dim: embedder.dim,
+      fingerprint: embedder.fingerprint,
+      batchSize: embedder.batchSize,
+      runtime: s().runtimeInfo(),
+    };
   },
 
   /** Embed inputs (URLs, or raw-pixel descriptors when `raw`); `reps` timed repetitions after one warm-up. */
@@ -58,8 +64,11 @@ export const harness = {
   async pixelDiff(url, rawDescriptor) {
     const mine = await s().loadImage(url);
     const node = await fetchRaw(rawDescriptor);
-    if (mine.width !== node.width || mine.height !== node.height) return { sizeMismatch: [mine.width, mine.height, node.width, node.height] };
-    let sum = 0, max = 0, differing = 0;
+    if (mine.width !== node.width || mine.height !== node.height)
+      return { sizeMismatch: [mine.width, mine.height, node.width, node.height] };
+    let sum = 0,
+      max = 0,
+      differing = 0;
     const n = mine.width * mine.height;
     for (let i = 0; i < n; i++) {
       for (let c = 0; c < 3; c++) {
@@ -91,7 +100,8 @@ export const harness = {
     // ndarray views (duck-typed): contiguous, transposed (stored x-major, as get-pixels keeps pixels), float 0–1
     const { width: w, height: h, data: rgba } = imageData;
     const xMajor = new Uint8Array(rgba.length);
-    for (let y = 0; y < h; y++) for (let x = 0; x < w; x++) for (let c = 0; c < 4; c++) xMajor[(x * h + y) * 4 + c] = rgba[(y * w + x) * 4 + c];
+    for (let y = 0; y < h; y++)
+      for (let x = 0; x < w; x++) for (let c = 0; c < 4; c++) xMajor[(x * h + y) * 4 + c] = rgba[(y * w + x) * 4 + c];
     const kinds = {
       url,
       urlObject: new URL(url, location.href),
@@ -136,7 +146,8 @@ export const harness = {
     for (let r = 0; r < reps; r++) classes = gallery.classifyBatch(vectors, options);
     const searchMs = (performance.now() - t0) / reps / urls.length;
     const reencoded = gallery.toBytes();
-    const hex = async (b) => [...new Uint8Array(await crypto.subtle.digest('SHA-256', b))].map((x) => x.toString(16).padStart(2, '0')).join('');
+    const hex = async (b) =>
+      [...new Uint8Array(await crypto.subtle.digest('SHA-256', b))].map((x) => x.toString(16).padStart(2, '0')).join('');
     return {
       labels: classes.map((c) => c.label),
       scores: classes.map((c) => c.score),

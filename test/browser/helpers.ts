@@ -19,11 +19,15 @@ export { HAVE_SHARED, REPO_ROOT, SHARED, grocery };
 export const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 export const HAVE_CHROMIUM = existsSync(CHROMIUM);
 if (!HAVE_CHROMIUM) {
-  console.warn(`\n*** skulens browser tests: no chromium at ${CHROMIUM} (apt-get install -y chromium, or set CHROMIUM_PATH) — SKIPPED. ***\n`);
+  console.warn(
+    `\n*** skulens browser tests: no chromium at ${CHROMIUM} (apt-get install -y chromium, or set CHROMIUM_PATH) — SKIPPED. ***\n`,
+  );
 }
 // In CI a skipped browser suite would pass silently: there, a missing browser or data set fails.
 if (process.env.CI && (!HAVE_CHROMIUM || !HAVE_SHARED)) {
-  throw new Error(`browser tests cannot run in CI: ${!HAVE_CHROMIUM ? `no chromium at ${CHROMIUM}` : `no shared models/photos at ${SHARED}`}`);
+  throw new Error(
+    `browser tests cannot run in CI: ${!HAVE_CHROMIUM ? `no chromium at ${CHROMIUM}` : `no shared models/photos at ${SHARED}`}`,
+  );
 }
 
 export const CHROMIUM_ARGS = [
@@ -77,9 +81,11 @@ export async function openHarness(h: Harness): Promise<Page> {
     if (m.type() === 'error' && !/favicon/.test(m.text())) console.error(`[page] ${m.text()}`);
   });
   await page.goto(`${h.url}/test/harness.html`);
-  await page.waitForFunction(() => (window as unknown as { skulensReady?: boolean }).skulensReady === true, null, { timeout: 60_000 }).catch((err) => {
-    throw new Error(`harness page did not load: ${errors.join('; ') || (err as Error).message}`);
-  });
+  await page
+    .waitForFunction(() => (window as unknown as { skulensReady?: boolean }).skulensReady === true, null, { timeout: 60_000 })
+    .catch((err) => {
+      throw new Error(`harness page did not load: ${errors.join('; ') || (err as Error).message}`);
+    });
   return page;
 }
 
@@ -99,7 +105,9 @@ export function spread<T>(rows: T[], count: number): T[] {
 }
 
 export function cosine(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  let dot = 0, na = 0, nb = 0;
+  let dot = 0,
+    na = 0,
+    nb = 0;
   for (let i = 0; i < a.length; i++) {
     dot += a[i]! * b[i]!;
     na += a[i]! * a[i]!;
@@ -131,7 +139,11 @@ export function iou(a: Rect, b: Rect): number {
  * largest coordinate and score differences among those pairs, and the lowest best IoU
  * of any of `a`'s boxes (0 when one has no same-class box in `b` at all).
  */
-export function agreement(a: Detection[], b: Detection[], min: number): { matched: number; maxDiff: number; maxScoreDiff: number; minIou: number } {
+export function agreement(
+  a: Detection[],
+  b: Detection[],
+  min: number,
+): { matched: number; maxDiff: number; maxScoreDiff: number; minIou: number } {
   let matched = 0;
   let maxDiff = 0;
   let maxScoreDiff = 0;

@@ -68,12 +68,20 @@ describe.skipIf(!run)('browser vs Node (e): adapted and calibrated galleries, mo
     const embedder = await Embedder.create({ model: MODEL_PATH, preset: 'imagenet' });
     const refVectors = await embedder.embed(refs.map((r) => join(grocery, r.path)));
     const queryVectors = await embedder.embed(queries.map((q) => join(grocery, q.path)));
-    const kinds = { adapted: { adapt: true, calibrate: false }, calibrated: { adapt: false, calibrate: true }, 'adapted+calibrated': { adapt: true, calibrate: true } };
+    const kinds = {
+      adapted: { adapt: true, calibrate: false },
+      calibrated: { adapt: false, calibrate: true },
+      'adapted+calibrated': { adapt: true, calibrate: true },
+    };
     const node: Record<string, Classification[]> = {};
     for (const [name, how] of Object.entries(kinds)) {
       const g = new ReferenceGallery({ index: 'exact' });
       g.bindEmbedder(embedder);
-      for (const label of known) g.add(label, refVectors.filter((_, i) => refs[i]!.label === label));
+      for (const label of known)
+        g.add(
+          label,
+          refVectors.filter((_, i) => refs[i]!.label === label),
+        );
       if (how.adapt) g.adapt();
       if (how.calibrate) g.calibrate();
       const bytes = g.toBytes();
@@ -85,7 +93,10 @@ describe.skipIf(!run)('browser vs Node (e): adapted and calibrated galleries, mo
 
     await page.evaluate((o) => (window as any).harness.createEmbedder(o), { model: MODEL_URL, preset: 'imagenet', batchSize: 8 });
     for (const name of Object.keys(kinds)) {
-      const r = await page.evaluate(([g, u]) => (window as any).harness.classifyWithGallery(g, u), [`/tmpdata/${name}.skg`, queries.map((q) => groceryUrl(q.path))] as const);
+      const r = await page.evaluate(([g, u]) => (window as any).harness.classifyWithGallery(g, u), [
+        `/tmpdata/${name}.skg`,
+        queries.map((q) => groceryUrl(q.path)),
+      ] as const);
       const n = node[name]!;
       const maxDiff = (xs: number[], f: (c: Classification) => number) => Math.max(...xs.map((x, i) => Math.abs(x - f(n[i]!))));
       const scoreDiff = maxDiff(r.scores, (c) => c.score);
@@ -114,9 +125,33 @@ describe.skipIf(!run)('browser vs Node (e): adapted and calibrated galleries, mo
   // documented in docs/browser.md.
   const FLOAT = { minIou: 0.99, px: 0.5, score: 1e-3 };
   const cases = [
-    { name: 'YOLOv5n float16', model: 'yolov5n_fp16.onnx', photo: 'data/grocery-store/test/Fruit/Banana/Banana_013.jpg', options: {}, format: 'yolov5', minBoxes: 1, tol: FLOAT },
-    { name: 'YOLOv8n int8', model: 'yolov8n_int8.onnx', photo: 'data/grocery-store/test/Fruit/Orange/Orange_027.jpg', options: {}, format: 'yolov8', minBoxes: 1, tol: { minIou: 0.95, px: 3, score: 0.05 } },
-    { name: 'many boxes: SKU-110K reference YOLOv5n', model: 'sku110k_yolov5n_ref.onnx', photo: 'data/sku110k-shelf/train_3101.jpg', options: { classAgnostic: true }, format: 'yolov5', minBoxes: 100, tol: FLOAT },
+    {
+      name: 'YOLOv5n float16',
+      model: 'yolov5n_fp16.onnx',
+      photo: 'data/grocery-store/test/Fruit/Banana/Banana_013.jpg',
+      options: {},
+      format: 'yolov5',
+      minBoxes: 1,
+      tol: FLOAT,
+    },
+    {
+      name: 'YOLOv8n int8',
+      model: 'yolov8n_int8.onnx',
+      photo: 'data/grocery-store/test/Fruit/Orange/Orange_027.jpg',
+      options: {},
+      format: 'yolov8',
+      minBoxes: 1,
+      tol: { minIou: 0.95, px: 3, score: 0.05 },
+    },
+    {
+      name: 'many boxes: SKU-110K reference YOLOv5n',
+      model: 'sku110k_yolov5n_ref.onnx',
+      photo: 'data/sku110k-shelf/train_3101.jpg',
+      options: { classAgnostic: true },
+      format: 'yolov5',
+      minBoxes: 100,
+      tol: FLOAT,
+    },
   ];
   for (const c of cases) {
     it(`detector parity: ${c.name} finds the same boxes from the same pixels`, async () => {
@@ -134,9 +169,15 @@ describe.skipIf(!run)('browser vs Node (e): adapted and calibrated galleries, mo
       }
       await detector.dispose();
 
-      const created = await page.evaluate((o) => (window as any).harness.createDetector(o), { model: `/shared/models/${c.model}`, ...c.options });
+      const created = await page.evaluate((o) => (window as any).harness.createDetector(o), {
+        model: `/shared/models/${c.model}`,
+        ...c.options,
+      });
       expect(created).toMatchObject({ format: c.format, spec: { dtype: spec.dtype, width: spec.width, height: spec.height } });
-      const browser = await page.evaluate(([r, n]) => (window as any).harness.detect(r, { raw: true, reps: n }), [{ url: `/tmpdata/${file}`, width: pixels.width, height: pixels.height, channels: pixels.channels }, REPS] as const);
+      const browser = await page.evaluate(([r, n]) => (window as any).harness.detect(r, { raw: true, reps: n }), [
+        { url: `/tmpdata/${file}`, width: pixels.width, height: pixels.height, channels: pixels.channels },
+        REPS,
+      ] as const);
       const same = agreement(node, browser.detections, c.tol.minIou);
       report.push(
         `(e) ${c.name} (${spec.dtype} input ${spec.width}x${spec.height}) on ${c.photo.split('/').at(-1)}: Node ${node.length} boxes, browser ${browser.detections.length}, ` +

@@ -40,14 +40,26 @@ describe.skipIf(!HAVE_SHARED || !HAVE_CHROMIUM)('skulens serve: the page in Chro
     await page.goto(base + '/');
     await page.fill('#token', TOKEN);
     await page.fill('#store', 'S-page');
-    const shelf = join(SHARED, 'data', 'sku110k-shelf', readdirSync(join(SHARED, 'data', 'sku110k-shelf')).filter((f) => f.endsWith('.jpg')).sort()[0]!);
+    const shelf = join(
+      SHARED,
+      'data',
+      'sku110k-shelf',
+      readdirSync(join(SHARED, 'data', 'sku110k-shelf'))
+        .filter((f) => f.endsWith('.jpg'))
+        .sort()[0]!,
+    );
     const answer = page.waitForResponse((r) => r.url().includes('/v1/recognize'));
     const t0 = performance.now();
     await page.setInputFiles('#file', shelf);
     expect((await answer).status()).toBe(200);
     await page.waitForSelector('body[data-done]', { timeout: 120_000 });
     // The JSON the page received (the page keeps it on window.lastResult).
-    const body = (await page.evaluate(() => (window as unknown as { lastResult: unknown }).lastResult)) as { items: unknown[]; width: number; height: number; shareOfShelf: Record<string, { facings: number }> };
+    const body = (await page.evaluate(() => (window as unknown as { lastResult: unknown }).lastResult)) as {
+      items: unknown[];
+      width: number;
+      height: number;
+      shareOfShelf: Record<string, { facings: number }>;
+    };
     console.log(`page: ${body.items.length} boxes on ${shelf.split('/').pop()} in ${Math.round(performance.now() - t0)} ms`);
     expect(errors).toEqual([]);
     expect(body.items.length).toBeGreaterThan(50); // a dense shelf
@@ -63,8 +75,12 @@ describe.skipIf(!HAVE_SHARED || !HAVE_CHROMIUM)('skulens serve: the page in Chro
     expect(canvas).toMatchObject({ width: body.width, height: body.height, visible: true });
     expect(canvas.nonZero).toBeGreaterThan(100);
     // One table row per label of the answer (and "unknown"), with its facings.
-    const rows = await page.$$eval('#share tbody tr', (trs) => trs.map((tr) => ({ label: tr.getAttribute('data-label'), facings: Number(tr.children[1]!.textContent) })));
-    expect(Object.fromEntries(rows.map((r) => [r.label, r.facings]))).toEqual(Object.fromEntries(Object.entries(body.shareOfShelf).map(([k, v]) => [k, v.facings])));
+    const rows = await page.$$eval('#share tbody tr', (trs) =>
+      trs.map((tr) => ({ label: tr.getAttribute('data-label'), facings: Number(tr.children[1]!.textContent) })),
+    );
+    expect(Object.fromEntries(rows.map((r) => [r.label, r.facings]))).toEqual(
+      Object.fromEntries(Object.entries(body.shareOfShelf).map(([k, v]) => [k, v.facings])),
+    );
     expect(rows.reduce((s, r) => s + r.facings, 0)).toBe(body.items.length);
   });
 

@@ -12,7 +12,19 @@ import { chromium, type Page } from 'playwright-core';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DEFAULT_DETECTOR, Detector, loadImage, type Detection } from '../../src/index.js';
-import { CHROMIUM, CHROMIUM_ARGS, HAVE_CHROMIUM, HAVE_SHARED, REPO_ROOT, SHARED, agreement, median, openHarness, startHarness, type Harness } from './helpers.js';
+import {
+  CHROMIUM,
+  CHROMIUM_ARGS,
+  HAVE_CHROMIUM,
+  HAVE_SHARED,
+  REPO_ROOT,
+  SHARED,
+  agreement,
+  median,
+  openHarness,
+  startHarness,
+  type Harness,
+} from './helpers.js';
 import { rgbToY4m } from './y4m.js';
 
 const HAVE_MODEL = existsSync(join(REPO_ROOT, 'models', 'skulens-shelf.onnx'));
@@ -47,12 +59,18 @@ describe.skipIf(!run)('browser shelf detector (d): skulens:shelf, same boxes as 
 
   it('loads with no arguments and finds the same boxes as Node; prints frames per second', async () => {
     // No arguments when skulens:shelf is the default detector, else its id.
-    const created = await page.evaluate((o) => (window as any).harness.createDetector(o), DEFAULT_DETECTOR === undefined ? { model: 'skulens:shelf' } : undefined);
+    const created = await page.evaluate(
+      (o) => (window as any).harness.createDetector(o),
+      DEFAULT_DETECTOR === undefined ? { model: 'skulens:shelf' } : undefined,
+    );
     expect(created).toMatchObject({ modelPath: 'skulens:shelf', format: 'yolov5' });
     expect(node.length).toBeGreaterThan(50);
 
     // Node's decoded pixels: only the runtime differs (wasm vs native), so the boxes must agree to float noise.
-    const raw = await page.evaluate(([r, reps]) => (window as any).harness.detect(r, { raw: true, reps }), [{ url: '/tmpdata/shelf.rgb', width: 1920, height: 2560, channels: 3 }, REPS] as const);
+    const raw = await page.evaluate(([r, reps]) => (window as any).harness.detect(r, { raw: true, reps }), [
+      { url: '/tmpdata/shelf.rgb', width: 1920, height: 2560, channels: 3 },
+      REPS,
+    ] as const);
     const same = agreement(node, raw.detections, 0.99);
     expect(raw.detections.length).toBe(node.length);
     expect(same.matched).toBe(node.length);
@@ -76,12 +94,20 @@ describe.skipIf(!run)('browser shelf detector (d): skulens:shelf, same boxes as 
   it('the example page finds and draws shelf products live from the camera, with no gallery', async () => {
     const img = await loadImage(join(SHARED, PHOTO));
     // The fake camera streams raw YUV frames of the photo at half size (Chromium scales them to the size the page asks for).
-    const half = await sharp(img.data, { raw: { width: img.width, height: img.height, channels: 3 } }).resize(960, 1280).raw().toBuffer();
+    const half = await sharp(img.data, { raw: { width: img.width, height: img.height, channels: 3 } })
+      .resize(960, 1280)
+      .raw()
+      .toBuffer();
     const y4m = join(h.tmp, 'shelf.y4m');
     writeFileSync(y4m, rgbToY4m(new Uint8Array(half), 960, 1280));
     const browser = await chromium.launch({
       executablePath: CHROMIUM,
-      args: [...CHROMIUM_ARGS, '--use-fake-ui-for-media-stream', '--use-fake-device-for-media-stream', `--use-file-for-fake-video-capture=${y4m}`],
+      args: [
+        ...CHROMIUM_ARGS,
+        '--use-fake-ui-for-media-stream',
+        '--use-fake-device-for-media-stream',
+        `--use-file-for-fake-video-capture=${y4m}`,
+      ],
     });
     try {
       const example = await browser.newPage({ viewport: { width: 1200, height: 1400 } });
@@ -90,15 +116,28 @@ describe.skipIf(!run)('browser shelf detector (d): skulens:shelf, same boxes as 
       await example.waitForFunction(() => (window as any).example?.ready || (window as any).example?.error, null, { timeout: 180_000 });
       expect(await example.evaluate(() => (window as any).example.error)).toBeFalsy();
       await example.click('#camera');
-      await example.waitForFunction(() => ((window as any).example.frames ?? 0) >= 3 || (window as any).example.error, null, { timeout: 300_000 });
-      const state = await example.evaluate(() => ({ frames: (window as any).example.frames, fps: (window as any).example.fps, error: (window as any).example.error, last: (window as any).example.last }));
+      await example.waitForFunction(() => ((window as any).example.frames ?? 0) >= 3 || (window as any).example.error, null, {
+        timeout: 300_000,
+      });
+      const state = await example.evaluate(() => ({
+        frames: (window as any).example.frames,
+        fps: (window as any).example.fps,
+        error: (window as any).example.error,
+        last: (window as any).example.last,
+      }));
       const shot = join(tmpdir(), `skulens-shelf-camera-${Date.now()}.png`);
       await example.screenshot({ path: shot, fullPage: true });
       await example.click('#camera');
       expect(state.error).toBeFalsy();
       expect(state.last.items.length).toBeGreaterThan(30);
       expect(state.fps).toBeGreaterThan(0);
-      report.push(`    example page, fake camera fed the shelf photo, skulens:shelf alone: ${state.frames} frames, ${state.fps.toFixed(2)} FPS, ${state.last.items.length} boxes in the last frame (${Object.entries(state.last.times).map(([k, v]) => `${k} ${(v as number).toFixed(0)} ms`).join(', ')}); screenshot ${shot}`);
+      report.push(
+        `    example page, fake camera fed the shelf photo, skulens:shelf alone: ${state.frames} frames, ${state.fps.toFixed(2)} FPS, ${state.last.items.length} boxes in the last frame (${Object.entries(
+          state.last.times,
+        )
+          .map(([k, v]) => `${k} ${(v as number).toFixed(0)} ms`)
+          .join(', ')}); screenshot ${shot}`,
+      );
     } finally {
       await browser.close();
     }

@@ -16,10 +16,12 @@ export interface CraftOptions {
 /** Two unit-vector classes in 3-d under `meta`, unless told otherwise. */
 export function craftGallery(options: CraftOptions = {}): Uint8Array {
   const dim = options.dim ?? 3;
-  const classes = (options.classes ?? [
-    { label: 'east', vectors: [1, 0, 0] },
-    { label: 'north', vectors: [0, 1, 0] },
-  ]).map((c) => ({ label: c.label, refs: c.refs ?? c.vectors.length / dim, vectors: Float32Array.from(c.vectors) }));
+  const classes = (
+    options.classes ?? [
+      { label: 'east', vectors: [1, 0, 0] },
+      { label: 'north', vectors: [0, 1, 0] },
+    ]
+  ).map((c) => ({ label: c.label, refs: c.refs ?? c.vectors.length / dim, vectors: Float32Array.from(c.vectors) }));
   return encodeGallery({ metric: 'cosine', dim, meta: options.meta ?? {}, classes }, { float16: options.float16 === true });
 }
 

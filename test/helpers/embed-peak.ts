@@ -17,7 +17,11 @@ const model = buildOnnx({
   outputs: [{ name: 'embedding', shape: ['N', 768] }],
   nodes: [{ op: 'Flatten', inputs: ['pixels'], outputs: ['embedding'] }],
 });
-const png = new Uint8Array(await sharp({ create: { width: side, height: side, channels: 3, background: '#4080c0' } }).png({ compressionLevel: 1 }).toBuffer());
+const png = new Uint8Array(
+  await sharp({ create: { width: side, height: side, channels: 3, background: '#4080c0' } })
+    .png({ compressionLevel: 1 })
+    .toBuffer(),
+);
 const e = await Embedder.create({ model, width: 16, height: 16, batchSize: 16, workers: 1 });
 await e.embed([png]);
 const before = hwm();

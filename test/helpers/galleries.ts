@@ -13,7 +13,12 @@ export const FRUIT: Record<string, string> = {
 export const MORE_FRUIT: Record<string, string> = { ...FRUIT, Kiwi: 'train/Fruit/Kiwi', Lemon: 'train/Fruit/Lemon' };
 
 /** Save a gallery of `perClass` references per label, embedded with `embedder` (default: the built-in one). */
-export async function saveGallery(file: string, classes: Record<string, string>, perClass = 6, embedderOptions?: Parameters<typeof Embedder.create>[0]): Promise<void> {
+export async function saveGallery(
+  file: string,
+  classes: Record<string, string>,
+  perClass = 6,
+  embedderOptions?: Parameters<typeof Embedder.create>[0],
+): Promise<void> {
   const embedder = await Embedder.create(embedderOptions);
   try {
     const g = new ReferenceGallery();

@@ -16,7 +16,8 @@ export const DATABASE_URL = process.env.SKULENS_TEST_DATABASE;
 export const HAVE_SERVICES = !!REDIS_URL && !!DATABASE_URL;
 
 if (!HAVE_SERVICES) {
-  const msg = 'SKULENS_TEST_REDIS / SKULENS_TEST_DATABASE are not set: the cluster tests (Redis + PostgreSQL) are SKIPPED. Start them with: eval "$(bash scripts/test-services.sh start)"';
+  const msg =
+    'SKULENS_TEST_REDIS / SKULENS_TEST_DATABASE are not set: the cluster tests (Redis + PostgreSQL) are SKIPPED. Start them with: eval "$(bash scripts/test-services.sh start)"';
   if (process.env.CI === 'true') throw new Error(`${msg} — and under CI=true they must run.`);
   console.warn(`\n*** skulens tests: ${msg} ***\n`);
 }
@@ -43,7 +44,24 @@ export class OwnRedis {
   }
 
   async start(): Promise<void> {
-    const proc = spawn('redis-server', ['--bind', '127.0.0.1', '--port', String(this.port), '--dir', this.dir, '--appendonly', 'yes', '--appendfsync', 'always', '--save', ''], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const proc = spawn(
+      'redis-server',
+      [
+        '--bind',
+        '127.0.0.1',
+        '--port',
+        String(this.port),
+        '--dir',
+        this.dir,
+        '--appendonly',
+        'yes',
+        '--appendfsync',
+        'always',
+        '--save',
+        '',
+      ],
+      { stdio: ['ignore', 'pipe', 'pipe'] },
+    );
     this.proc = proc;
     await waitForLine(proc, /Ready to accept connections/, 20_000);
   }
@@ -70,7 +88,10 @@ export interface WorkerProcess {
 
 /** `skulens worker ...args` from the sources, resolved once it says it is ready. */
 export async function spawnWorker(args: string[]): Promise<WorkerProcess> {
-  const proc = spawn(process.execPath, ['--import', 'tsx', join(REPO_ROOT, 'src', 'cli.ts'), 'worker', ...args], { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+  const proc = spawn(process.execPath, ['--import', 'tsx', join(REPO_ROOT, 'src', 'cli.ts'), 'worker', ...args], {
+    cwd: REPO_ROOT,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   let text = '';
   const waiters: { re: RegExp; resolve: (l: string) => void }[] = [];
   proc.stderr!.on('data', (d: Buffer) => {

@@ -15,7 +15,9 @@ export const HAVE_SHARED = existsSync(join(SHARED, 'models')) && existsSync(join
 if (!HAVE_SHARED) {
   // In CI a skip would let a run without its fixtures pass: there, every file that needs them fails to load.
   if (process.env.CI) throw new Error(`skulens tests cannot run in CI: no shared models/photos at ${SHARED} (set SKULENS_SHARED)`);
-  console.warn(`\n*** skulens tests: shared models/photos not found at ${SHARED} — tests that need them are SKIPPED. Set SKULENS_SHARED. ***\n`);
+  console.warn(
+    `\n*** skulens tests: shared models/photos not found at ${SHARED} — tests that need them are SKIPPED. Set SKULENS_SHARED. ***\n`,
+  );
 }
 
 export const models = {

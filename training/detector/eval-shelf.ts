@@ -82,9 +82,14 @@ function apAndF1(dets: Detection[][], truth: Detection[][]): { ap: number; f1: n
 
 const models = all('model').map((m) => resolve(m));
 if (!models.length) throw new Error('give at least one --model');
-const photos = readdirSync(SHELVES).filter((f) => /\.(jpe?g|png)$/i.test(f)).sort().slice(0, Number(one('photos') ?? 16));
+const photos = readdirSync(SHELVES)
+  .filter((f) => /\.(jpe?g|png)$/i.test(f))
+  .sort()
+  .slice(0, Number(one('photos') ?? 16));
 const reference = await Detector.create({ model: REFERENCE, confidence: REFERENCE_SCORE, worker: false });
-const candidates = await Promise.all(models.map((model) => Detector.create({ model, confidence: CURVE_SCORE, maxDetections: 1000, worker: false })));
+const candidates = await Promise.all(
+  models.map((model) => Detector.create({ model, confidence: CURVE_SCORE, maxDetections: 1000, worker: false })),
+);
 const truth: Detection[][] = [];
 const found: Detection[][][] = models.map(() => []);
 const ms = new Array(models.length + 1).fill(0);
@@ -103,9 +108,21 @@ const rows = models.map((model, i) => {
   const { ap, f1 } = apAndF1(found[i]!, truth);
   const counts = found[i]!.map((d) => d.filter((x) => x.score >= COUNT_SCORE).length);
   const countError = counts.reduce((s, c, p) => s + Math.abs(c - truth[p]!.length), 0) / photos.length;
-  return { model, ap50: +ap.toFixed(4), bestF1: +f1.toFixed(4), boxesPerPhoto: +(counts.reduce((a, b) => a + b, 0) / photos.length).toFixed(1), countError: +countError.toFixed(1), msPerPhoto: Math.round(ms[i + 1] / photos.length) };
+  return {
+    model,
+    ap50: +ap.toFixed(4),
+    bestF1: +f1.toFixed(4),
+    boxesPerPhoto: +(counts.reduce((a, b) => a + b, 0) / photos.length).toFixed(1),
+    countError: +countError.toFixed(1),
+    msPerPhoto: Math.round(ms[i + 1] / photos.length),
+  };
 });
-const result = { photos: photos.length, referenceBoxesPerPhoto: +(truth.reduce((s, t) => s + t.length, 0) / photos.length).toFixed(1), referenceMsPerPhoto: Math.round(ms[0] / photos.length), rows };
+const result = {
+  photos: photos.length,
+  referenceBoxesPerPhoto: +(truth.reduce((s, t) => s + t.length, 0) / photos.length).toFixed(1),
+  referenceMsPerPhoto: Math.round(ms[0] / photos.length),
+  rows,
+};
 console.log(JSON.stringify(result, null, 1));
 const out = one('json');
 if (out) writeFileSync(out, JSON.stringify(result, null, 1) + '\n');
@@ -115,7 +132,10 @@ if (argv.includes('--doc')) {
   const table = [
     '| model | AP50 vs reference | best F1 | boxes per photo (conf 0.25) | mean count error | ms per photo |',
     '|---|---|---|---|---|---|',
-    ...rows.map((r) => `| \`${basename(r.model)}\` | ${r.ap50.toFixed(3)} | ${r.bestF1.toFixed(3)} | ${r.boxesPerPhoto} | ${r.countError} | ${r.msPerPhoto} |`),
+    ...rows.map(
+      (r) =>
+        `| \`${basename(r.model)}\` | ${r.ap50.toFixed(3)} | ${r.bestF1.toFixed(3)} | ${r.boxesPerPhoto} | ${r.countError} | ${r.msPerPhoto} |`,
+    ),
     `| reference \`sku110k_yolov5n_ref.onnx\` (score ≥ ${REFERENCE_SCORE}) | 1 (by definition) | 1 | ${result.referenceBoxesPerPhoto} | 0 | ${result.referenceMsPerPhoto} |`,
     '',
     `${photos.length} photos 1920×2560, whole photo at 640 px (no tiles), default session options, models interleaved photo by photo; written by \`npx tsx training/detector/eval-shelf.ts --doc\`.`,

@@ -35,7 +35,8 @@ export function splitHalves(rows: readonly Row[], options: { refsPerClass?: numb
     const queries = halves.flatMap((h) => h[mirrored ? 0 : 1]);
     splits.push({ name: `split-half${suffix}`, gallery: gallery.flat(), queries });
     const k = options.refsPerClass;
-    if (k) splits.push({ name: `split-half ${k}/class${suffix}`, gallery: gallery.flatMap((g) => g.slice(0, k)), queries, refsPerClass: k });
+    if (k)
+      splits.push({ name: `split-half ${k}/class${suffix}`, gallery: gallery.flatMap((g) => g.slice(0, k)), queries, refsPerClass: k });
   }
   return splits;
 }
@@ -51,5 +52,8 @@ export type ModelSource = { name: string; model: string; preset?: string };
  */
 export function modelSources(models: readonly string[] | undefined, teacher = false): ModelSource[] {
   const files = models?.length ? models : [DEFAULT_EMBEDDER];
-  return [...(teacher ? [{ name: 'MobileNetV2 teacher (imagenet preset)', model: EMBED_MODEL, preset: 'imagenet' }] : []), ...files.map((model) => ({ name: model, model }))];
+  return [
+    ...(teacher ? [{ name: 'MobileNetV2 teacher (imagenet preset)', model: EMBED_MODEL, preset: 'imagenet' }] : []),
+    ...files.map((model) => ({ name: model, model })),
+  ];
 }

@@ -30,7 +30,14 @@ import { fewShotTop1, rowsAt, type FewShotMethod, type LabelledVectors } from '.
 import { heldOutRows, modelSources, splitHalves } from './protocols.js';
 
 const { values } = parseArgs({
-  options: { model: { type: 'string', multiple: true }, shrinkage: { type: 'string', multiple: true }, power: { type: 'string', multiple: true }, 'refs-per-class': { type: 'string' }, mirrored: { type: 'boolean' }, teacher: { type: 'boolean' } },
+  options: {
+    model: { type: 'string', multiple: true },
+    shrinkage: { type: 'string', multiple: true },
+    power: { type: 'string', multiple: true },
+    'refs-per-class': { type: 'string' },
+    mirrored: { type: 'boolean' },
+    teacher: { type: 'boolean' },
+  },
 });
 const models = modelSources(values.model, values.teacher);
 const shrinkages = (values.shrinkage ?? []).map(Number);
@@ -38,7 +45,8 @@ const powers = (values.power ?? []).map(Number);
 const refsPerClass = values['refs-per-class'] === undefined ? undefined : Number(values['refs-per-class']);
 if (shrinkages.some((x) => !(x >= 0 && x <= 1))) throw new Error('--shrinkage takes values in [0, 1]');
 if (powers.some((x) => !(x > 0 && x <= 4))) throw new Error('--power takes values in (0, 4]');
-if (refsPerClass !== undefined && !(Number.isInteger(refsPerClass) && refsPerClass > 0)) throw new Error('--refs-per-class takes a positive integer');
+if (refsPerClass !== undefined && !(Number.isInteger(refsPerClass) && refsPerClass > 0))
+  throw new Error('--refs-per-class takes a positive integer');
 const train = await heldOutRows('train');
 const val = await heldOutRows('val');
 const splits = splitHalves(train, { refsPerClass, mirrored: values.mirrored });
@@ -46,7 +54,9 @@ const heldOutCount = new Set(train.map((r) => r.label)).size;
 
 type Method = { name: string; method: FewShotMethod; adapt?: AdaptOptions };
 // The sweeps: every (power, shrinkage) pair, a missing sweep leaving the model's default.
-const sweep = (powers.length ? powers : [undefined]).flatMap((power) => (shrinkages.length ? shrinkages : [undefined]).map((shrinkage) => ({ power, shrinkage })));
+const sweep = (powers.length ? powers : [undefined]).flatMap((power) =>
+  (shrinkages.length ? shrinkages : [undefined]).map((shrinkage) => ({ power, shrinkage })),
+);
 const methods: Method[] = [
   { name: 'gallery', method: 'gallery' },
   { name: '1-NN', method: '1-NN' },
@@ -61,7 +71,9 @@ const methods: Method[] = [
 ];
 const protocols = ['val', ...splits.map((s) => s.name)];
 
-console.log(`held-out classes: ${heldOutCount}; val ${val.length} queries; ${splits.map((s) => `${s.name} ${s.queries.length} queries (gallery ${s.gallery.length})`).join('; ')}`);
+console.log(
+  `held-out classes: ${heldOutCount}; val ${val.length} queries; ${splits.map((s) => `${s.name} ${s.queries.length} queries (gallery ${s.gallery.length})`).join('; ')}`,
+);
 const columns = protocols.flatMap((p) => methods.map((m) => `${p}: ${m.name}`));
 console.log(`| model | ${columns.join(' | ')} |`);
 console.log(`|---|${columns.map(() => '---:').join('|')}|`);

@@ -29,7 +29,9 @@ import { Embedder, type EmbedInput } from '../../src/index.js';
 import { GROCERY, fewShotTop1, readGroceryClasses, rowsAt, type LabelledVectors } from '../../tools/grocery.js';
 import { heldOutRows, modelSources, splitHalves, type Row } from './protocols.js';
 
-const { values } = parseArgs({ options: { model: { type: 'string', multiple: true }, teacher: { type: 'boolean' }, shrinkage: { type: 'string' } } });
+const { values } = parseArgs({
+  options: { model: { type: 'string', multiple: true }, teacher: { type: 'boolean' }, shrinkage: { type: 'string' } },
+});
 const models = modelSources(values.model, values.teacher);
 const shrinkage = values.shrinkage === undefined ? undefined : Number(values.shrinkage);
 if (shrinkage !== undefined && !(shrinkage >= 0 && shrinkage <= 1)) throw new Error('--shrinkage takes a value in [0, 1]');
@@ -37,11 +39,17 @@ if (shrinkage !== undefined && !(shrinkage >= 0 && shrinkage <= 1)) throw new Er
 type Shift = (image: Sharp, width: number, height: number) => Sharp;
 const SHIFTS: Record<string, Shift> = {
   dark: (im) => im.linear(0.6, 0),
-  warm: (im) => im.recomb([[1.15, 0, 0], [0, 1, 0], [0, 0, 0.75]]),
+  warm: (im) =>
+    im.recomb([
+      [1.15, 0, 0],
+      [0, 1, 0],
+      [0, 0, 0.75],
+    ]),
   blur: (im) => im.blur(2),
   jpeg: (im) => im.jpeg({ quality: 15 }),
   'low-res': (im, w, h) => im.resize(Math.round(w / 4), Math.round(h / 4)),
-  zoom: (im, w, h) => im.extract({ left: Math.round(w * 0.15), top: Math.round(h * 0.15), width: Math.round(w * 0.7), height: Math.round(h * 0.7) }),
+  zoom: (im, w, h) =>
+    im.extract({ left: Math.round(w * 0.15), top: Math.round(h * 0.15), width: Math.round(w * 0.7), height: Math.round(h * 0.7) }),
 };
 
 type Decoded = { data: Buffer; width: number; height: number };
@@ -80,22 +88,37 @@ function pooled(model: string, clean: LabelledVectors, queries: LabelledVectors,
   let right = 0;
   let total = 0;
   for (const s of splits) {
-    right += fewShotTop1(rowsAt(clean, s.gallery), rowsAt(queries, s.queries), method, model, shrinkage === undefined ? {} : { shrinkage }) * s.queries.length;
+    right +=
+      fewShotTop1(rowsAt(clean, s.gallery), rowsAt(queries, s.queries), method, model, shrinkage === undefined ? {} : { shrinkage }) *
+      s.queries.length;
     total += s.queries.length;
   }
   return right / total;
 }
 
 const columns = ['iconic: gallery', 'clean: gallery / adapted', ...Object.keys(SHIFTS).map((s) => `${s}: drop`)];
-console.log(`held-out classes: ${classes.length}; iconic ${photos.length} queries; split-half 5/class, both directions, ${splits.reduce((n, s) => n + s.queries.length, 0)} queries`);
+console.log(
+  `held-out classes: ${classes.length}; iconic ${photos.length} queries; split-half 5/class, both directions, ${splits.reduce((n, s) => n + s.queries.length, 0)} queries`,
+);
 console.log(`| model | ${columns.join(' | ')} |`);
 console.log(`|---|${columns.map(() => '---:').join('|')}|`);
 for (const { name, model, preset } of models) {
   const embedder = await Embedder.create({ model, preset, batchSize: 32 });
-  const iconic = await vectors(embedder, classes.map((c) => join(GROCERY, c.iconic)), classes.map((c) => c.name));
-  const asTaken = await vectors(embedder, photos.map((r) => r.path), labelsOf(photos));
+  const iconic = await vectors(
+    embedder,
+    classes.map((c) => join(GROCERY, c.iconic)),
+    classes.map((c) => c.name),
+  );
+  const asTaken = await vectors(
+    embedder,
+    photos.map((r) => r.path),
+    labelsOf(photos),
+  );
   const studio = fewShotTop1(iconic, asTaken, 'gallery', model);
-  const clean = rowsAt(asTaken, train.map((_, i) => i)); // photos begins with the train rows
+  const clean = rowsAt(
+    asTaken,
+    train.map((_, i) => i),
+  ); // photos begins with the train rows
   const base = [pooled(model, clean, clean, 'gallery'), pooled(model, clean, clean, 'adapted')] as const;
   const cells = [studio.toFixed(3), `${base[0].toFixed(3)} / ${base[1].toFixed(3)}`];
   for (const shift of Object.keys(SHIFTS)) {

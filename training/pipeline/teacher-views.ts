@@ -83,7 +83,9 @@ const items = rows
   .filter((r) => !byName.get(r.label)!.heldOut)
   .map((r) => ({ path: r.path, label: r.label }))
   .concat(training.map((c) => ({ path: join(DATA, c.iconic), label: c.name })));
-console.log(`${items.length} images of ${training.length} training classes (${classes.length - training.length} held out), ${VIEWS} views each`);
+console.log(
+  `${items.length} images of ${training.length} training classes (${classes.length - training.length} held out), ${VIEWS} views each`,
+);
 
 const teacher = await Embedder.create({ model: TEACHER, preset: 'imagenet', resize: TEACHER_RESIZE, batchSize: 32 });
 const rng = new Rng(SEED);
@@ -134,6 +136,10 @@ await writeFile(join(CACHE, 'views.f32'), Buffer.from(views.buffer));
 await writeFile(join(CACHE, 'teacher.f16'), Buffer.from(vectors.buffer));
 await writeFile(
   join(CACHE, 'meta.json'),
-  JSON.stringify({ images: items.length, views: VIEWS, dim: teacher.dim, seed: SEED, teacherResize: TEACHER_RESIZE, teacher: teacher.fingerprint }, null, 2),
+  JSON.stringify(
+    { images: items.length, views: VIEWS, dim: teacher.dim, seed: SEED, teacherResize: TEACHER_RESIZE, teacher: teacher.fingerprint },
+    null,
+    2,
+  ),
 );
 console.log(`done in ${((performance.now() - t0) / 1000).toFixed(0)} s → ${CACHE}`);

@@ -124,10 +124,17 @@ export function calibrationFromAnswers(
     const s = sum.get(l);
     offsets[l] = round6(s ? s[0] / s[1] : fallback);
   }
-  const correct = answers.filter((a) => a.answer === a.label).map((a) => calibratedScore(a.score, offsets[a.answer]!, a.others, cohort.weight, cohort.size));
+  const correct = answers
+    .filter((a) => a.answer === a.label)
+    .map((a) => calibratedScore(a.score, offsets[a.answer]!, a.others, cohort.weight, cohort.size));
   correct.sort((x, y) => x - y);
   const threshold = correct.length ? correct[Math.min(correct.length - 1, Math.floor(rejectRate * correct.length))]! : -Infinity;
-  return { offsets, threshold: round6(threshold), heldOutTop1: answers.length ? correct.length / answers.length : 0, heldOut: answers.length };
+  return {
+    offsets,
+    threshold: round6(threshold),
+    heldOutTop1: answers.length ? correct.length / answers.length : 0,
+    heldOut: answers.length,
+  };
 }
 
 /** calibrate()'s options with their defaults, checked. */
@@ -140,7 +147,12 @@ export function calibrateSettings(options: CalibrateOptions): Required<Omit<Cali
   check(is.positiveInt(cohortSize), 'calibrate(): cohortSize', 'a positive integer', cohortSize);
   check(is.int(folds, 2), 'calibrate(): folds', 'an integer >= 2', folds);
   check(is.inRange(rejectRate, 0, 1, 'hi'), 'calibrate(): rejectRate', 'in [0, 1)', rejectRate);
-  check(options.falseNameRate === undefined || is.inRange(options.falseNameRate, 0, 1, 'hi'), 'calibrate(): falseNameRate', 'in [0, 1)', options.falseNameRate);
+  check(
+    options.falseNameRate === undefined || is.inRange(options.falseNameRate, 0, 1, 'hi'),
+    'calibrate(): falseNameRate',
+    'in [0, 1)',
+    options.falseNameRate,
+  );
   return { folds, rejectRate, cohortWeight, cohortSize };
 }
 
@@ -167,7 +179,8 @@ export function heldOutAnswers(
     settings.folds,
     settings.seed,
   );
-  if (assign.every((a) => a.every((f) => f < 0))) throw new SkulensError('E_INPUT', 'calibrate() needs a class with at least two references to hold one out.');
+  if (assign.every((a) => a.every((f) => f < 0)))
+    throw new SkulensError('E_INPUT', 'calibrate() needs a class with at least two references to hold one out.');
   const answers: HeldOutAnswer[] = [];
   for (let f = 0; f < settings.folds; f++) {
     const kept = new Map<string, Float32Array[]>();
@@ -226,7 +239,13 @@ export class Calibration {
   /** The calibrated unknown score of a winning label given the other labels' best similarities, best first. */
   score(winner: { label: string; score: number }, others: number[]): number {
     const c = this.record;
-    return calibratedScore(winner.score, this.offsets.get(winner.label) ?? this.meanOffset, others, c.cohortWeight ?? 0, c.cohortSize ?? DEFAULT_COHORT_SIZE);
+    return calibratedScore(
+      winner.score,
+      this.offsets.get(winner.label) ?? this.meanOffset,
+      others,
+      c.cohortWeight ?? 0,
+      c.cohortSize ?? DEFAULT_COHORT_SIZE,
+    );
   }
 
   toRecord(): CalibrationRecord {
@@ -260,7 +279,8 @@ function checkGuards(guards: GuardCalibration | undefined): void {
   if (
     typeof guards !== 'object' ||
     guards === null ||
-    (raw !== undefined && (typeof raw?.offsets !== 'object' || raw.offsets === null || !finite(raw.threshold) || !Object.values(raw.offsets).every(finite))) ||
+    (raw !== undefined &&
+      (typeof raw?.offsets !== 'object' || raw.offsets === null || !finite(raw.threshold) || !Object.values(raw.offsets).every(finite))) ||
     (neg !== undefined && !finite(neg?.threshold))
   ) {
     throw new SkulensError('E_GALLERY_FORMAT', 'the calibration block has invalid open-set guards');

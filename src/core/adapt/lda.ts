@@ -66,10 +66,15 @@ export function fitAdaptation(vectors: ArrayLike<number>, labels: ArrayLike<numb
     y[i] = c;
   }
   const C = classOf.size;
-  if (C < 3) return { adaptation: null, reason: `adaptation needs references of at least 3 classes (got ${C}); using the embeddings as they are` };
+  if (C < 3)
+    return { adaptation: null, reason: `adaptation needs references of at least 3 classes (got ${C}); using the embeddings as they are` };
   const counts = new Float64Array(C);
   for (let i = 0; i < n; i++) counts[y[i]!]!++;
-  if (counts.every((c) => c < 2)) return { adaptation: null, reason: 'adaptation needs at least one class with two or more references; using the embeddings as they are' };
+  if (counts.every((c) => c < 2))
+    return {
+      adaptation: null,
+      reason: 'adaptation needs at least one class with two or more references; using the embeddings as they are',
+    };
 
   // 1. signed power + L2, centre, L2.
   const X = new Float64Array(n * dim);
@@ -106,13 +111,18 @@ export function fitAdaptation(vectors: ArrayLike<number>, labels: ArrayLike<numb
   const Sd = S.data;
   let trace = 0;
   for (let k = 0; k < dim; k++) trace += Sd[k * dim + k]!;
-  if (!(trace > 1e-9 * totalTrace)) return { adaptation: null, reason: 'the references of each class are identical: nothing to learn; using the embeddings as they are' };
+  if (!(trace > 1e-9 * totalTrace))
+    return { adaptation: null, reason: 'the references of each class are identical: nothing to learn; using the embeddings as they are' };
   const ridge = (shrinkage * trace) / dim / n;
   const keep = (1 - shrinkage) / n;
   for (let t = 0; t < Sd.length; t++) Sd[t] = Sd[t]! * keep;
   // A floor keeps the factorisation possible at shrinkage 0 with fewer references than dimensions.
   for (let k = 0; k < dim; k++) Sd[k * dim + k] = Sd[k * dim + k]! + Math.max(ridge, (1e-6 * trace) / dim / n);
-  if (!choleskyInPlace(S)) return { adaptation: null, reason: 'the within-class covariance could not be factorised (raise shrinkage); using the embeddings as they are' };
+  if (!choleskyInPlace(S))
+    return {
+      adaptation: null,
+      reason: 'the within-class covariance could not be factorised (raise shrinkage); using the embeddings as they are',
+    };
 
   // 3. whitened class means (centred), their principal directions = discriminant axes.
   const M = mat(C, dim);
@@ -123,7 +133,8 @@ export function fitAdaptation(vectors: ArrayLike<number>, labels: ArrayLike<numb
   let d = 0;
   const maxDims = Math.min(options.dims ?? C - 1, C - 1);
   while (d < maxDims && values[d]! > 1e-9 * top && values[d]! > 0) d++;
-  if (d < 2) return { adaptation: null, reason: 'the class means are (nearly) identical after whitening; using the embeddings as they are' };
+  if (d < 2)
+    return { adaptation: null, reason: 'the class means are (nearly) identical after whitening; using the embeddings as they are' };
   const V = mul(mat(d, C, U.data.slice(0, d * C)), Mw); // d × dim, orthogonal rows of norm √λ
   for (let i = 0; i < d; i++) {
     const s = 1 / Math.sqrt(values[i]!);

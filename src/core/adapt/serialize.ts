@@ -81,7 +81,8 @@ export function adaptationFromRecord(r: unknown, dim: number): { options: AdaptO
   if (typeof r !== 'object' || r === null) throw new Error('the adaptation record is not an object');
   const rec = r as Partial<AdaptationRecord>;
   const options = typeof rec.options === 'object' && rec.options !== null ? { ...rec.options } : {};
-  if (rec.fit === null || rec.fit === undefined) return { options, fit: null, ...(rec.reason !== undefined ? { reason: String(rec.reason) } : {}) };
+  if (rec.fit === null || rec.fit === undefined)
+    return { options, fit: null, ...(rec.reason !== undefined ? { reason: String(rec.reason) } : {}) };
   const f = rec.fit;
   if (f.method !== 'lda') throw new Error(`unknown adaptation method "${String(f.method)}"`);
   const ints = [f.inDim, f.outDim];
@@ -90,10 +91,15 @@ export function adaptationFromRecord(r: unknown, dim: number): { options: AdaptO
   const center = base64ToF32(f.center, 'center');
   const projection = base64ToF32(f.projection, 'projection');
   const offset = base64ToF32(f.offset, 'offset');
-  if (center.length !== f.inDim || projection.length !== f.inDim * f.outDim || offset.length !== f.outDim) throw new Error('the adaptation arrays have the wrong sizes');
+  if (center.length !== f.inDim || projection.length !== f.inDim * f.outDim || offset.length !== f.outDim)
+    throw new Error('the adaptation arrays have the wrong sizes');
   if (!(f.power > 0) || !(f.shrinkage >= 0)) throw new Error('the adaptation parameters are invalid');
-  for (const a of [center, projection, offset]) for (let i = 0; i < a.length; i++) if (!Number.isFinite(a[i]!)) throw new Error('the adaptation holds a non-finite value');
-  return { options, fit: { method: 'lda', inDim: f.inDim, outDim: f.outDim, power: f.power, shrinkage: f.shrinkage, center, projection, offset } };
+  for (const a of [center, projection, offset])
+    for (let i = 0; i < a.length; i++) if (!Number.isFinite(a[i]!)) throw new Error('the adaptation holds a non-finite value');
+  return {
+    options,
+    fit: { method: 'lda', inDim: f.inDim, outDim: f.outDim, power: f.power, shrinkage: f.shrinkage, center, projection, offset },
+  };
 }
 
 const B64 = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/';
@@ -108,7 +114,11 @@ export function f32ToBase64(a: Float32Array): string {
     const b0 = bytes[i]!;
     const b1 = i + 1 < bytes.length ? bytes[i + 1]! : 0;
     const b2 = i + 2 < bytes.length ? bytes[i + 2]! : 0;
-    out += B64[b0 >> 2]! + B64[((b0 & 3) << 4) | (b1 >> 4)]! + (i + 1 < bytes.length ? B64[((b1 & 15) << 2) | (b2 >> 6)]! : '=') + (i + 2 < bytes.length ? B64[b2 & 63]! : '=');
+    out +=
+      B64[b0 >> 2]! +
+      B64[((b0 & 3) << 4) | (b1 >> 4)]! +
+      (i + 1 < bytes.length ? B64[((b1 & 15) << 2) | (b2 >> 6)]! : '=') +
+      (i + 2 < bytes.length ? B64[b2 & 63]! : '=');
     if (out.length >= 8192) {
       parts.push(out);
       out = '';

@@ -383,16 +383,17 @@ function boxPass(src: Float32Array, dst: Float32Array, n: number, lines: number,
 
 // Luminance and chrominance quantisation tables of the JPEG standard (ITU-T T.81, Annex K).
 const Q_LUMA = [
-  16, 11, 10, 16, 24, 40, 51, 61, 12, 12, 14, 19, 26, 58, 60, 55, 14, 13, 16, 24, 40, 57, 69, 56, 14, 17, 22, 29, 51, 87, 80, 62, 18, 22, 37, 56, 68, 109, 103, 77, 24, 35, 55, 64, 81, 104, 113, 92, 49,
-  64, 78, 87, 103, 121, 120, 101, 72, 92, 95, 98, 112, 100, 103, 99,
+  16, 11, 10, 16, 24, 40, 51, 61, 12, 12, 14, 19, 26, 58, 60, 55, 14, 13, 16, 24, 40, 57, 69, 56, 14, 17, 22, 29, 51, 87, 80, 62, 18, 22,
+  37, 56, 68, 109, 103, 77, 24, 35, 55, 64, 81, 104, 113, 92, 49, 64, 78, 87, 103, 121, 120, 101, 72, 92, 95, 98, 112, 100, 103, 99,
 ];
 const Q_CHROMA = [
-  17, 18, 24, 47, 99, 99, 99, 99, 18, 21, 26, 66, 99, 99, 99, 99, 24, 26, 56, 99, 99, 99, 99, 99, 47, 66, 99, 99, 99, 99, 99, 99, 99, 99, 99, 99, 99, 99, 99, 99, 99, 99, 99, 99, 99, 99, 99, 99, 99, 99,
-  99, 99, 99, 99, 99, 99, 99, 99, 99, 99, 99, 99, 99, 99,
+  17, 18, 24, 47, 99, 99, 99, 99, 18, 21, 26, 66, 99, 99, 99, 99, 24, 26, 56, 99, 99, 99, 99, 99, 47, 66, 99, 99, 99, 99, 99, 99, 99, 99,
+  99, 99, 99, 99, 99, 99, 99, 99, 99, 99, 99, 99, 99, 99, 99, 99, 99, 99, 99, 99, 99, 99, 99, 99, 99, 99, 99, 99, 99, 99,
 ];
 const COS = (() => {
   const t = new Float64Array(64);
-  for (let x = 0; x < 8; x++) for (let u = 0; u < 8; u++) t[x * 8 + u] = (u === 0 ? Math.SQRT1_2 : 1) * Math.cos(((2 * x + 1) * u * Math.PI) / 16) / 2;
+  for (let x = 0; x < 8; x++)
+    for (let u = 0; u < 8; u++) t[x * 8 + u] = ((u === 0 ? Math.SQRT1_2 : 1) * Math.cos(((2 * x + 1) * u * Math.PI) / 16)) / 2;
   return t;
 })();
 
@@ -422,11 +423,13 @@ function jpegArtefacts(img: Rgb, quality: number): void {
       for (let c = 0; c < 3; c++) {
         const q = tables[c === 0 ? 0 : 1]!;
         // Edge blocks repeat their last row/column, as encoders pad.
-        for (let y = 0; y < 8; y++) for (let x = 0; x < 8; x++) block[y * 8 + x] = ycc[(Math.min(h - 1, by + y) * w + Math.min(w - 1, bx + x)) * 3 + c]!;
+        for (let y = 0; y < 8; y++)
+          for (let x = 0; x < 8; x++) block[y * 8 + x] = ycc[(Math.min(h - 1, by + y) * w + Math.min(w - 1, bx + x)) * 3 + c]!;
         dct8x8(block, coef, false);
         for (let i = 0; i < 64; i++) coef[i] = Math.round(coef[i]! / q[i]!) * q[i]!;
         dct8x8(coef, block, true);
-        for (let y = 0; y < Math.min(8, h - by); y++) for (let x = 0; x < Math.min(8, w - bx); x++) ycc[((by + y) * w + bx + x) * 3 + c] = block[y * 8 + x]!;
+        for (let y = 0; y < Math.min(8, h - by); y++)
+          for (let x = 0; x < Math.min(8, w - bx); x++) ycc[((by + y) * w + bx + x) * 3 + c] = block[y * 8 + x]!;
       }
     }
   }

@@ -32,7 +32,8 @@ export async function embedWithViews(
   for (let i = 0; i < images.length; i++) {
     const input = images[i]!;
     try {
-      if (isCropInput(input)) throw new SkulensError('E_INPUT', 'augment takes whole images, not { image, crop } inputs: crop the image first.');
+      if (isCropInput(input))
+        throw new SkulensError('E_INPUT', 'augment takes whole images, not { image, crop } inputs: crop the image first.');
       const image = await decodeImage(input, { maxPixels: embedder.maxPixels });
       vectors.push(...(await embedder.embed([image, ...augmentImage(image, views, viewSeed(seed, label, i))])));
       added++;

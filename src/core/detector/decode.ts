@@ -113,7 +113,9 @@ export function resolveLayout(
   const [, a, b] = dims as [number, number, number];
   const shape = `[${dims.join(',')}]`;
   const rowLayout = (format: 'yolov5' | 'yolox', strides?: number[]): OutputLayout =>
-    strides ? { format, candidates: a, classes: b - 5, dims: [1, a, b], strides } : { format, candidates: a, classes: b - 5, dims: [1, a, b] };
+    strides
+      ? { format, candidates: a, classes: b - 5, dims: [1, a, b], strides }
+      : { format, candidates: a, classes: b - 5, dims: [1, a, b] };
 
   let format: DetectorFormat;
   if (requested === 'auto') {
@@ -137,7 +139,9 @@ export function resolveLayout(
       if (b < 6) fail(`YOLOX needs [1,N,5+C] with C ≥ 1, got ${shape}`);
       const strides = [P5, P6].find((s) => gridCells(width, height, s) === a);
       if (!strides) {
-        fail(`YOLOX rows must be the grid cells at strides 8/16/32 for the ${width}x${height} input (${gridCells(width, height, P5)}), got ${a} in ${shape}; pass inputSize matching the export`);
+        fail(
+          `YOLOX rows must be the grid cells at strides 8/16/32 for the ${width}x${height} input (${gridCells(width, height, P5)}), got ${a} in ${shape}; pass inputSize matching the export`,
+        );
       }
       return rowLayout('yolox', strides);
     }
@@ -186,7 +190,14 @@ export function looksLikeRawGrid(data: OutputData, layout: OutputLayout): boolea
 }
 
 /** Decode any layout into `out` (reset first). */
-export function decodeOutput(data: OutputData, layout: OutputLayout, inputWidth: number, inputHeight: number, opts: DecodeOptions, out: Candidates): void {
+export function decodeOutput(
+  data: OutputData,
+  layout: OutputLayout,
+  inputWidth: number,
+  inputHeight: number,
+  opts: DecodeOptions,
+  out: Candidates,
+): void {
   switch (layout.format) {
     case 'yolov5':
       decodeRows(data, layout, opts, out, undefined);

@@ -12,7 +12,16 @@ import { DEFAULT_DETECTOR } from '../builtin-models.js';
 import type { ModelSource } from '../model.js';
 import { definedOnly } from '../options.js';
 import { computePlacement, imageSize, resolveSpec, writeImageToTensor, type Placement, type PreprocessSpec } from '../preprocess.js';
-import { Candidates, DETECTOR_FORMATS, decodeOutput, isOneRowPerCell, looksLikeRawGrid, resolveLayout, type DetectorFormat, type OutputLayout } from './decode.js';
+import {
+  Candidates,
+  DETECTOR_FORMATS,
+  decodeOutput,
+  isOneRowPerCell,
+  looksLikeRawGrid,
+  resolveLayout,
+  type DetectorFormat,
+  type OutputLayout,
+} from './decode.js';
 import { NmsScratch, nms } from './nms.js';
 import { halfBits } from '../float16.js';
 import { MAX_TILES, autoTiles, mergeTiles, tileGrid, type TilePass, type TilesOption } from './tiles.js';
@@ -118,7 +127,8 @@ export class Detector {
     layout: OutputLayout;
     formatSource: FormatSource;
     outputName: string;
-    options: Required<Pick<DetectorOptions, 'confidence' | 'iou' | 'maxDetections' | 'classAgnostic' | 'tiles' | 'maxPixels'>> & Pick<DetectorOptions, 'classes'>;
+    options: Required<Pick<DetectorOptions, 'confidence' | 'iou' | 'maxDetections' | 'classAgnostic' | 'tiles' | 'maxPixels'>> &
+      Pick<DetectorOptions, 'classes'>;
     labels: string[] | undefined;
     modelPath: string | undefined;
   }) {
@@ -167,11 +177,28 @@ export class Detector {
     } = options ?? ({} as DetectorOptions);
     checkOptions({ requested, confidence, iou, maxDetections, classes, inputSize, tiles });
     const pixelLimit = checkMaxPixels(maxPixels);
-    if (model === undefined) throw new SkulensError('E_INPUT', 'No detector model given: pass `model` (a YOLO .onnx path/URL or its bytes), or "skulens:shelf" for the built-in shelf detector.');
+    if (model === undefined)
+      throw new SkulensError(
+        'E_INPUT',
+        'No detector model given: pass `model` (a YOLO .onnx path/URL or its bytes), or "skulens:shelf" for the built-in shelf detector.',
+      );
 
     const opened = await openImageModel(model, 'detector', { sessionOptions, worker });
     try {
-      return await Detector.build(opened, { requested, inputSize, confidence, iou, maxDetections, classAgnostic, classes, labels, output, tiles, maxPixels: pixelLimit, overrides });
+      return await Detector.build(opened, {
+        requested,
+        inputSize,
+        confidence,
+        iou,
+        maxDetections,
+        classAgnostic,
+        classes,
+        labels,
+        output,
+        tiles,
+        maxPixels: pixelLimit,
+        overrides,
+      });
     } catch (err) {
       await opened.release().catch(() => undefined); // refused: do not leak the session (or its worker thread)
       throw err;
@@ -181,9 +208,14 @@ export class Detector {
   private static async build(
     model: ImageModel,
     options: Required<Pick<DetectorOptions, 'confidence' | 'iou' | 'maxDetections' | 'classAgnostic' | 'maxPixels'>> &
-      Pick<DetectorOptions, 'inputSize' | 'classes' | 'labels' | 'output'> & { requested: DetectorFormat | 'auto'; tiles: TilesOption; overrides: Partial<PreprocessSpec> },
+      Pick<DetectorOptions, 'inputSize' | 'classes' | 'labels' | 'output'> & {
+        requested: DetectorFormat | 'auto';
+        tiles: TilesOption;
+        overrides: Partial<PreprocessSpec>;
+      },
   ): Promise<Detector> {
-    const { requested, inputSize, confidence, iou, maxDetections, classAgnostic, classes, labels, output, tiles, maxPixels, overrides } = options;
+    const { requested, inputSize, confidence, iou, maxDetections, classAgnostic, classes, labels, output, tiles, maxPixels, overrides } =
+      options;
     const { input, metadata: meta } = model;
 
     // Preprocessing: the family's preset, then an explicit input size, then overrides.
@@ -214,7 +246,12 @@ export class Detector {
     // YOLOX's raw grid has YOLOv5's shape with one row per cell. Ultralytics-style exports
     // (`stride` metadata, the built-in shelf detector too) hold decoded boxes; for others one
     // blank run tells raw cell offsets from pixels. YOLOX also has its own preprocessing.
-    if (requested === 'auto' && layout.format === 'yolov5' && meta.stride === undefined && isOneRowPerCell(layout.candidates, spec.width, spec.height)) {
+    if (
+      requested === 'auto' &&
+      layout.format === 'yolov5' &&
+      meta.stride === undefined &&
+      isOneRowPerCell(layout.candidates, spec.width, spec.height)
+    ) {
       const probe = await model.probe(spec, outputName);
       const raw = looksLikeRawGrid(probe.data as Float32Array | Uint16Array, layout);
       probe.dispose?.();
@@ -226,7 +263,11 @@ export class Detector {
     }
     if (classes && layout.classes > 0) {
       const bad = classes.filter((c) => c >= layout.classes);
-      if (bad.length) throw new SkulensError('E_INPUT', `classes ${bad.join(', ')} are out of range: the model scores ${layout.classes} classes (0–${layout.classes - 1}).`);
+      if (bad.length)
+        throw new SkulensError(
+          'E_INPUT',
+          `classes ${bad.join(', ')} are out of range: the model scores ${layout.classes} classes (0–${layout.classes - 1}).`,
+        );
     }
 
     return new Detector({
@@ -253,20 +294,41 @@ export class Detector {
     this.checkImageSize(raw, image);
     const timings: DetectTimings = { decode: performance.now() - t0, preprocess: 0, inference: 0, postprocess: 0 };
     const whole = await this.detectRegion(raw, undefined, timings);
-    const n = this.tiles === 'auto' ? autoTiles(whole.detections.map((d) => d.box), whole.placement.scaleX, raw.width, raw.height, Math.max(this.spec.width, this.spec.height)) : this.tiles === 'off' ? 1 : this.tiles;
+    const n =
+      this.tiles === 'auto'
+        ? autoTiles(
+            whole.detections.map((d) => d.box),
+            whole.placement.scaleX,
+            raw.width,
+            raw.height,
+            Math.max(this.spec.width, this.spec.height),
+          )
+        : this.tiles === 'off'
+          ? 1
+          : this.tiles;
     if (n <= 1) return { detections: whole.detections, tiles: 0, width: raw.width, height: raw.height, timings };
 
     const grid = tileGrid(raw.width, raw.height, n, this.spec.width / this.spec.height);
     const passes: TilePass[] = [{ detections: whole.detections }];
     for (const tile of grid.tiles) passes.push({ tile, detections: (await this.detectRegion(raw, tile, timings)).detections });
     const t = performance.now();
-    const detections = mergeTiles(passes, { iou: this.iou, classAgnostic: this.classAgnostic, maxDetections: this.maxDetections, overlapX: grid.overlapX, overlapY: grid.overlapY });
+    const detections = mergeTiles(passes, {
+      iou: this.iou,
+      classAgnostic: this.classAgnostic,
+      maxDetections: this.maxDetections,
+      overlapX: grid.overlapX,
+      overlapY: grid.overlapY,
+    });
     timings.postprocess += performance.now() - t;
     return { detections, tiles: grid.tiles.length, width: raw.width, height: raw.height, timings };
   }
 
   /** One model run on the whole image or on a region of it; adds its times to `timings`. */
-  private async detectRegion(raw: RawImage, region: Rect | undefined, timings: DetectTimings): Promise<{ detections: Detection[]; placement: Placement }> {
+  private async detectRegion(
+    raw: RawImage,
+    region: Rect | undefined,
+    timings: DetectTimings,
+  ): Promise<{ detections: Detection[]; placement: Placement }> {
     const t1 = performance.now();
     const data = new Float32Array(imageSize(this.spec));
     const placement = writeImageToTensor(raw, this.spec, data, 0, region);
@@ -305,16 +367,29 @@ export class Detector {
   postprocess(output: Pick<Tensor, 'type' | 'data' | 'dims'>, placement: Placement, width: number, height: number): Detection[] {
     const expected = this.layout.dims;
     if (output.dims.length !== 3 || output.dims.some((d, i) => d !== expected[i])) {
-      throw new SkulensError('E_MODEL_SHAPE', `The detector's output ${this.outputName} is ${formatShape(output.dims)} on this run, but it was ${formatShape(expected)} when the model was loaded.`);
+      throw new SkulensError(
+        'E_MODEL_SHAPE',
+        `The detector's output ${this.outputName} is ${formatShape(output.dims)} on this run, but it was ${formatShape(expected)} when the model was loaded.`,
+      );
     }
     // float16 outputs stay as bits: the decoder converts only the values it reads.
     if (output.type !== 'float32' && output.type !== 'float16') {
-      throw new SkulensError('E_MODEL_SHAPE', `The detector's output ${this.outputName} has type ${output.type}; expected float32 or float16.`);
+      throw new SkulensError(
+        'E_MODEL_SHAPE',
+        `The detector's output ${this.outputName} has type ${output.type}; expected float32 or float16.`,
+      );
     }
     const data = output.type === 'float16' ? halfBits(output.data as ArrayBufferView) : (output.data as Float32Array);
 
     const c = this.candidates;
-    decodeOutput(data, this.layout, this.spec.width, this.spec.height, this.classMask ? { confidence: this.confidence, classMask: this.classMask } : { confidence: this.confidence }, c);
+    decodeOutput(
+      data,
+      this.layout,
+      this.spec.width,
+      this.spec.height,
+      this.classMask ? { confidence: this.confidence, classMask: this.classMask } : { confidence: this.confidence },
+      c,
+    );
     // End-to-end models have done their own NMS: an IoU limit of 1 only sorts and caps.
     const iou = this.format === 'end2end' ? 1 : this.iou;
     const kept = nms(c, { iou, maxDetections: this.maxDetections, classAgnostic: this.classAgnostic }, this.nmsScratch);
@@ -347,15 +422,38 @@ function clamp(v: number, lo: number, hi: number): number {
   return v < lo ? lo : v > hi ? hi : v;
 }
 
-function checkOptions(o: { requested: string; confidence: number; iou: number; maxDetections: number; classes: number[] | undefined; inputSize: DetectorOptions['inputSize']; tiles: TilesOption }): void {
+function checkOptions(o: {
+  requested: string;
+  confidence: number;
+  iou: number;
+  maxDetections: number;
+  classes: number[] | undefined;
+  inputSize: DetectorOptions['inputSize'];
+  tiles: TilesOption;
+}): void {
   check(o.requested === 'auto' || is.oneOf(o.requested, DETECTOR_FORMATS), 'format', `auto, ${DETECTOR_FORMATS.join(', ')}`, o.requested);
   check(is.inRange(o.confidence, 0, 1), 'confidence', 'between 0 and 1', o.confidence);
   check(is.inRange(o.iou, 0, 1, 'lo'), 'iou', 'in (0, 1]', o.iou);
   check(is.positiveInt(o.maxDetections), 'maxDetections', 'a positive integer', o.maxDetections);
-  check(o.classes === undefined || (Array.isArray(o.classes) && o.classes.every((c) => is.int(c, 0))), 'classes', 'non-negative integer class ids', o.classes);
+  check(
+    o.classes === undefined || (Array.isArray(o.classes) && o.classes.every((c) => is.int(c, 0))),
+    'classes',
+    'non-negative integer class ids',
+    o.classes,
+  );
   const size = o.inputSize;
-  check(size === undefined || is.positiveInt(size) || (Array.isArray(size) && size.length === 2 && size.every(is.positiveInt)), 'inputSize', 'a positive integer or [width, height]', size);
-  check(o.tiles === 'auto' || o.tiles === 'off' || is.int(o.tiles, 1, MAX_TILES), 'tiles', `'auto', 'off' or a whole number of tiles from 1 to ${MAX_TILES}`, o.tiles);
+  check(
+    size === undefined || is.positiveInt(size) || (Array.isArray(size) && size.length === 2 && size.every(is.positiveInt)),
+    'inputSize',
+    'a positive integer or [width, height]',
+    size,
+  );
+  check(
+    o.tiles === 'auto' || o.tiles === 'off' || is.int(o.tiles, 1, MAX_TILES),
+    'tiles',
+    `'auto', 'off' or a whole number of tiles from 1 to ${MAX_TILES}`,
+    o.tiles,
+  );
 }
 
 /** Class names from an Ultralytics export's metadata: names = "{0: 'person', 1: 'bicycle', ...}". */

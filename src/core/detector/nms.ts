@@ -68,7 +68,22 @@ export class NmsScratch {
 /** Indices (into `c`) of the kept candidates, best first. Pass a `scratch` to reuse its arrays across calls. */
 export function nms(c: Candidates, { iou, maxDetections, classAgnostic }: NmsOptions, scratch = new NmsScratch()): number[] {
   const n = c.count;
-  const { keys, order, x1: sx1, y1: sy1, x2: sx2, y2: sy2, area: sArea, cls: sCls, alive, stamp, cellX0, cellX1, cellY0, cellY1 } = scratch.ensure(n);
+  const {
+    keys,
+    order,
+    x1: sx1,
+    y1: sy1,
+    x2: sx2,
+    y2: sy2,
+    area: sArea,
+    cls: sCls,
+    alive,
+    stamp,
+    cellX0,
+    cellX1,
+    cellY0,
+    cellY1,
+  } = scratch.ensure(n);
   const { x1, y1, x2, y2, score, cls } = c;
 
   // Sort by score, descending; ties keep row order. Key = (1 - score) quantised, then index.
@@ -173,7 +188,8 @@ function buildGrid(n: number, scratch: NmsScratch): Grid {
   const entries = new Int32Array(start[start.length - 1]!);
   const cursor = start.slice(0, gw * gh);
   for (let p = 0; p < n; p++) {
-    for (let gy = cellY0[p]!; gy <= cellY1[p]!; gy++) for (let gx = cellX0[p]!; gx <= cellX1[p]!; gx++) entries[cursor[gy * gw + gx]!++] = p;
+    for (let gy = cellY0[p]!; gy <= cellY1[p]!; gy++)
+      for (let gx = cellX0[p]!; gx <= cellX1[p]!; gx++) entries[cursor[gy * gw + gx]!++] = p;
   }
   return { width: gw, start, entries };
 }

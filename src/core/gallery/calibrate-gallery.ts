@@ -11,7 +11,10 @@ import type { CalibrationInfo, Neighbor } from './types.js';
 import { heldOutAnswer } from './vote.js';
 
 /** Each class's references (held after building; a loaded clustered gallery has only its centroids: E_INPUT). */
-export function calibrationReferences(classes: readonly { raw?: Float32Array; vectors: Float32Array }[], clustersPerClass: number | 'all'): Float32Array[] {
+export function calibrationReferences(
+  classes: readonly { raw?: Float32Array; vectors: Float32Array }[],
+  clustersPerClass: number | 'all',
+): Float32Array[] {
   return classes.map((e) => {
     const r = e.raw ?? (clustersPerClass === 'all' ? e.vectors : undefined);
     if (!r) {
@@ -69,7 +72,14 @@ export function calibrateOnFolds(
   const cohort = { weight: cohortWeight, size: cohortSize };
   const result = calibrationFromAnswers(answers, labels, rejectRate, cohort);
   const guards = collect.finish(labels, result, rejectRate, cohort, options.falseNameRate ?? DEFAULT_FALSE_NAME_RATE);
-  const calibration = new Calibration({ offsets: result.offsets, rejectRate, folds, cohortWeight, cohortSize, ...(guards.raw || guards.negatives ? { guards } : {}) });
+  const calibration = new Calibration({
+    offsets: result.offsets,
+    rejectRate,
+    folds,
+    cohortWeight,
+    cohortSize,
+    ...(guards.raw || guards.negatives ? { guards } : {}),
+  });
   const info: CalibrationInfo = {
     threshold: result.threshold,
     heldOut: result.heldOut,

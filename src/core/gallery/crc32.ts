@@ -23,10 +23,18 @@ const TABLES: Uint32Array[] = (() => {
   return tables;
 })();
 
-
 /** CRC-32 of bytes; pass the previous result as `crc` to continue over several chunks. */
 export function crc32(bytes: Uint8Array, crc = 0): number {
-  const [t0, t1, t2, t3, t4, t5, t6, t7] = TABLES as [Uint32Array, Uint32Array, Uint32Array, Uint32Array, Uint32Array, Uint32Array, Uint32Array, Uint32Array];
+  const [t0, t1, t2, t3, t4, t5, t6, t7] = TABLES as [
+    Uint32Array,
+    Uint32Array,
+    Uint32Array,
+    Uint32Array,
+    Uint32Array,
+    Uint32Array,
+    Uint32Array,
+    Uint32Array,
+  ];
   let c = ~crc >>> 0;
   let i = 0;
   const n = bytes.length;

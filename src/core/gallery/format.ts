@@ -126,7 +126,9 @@ export function decodeGallery(bytes: Uint8Array): GalleryData {
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const version = view.getUint16(8, true);
   if (version > FORMAT_VERSION) {
-    throw fmt(`format version ${version} was written by a newer skulens; this one reads versions up to ${FORMAT_VERSION}. Upgrade skulens to read it.`);
+    throw fmt(
+      `format version ${version} was written by a newer skulens; this one reads versions up to ${FORMAT_VERSION}. Upgrade skulens to read it.`,
+    );
   }
   if (version < 1) throw fmt(`invalid format version ${version}`);
   const total = view.getBigUint64(24, true);
@@ -217,8 +219,10 @@ function checkMeta(meta: GalleryMeta): void {
   if (k !== undefined && k !== 'all' && !is.int(k, 1, 0xffffffff)) {
     throw fmt(`clustersPerClass must be a positive integer or "all", got ${JSON.stringify(k)}`);
   }
-  if (seed !== undefined && !is.int(seed, 0, 0xffffffff)) throw fmt(`seed must be an integer from 0 to 2^32-1, got ${JSON.stringify(seed)}`);
-  if (index !== undefined && !is.oneOf(index, ['auto', 'exact', 'hnsw'])) throw fmt(`index must be "auto", "exact" or "hnsw", got ${JSON.stringify(index)}`);
+  if (seed !== undefined && !is.int(seed, 0, 0xffffffff))
+    throw fmt(`seed must be an integer from 0 to 2^32-1, got ${JSON.stringify(seed)}`);
+  if (index !== undefined && !is.oneOf(index, ['auto', 'exact', 'hnsw']))
+    throw fmt(`index must be "auto", "exact" or "hnsw", got ${JSON.stringify(index)}`);
   if (hnsw !== undefined) {
     if (!isPlainObject(hnsw)) throw fmt('hnsw must be an object');
     const problem = hnswParamsProblem(hnsw);
@@ -227,7 +231,8 @@ function checkMeta(meta: GalleryMeta): void {
   if (threshold !== undefined && !is.finite(threshold)) throw fmt(`threshold must be a number, got ${JSON.stringify(threshold)}`);
   if (embedder !== undefined) {
     if (!isPlainObject(embedder)) throw fmt('embedder must be an object');
-    if (typeof embedder.fingerprint !== 'string' || !/^[0-9a-f]{1,64}$/.test(embedder.fingerprint)) throw fmt('embedder.fingerprint must be a hex string');
+    if (typeof embedder.fingerprint !== 'string' || !/^[0-9a-f]{1,64}$/.test(embedder.fingerprint))
+      throw fmt('embedder.fingerprint must be a hex string');
     if (!isPlainObject(embedder.spec)) throw fmt('embedder.spec must be an object');
     for (const key of ['path', 'preset', 'output'] as const) {
       const v = embedder[key];

@@ -29,7 +29,8 @@ export function hasForbiddenChars(text: string): boolean {
 
 /** Why `label` is not an acceptable label, or undefined when it is. */
 export function labelProblem(label: unknown): string | undefined {
-  if (typeof label !== 'string' || label.length === 0) return `a label must be a non-empty string, got ${JSON.stringify(label) ?? String(label)}`;
+  if (typeof label !== 'string' || label.length === 0)
+    return `a label must be a non-empty string, got ${JSON.stringify(label) ?? String(label)}`;
   if (label.length > MAX_LABEL_LENGTH) return `a label must be at most ${MAX_LABEL_LENGTH} characters (got ${label.length})`;
   const bad = FORBIDDEN.exec(label);
   if (bad) {
@@ -42,5 +43,10 @@ export function labelProblem(label: unknown): string | undefined {
 /** Throw E_INPUT when `label` is not acceptable. */
 export function checkLabel(label: unknown): asserts label is string {
   const problem = labelProblem(label);
-  if (problem) throw new SkulensError('E_INPUT', `${problem[0]!.toUpperCase()}${problem.slice(1)}.`, typeof label === 'string' ? { input: printable(label.slice(0, 40)) } : undefined);
+  if (problem)
+    throw new SkulensError(
+      'E_INPUT',
+      `${problem[0]!.toUpperCase()}${problem.slice(1)}.`,
+      typeof label === 'string' ? { input: printable(label.slice(0, 40)) } : undefined,
+    );
 }

@@ -87,11 +87,22 @@ export function rawAnswer(q: Float32Array, labels: readonly string[], means: Flo
   const dim = q.length;
   const scored = labels.map((label, i) => ({ label, score: dot(q, means, i * dim) }));
   scored.sort((a, b) => b.score - a.score || (a.label < b.label ? -1 : 1));
-  return { label: scored[0]!.label, score: scored[0]!.score, byLabel: new Map(scored.map((s) => [s.label, s.score])), others: scored.slice(1).map((s) => s.score) };
+  return {
+    label: scored[0]!.label,
+    score: scored[0]!.score,
+    byLabel: new Map(scored.map((s) => [s.label, s.score])),
+    others: scored.slice(1).map((s) => s.score),
+  };
 }
 
 /** The raw-space guard's calibrated score. */
-export function rawGuardScore(a: RawAnswer, raw: NonNullable<GuardCalibration['raw']>, meanOffset: number, cohortWeight: number, cohortSize: number): number {
+export function rawGuardScore(
+  a: RawAnswer,
+  raw: NonNullable<GuardCalibration['raw']>,
+  meanOffset: number,
+  cohortWeight: number,
+  cohortSize: number,
+): number {
   return calibratedScore(a.score, raw.offsets[a.label] ?? meanOffset, a.others, cohortWeight, cohortSize);
 }
 
@@ -159,11 +170,26 @@ export class OpenSet {
    * The unknown score after the guards: the smallest of the main score and each active
    * guard's margin over its own threshold, shifted onto the gallery's threshold `base`.
    */
-  guardedScore(main: number, winner: string, q: Float32Array, base: number, means: RawMeans, cal: { guards?: GuardCalibration | undefined; cohort: { weight: number; size: number } } | undefined, adapted: boolean): number {
+  guardedScore(
+    main: number,
+    winner: string,
+    q: Float32Array,
+    base: number,
+    means: RawMeans,
+    cal: { guards?: GuardCalibration | undefined; cohort: { weight: number; size: number } } | undefined,
+    adapted: boolean,
+  ): number {
     let u = main;
     const raw = cal?.guards?.raw;
-    if (raw && adapted) u = Math.min(u, base + rawGuardScore(rawAnswer(q, means.labels, means.means), raw, meanOf(raw.offsets), cal!.cohort.weight, cal!.cohort.size) - raw.threshold);
-    if (this.negatives.length) u = Math.min(u, base + this.margin(q, winner, means) - (cal?.guards?.negatives?.threshold ?? DEFAULT_NEGATIVE_THRESHOLD));
+    if (raw && adapted)
+      u = Math.min(
+        u,
+        base +
+          rawGuardScore(rawAnswer(q, means.labels, means.means), raw, meanOf(raw.offsets), cal!.cohort.weight, cal!.cohort.size) -
+          raw.threshold,
+      );
+    if (this.negatives.length)
+      u = Math.min(u, base + this.margin(q, winner, means) - (cal?.guards?.negatives?.threshold ?? DEFAULT_NEGATIVE_THRESHOLD));
     return u;
   }
 
@@ -180,8 +206,10 @@ export class OpenSet {
     } catch {
       throw new SkulensError('E_GALLERY_FORMAT', 'the negative references are not a base64 float32 array');
     }
-    if (typeof rec?.count !== 'number' || v.length !== rec.count * dim) throw new SkulensError('E_GALLERY_FORMAT', `the negative references hold ${v.length} values, not count × ${dim}`);
-    for (let i = 0; i < v.length; i++) if (!Number.isFinite(v[i]!)) throw new SkulensError('E_GALLERY_FORMAT', 'the negative references hold a non-finite value');
+    if (typeof rec?.count !== 'number' || v.length !== rec.count * dim)
+      throw new SkulensError('E_GALLERY_FORMAT', `the negative references hold ${v.length} values, not count × ${dim}`);
+    for (let i = 0; i < v.length; i++)
+      if (!Number.isFinite(v[i]!)) throw new SkulensError('E_GALLERY_FORMAT', 'the negative references hold a non-finite value');
     const o = new OpenSet();
     o.negatives = v;
     return o;
@@ -217,9 +245,16 @@ export interface HeldOutNegative {
  * `falseNameRate` of the held-out negatives that pass the other tests would be named, but
  * never past the margin that would reject NEGATIVE_MAX_KNOWN_REJECT of those references.
  */
-export function calibrateNegatives(refMargins: number[], held: HeldOutNegative[], rejectRate: number, falseNameRate: number, passesOthers: (x: HeldOutNegative) => boolean): NegativeCalibration {
+export function calibrateNegatives(
+  refMargins: number[],
+  held: HeldOutNegative[],
+  rejectRate: number,
+  falseNameRate: number,
+  passesOthers: (x: HeldOutNegative) => boolean,
+): NegativeCalibration {
   const refs = [...refMargins].sort((a, b) => a - b);
-  const quantile = (p: number) => (refs.length ? refs[Math.min(refs.length - 1, Math.floor(p * refs.length))]! : DEFAULT_NEGATIVE_THRESHOLD);
+  const quantile = (p: number) =>
+    refs.length ? refs[Math.min(refs.length - 1, Math.floor(p * refs.length))]! : DEFAULT_NEGATIVE_THRESHOLD;
   let threshold = quantile(rejectRate);
   const passing = held
     .filter(passesOthers)
@@ -283,7 +318,11 @@ export class GuardCollector {
       if (fold !== f) return;
       const v = this.negatives.subarray(i * dim, (i + 1) * dim);
       const a = g.answer(v);
-      this.held.push({ ...a, raw: this.useRaw ? rawAnswer(v, means.labels, means.means) : undefined, margin: g.openSet.margin(v, a.answer, means) });
+      this.held.push({
+        ...a,
+        raw: this.useRaw ? rawAnswer(v, means.labels, means.means) : undefined,
+        margin: g.openSet.margin(v, a.answer, means),
+      });
     });
   }
 
@@ -300,7 +339,13 @@ export class GuardCollector {
   }
 
   /** The guards' calibration, given the main calibration's offsets and threshold. */
-  finish(labels: readonly string[], main: { offsets: Record<string, number>; threshold: number }, rejectRate: number, cohort: { weight: number; size: number }, falseNameRate: number): GuardCalibration {
+  finish(
+    labels: readonly string[],
+    main: { offsets: Record<string, number>; threshold: number },
+    rejectRate: number,
+    cohort: { weight: number; size: number },
+    falseNameRate: number,
+  ): GuardCalibration {
     const guards: GuardCalibration = {};
     if (this.useRaw) {
       const raw = calibrationFromAnswers(this.rawAnswers, labels, rejectRate, cohort);
@@ -309,7 +354,10 @@ export class GuardCollector {
     if (this.negFold.length) {
       guards.negatives = calibrateNegatives(this.refMargins, this.held, rejectRate, falseNameRate, (x) => {
         const named = calibratedScore(x.score, main.offsets[x.answer]!, x.others, cohort.weight, cohort.size) >= main.threshold;
-        return named && (!guards.raw || rawGuardScore(x.raw!, guards.raw, meanOf(guards.raw.offsets), cohort.weight, cohort.size) >= guards.raw.threshold);
+        return (
+          named &&
+          (!guards.raw || rawGuardScore(x.raw!, guards.raw, meanOf(guards.raw.offsets), cohort.weight, cohort.size) >= guards.raw.threshold)
+        );
       });
     }
     return guards;

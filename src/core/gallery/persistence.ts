@@ -10,7 +10,13 @@ import { defaultThresholdFor } from '../builtin-models.js';
 import type { HnswParams, Metric } from '../vector-index.js';
 import type { GalleryData, GalleryMeta } from './format.js';
 import { OpenSet } from './open-set.js';
-import { DEFAULT_THRESHOLD, THRESHOLD_SOURCES, type GalleryEmbedderInfo, type ReferenceGalleryOptions, type ThresholdSource } from './types.js';
+import {
+  DEFAULT_THRESHOLD,
+  THRESHOLD_SOURCES,
+  type GalleryEmbedderInfo,
+  type ReferenceGalleryOptions,
+  type ThresholdSource,
+} from './types.js';
 
 export interface ClassEntry {
   label: string;
@@ -102,7 +108,19 @@ export function galleryData(g: SavedGallery): GalleryData {
 
 export function loadedGallery(data: GalleryData, options: Pick<ReferenceGalleryOptions, 'index' | 'hnsw'>): LoadedGallery {
   const meta = data.meta;
-  const { clustersPerClass: _c, seed: _s, index: _i, hnsw: _h, embedder: _e, threshold: _t, adaptation, calibration, thresholdSource, negatives, ...extra } = meta;
+  const {
+    clustersPerClass: _c,
+    seed: _s,
+    index: _i,
+    hnsw: _h,
+    embedder: _e,
+    threshold: _t,
+    adaptation,
+    calibration,
+    thresholdSource,
+    negatives,
+    ...extra
+  } = meta;
   return {
     options: {
       dim: data.dim,
@@ -117,12 +135,18 @@ export function loadedGallery(data: GalleryData, options: Pick<ReferenceGalleryO
     extraMeta: extra,
     // Absent: inferred (see inferThresholdSource); a value this version does not know: 'stored'.
     thresholdSource:
-      thresholdSource === undefined ? inferThresholdSource(meta) : THRESHOLD_SOURCES.includes(thresholdSource as ThresholdSource) ? (thresholdSource as ThresholdSource) : 'stored',
+      thresholdSource === undefined
+        ? inferThresholdSource(meta)
+        : THRESHOLD_SOURCES.includes(thresholdSource as ThresholdSource)
+          ? (thresholdSource as ThresholdSource)
+          : 'stored',
     openSet: negatives !== undefined ? OpenSet.fromRecord(negatives, data.dim) : undefined,
     adapter: adaptation !== undefined ? Adapter.fromRecord(adaptation, data.dim) : undefined,
     // Stored vectors are already normalised and reduced: take them as they are (an adapted gallery stores its references, projected on first use).
     classes: data.classes.map((c) =>
-      adaptation !== undefined ? { label: c.label, refs: c.refs, vectors: new Float32Array(0), raw: c.vectors, ids: [] } : { label: c.label, refs: c.refs, vectors: c.vectors, ids: [] },
+      adaptation !== undefined
+        ? { label: c.label, refs: c.refs, vectors: new Float32Array(0), raw: c.vectors, ids: [] }
+        : { label: c.label, refs: c.refs, vectors: c.vectors, ids: [] },
     ),
     calibration: calibration !== undefined ? new Calibration(calibration as CalibrationRecord) : undefined,
   };

@@ -25,7 +25,12 @@ export function rawThreshold(model: string | undefined): ThresholdState {
  * there stays (undefined: keep it); one of the adapted space, or of a calibration adapt()
  * dropped, gives way to the raw default.
  */
-export function thresholdForSpace(source: ThresholdSource, fitted: boolean, wasFitted: boolean, model: string | undefined): ThresholdState | undefined {
+export function thresholdForSpace(
+  source: ThresholdSource,
+  fitted: boolean,
+  wasFitted: boolean,
+  model: string | undefined,
+): ThresholdState | undefined {
   if (fitted) return { threshold: -1, source: 'adapted' };
   return wasFitted || source === 'adapted' || source === 'calibrated' ? rawThreshold(model) : undefined;
 }
