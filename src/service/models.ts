@@ -14,6 +14,22 @@ import { ReferenceGallery } from '../core/gallery/gallery.js';
 import { isBuiltinModelId, modelLocation } from '../core/builtin-models.js';
 import { Recognizer, type Recognition } from '../core/recognizer.js';
 
+/**
+ * Codes that come from the photo or the models, not the service: the server answers them
+ * with 422 Unprocessable and the worker does not retry them (the same input cannot succeed).
+ */
+export const INPUT_ERROR_CODES: ReadonlySet<string> = new Set([
+  'E_IMAGE_DECODE',
+  'E_INPUT',
+  'E_MODEL_LOAD',
+  'E_MODEL_SHAPE',
+  'E_PREPROCESS',
+  'E_DIM_MISMATCH',
+  'E_GALLERY_FORMAT',
+  'E_FINGERPRINT',
+  'E_EMPTY',
+]);
+
 /** Detector settings that travel to workers (everything but the model, which is `source`). */
 export type DetectorSettings = Pick<
   DetectorOptions,

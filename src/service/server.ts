@@ -11,7 +11,7 @@ import { SkulensError, messageOf } from '../core/errors.js';
 import { is } from '../core/is.js';
 import { AuditStore } from './db.js';
 import { LocalRunner } from './local.js';
-import { Pipeline, type ClassifyRequestOptions, type ServiceModels, type ServiceResult } from './models.js';
+import { INPUT_ERROR_CODES, Pipeline, type ClassifyRequestOptions, type ServiceModels, type ServiceResult } from './models.js';
 import { PAGE_HTML } from './page.js';
 import { ClusterClient, DEFAULT_MAX_DEPTH, JobFailure, QueueFullError, type JobKind, type JobMeta, type JobStatus } from './queue.js';
 
@@ -36,18 +36,6 @@ export interface ServeOptions extends ServiceModels {
 
 export const DEFAULT_MAX_BYTES = 20 << 20;
 const LOCAL_MAX_QUEUE = 100;
-/** Codes that come from the photo or the models, not the service: 422 Unprocessable. */
-const UNPROCESSABLE = new Set([
-  'E_IMAGE_DECODE',
-  'E_INPUT',
-  'E_MODEL_LOAD',
-  'E_MODEL_SHAPE',
-  'E_PREPROCESS',
-  'E_DIM_MISMATCH',
-  'E_GALLERY_FORMAT',
-  'E_FINGERPRINT',
-  'E_EMPTY',
-]);
 /** Client-given metadata: at most this many keys, each value this long. */
 const MAX_META_KEYS = 20;
 const MAX_META_LENGTH = 200;
@@ -261,7 +249,7 @@ function toHttp(
     };
   if (err instanceof SkulensError || err instanceof JobFailure) {
     if (err.code === 'E_BUSY') return { status: 503, code: err.code, message: err.message, retryAfter: 5 };
-    return { status: UNPROCESSABLE.has(err.code) ? 422 : 500, code: err.code, message: err.message };
+    return { status: INPUT_ERROR_CODES.has(err.code) ? 422 : 500, code: err.code, message: err.message };
   }
   if (err.statusCode === 413)
     return {

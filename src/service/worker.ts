@@ -15,21 +15,8 @@ import { UnrecoverableError, Worker, type Job } from 'bullmq';
 import { Redis } from 'ioredis';
 import { SkulensError, messageOf } from '../core/errors.js';
 import { AuditStore } from './db.js';
-import { Pipeline, type PublishedModels, type ServiceResult } from './models.js';
+import { INPUT_ERROR_CODES, Pipeline, type PublishedModels, type ServiceResult } from './models.js';
 import { DEFAULT_QUEUE, formatFailure, readPublished, type JobData } from './queue.js';
-
-/** Codes that mean "this input can never succeed": no retry. */
-const PERMANENT = new Set([
-  'E_IMAGE_DECODE',
-  'E_INPUT',
-  'E_MODEL_LOAD',
-  'E_MODEL_SHAPE',
-  'E_PREPROCESS',
-  'E_DIM_MISMATCH',
-  'E_GALLERY_FORMAT',
-  'E_FINGERPRINT',
-  'E_EMPTY',
-]);
 
 export interface WorkerOptions {
   /** Redis URL of the queue. */
@@ -129,7 +116,7 @@ export async function startWorker(options: WorkerOptions): Promise<ClusterWorker
       const code = err instanceof SkulensError ? err.code : 'E_INTERNAL';
       const reason = formatFailure(code, messageOf(err));
       log(`skulens worker: job ${job.id} failed: ${reason}`);
-      throw PERMANENT.has(code) ? new UnrecoverableError(reason) : new Error(reason);
+      throw INPUT_ERROR_CODES.has(code) ? new UnrecoverableError(reason) : new Error(reason);
     } finally {
       if (loaded) await release(loaded);
     }
