@@ -3,7 +3,7 @@
  * (model.ts, BUILTIN_THRESHOLDS), measured on Grocery Store train → val only (never test,
  * never the shelf photos). Rule, fixed before the first run (docs/accuracy.md):
  *
- *   for the gallery `gallery build` makes without flags (one mean per class) from
+ *   for the gallery `gallery build` makes without flags (the gallery defaults) from
  *   (a) every train.csv reference and (b) one random train reference per class (3 draws),
  *   take the best similarity of every val.csv query whose nearest label is right; the
  *   threshold is the smallest of those settings' 1 % quantiles, rounded down to 0.01.

@@ -52,7 +52,7 @@ describe.skipIf(!HAVE_SHARED)('gallery CLI on real photos', () => {
     const r = await runCli(['gallery', 'info', gallery, '--json']);
     expect(r.code).toBe(0);
     const info = JSON.parse(r.stdout);
-    expect(info).toMatchObject({ labels: 10, references: 120, vectors: 10, dim: 1280, metric: 'cosine', clustersPerClass: 1 });
+    expect(info).toMatchObject({ labels: 10, references: 120, vectors: 30, dim: 1280, metric: 'cosine', clustersPerClass: 3 });
     expect(info.embedder).toMatchObject({ path: models.mobilenetEmbed, preset: 'imagenet', output: 'embedding' });
     expect(info.embedder.fingerprint).toMatch(/^[0-9a-f]{32}$/);
     expect(info.classes.map((c: { label: string }) => c.label)).toEqual(classes);
@@ -218,8 +218,8 @@ describe.skipIf(!HAVE_SHARED)('gallery CLI on real photos', () => {
     ).toBe(0);
     const info = JSON.parse((await runCli(['gallery', 'info', out, '--json'])).stdout);
     expect(info.classes).toEqual([
-      { label, references: 3, vectors: 1 },
-      { label: 'b/slash', references: 3, vectors: 1 },
+      { label, references: 3, vectors: 3 },
+      { label: 'b/slash', references: 3, vectors: 3 },
     ]);
   });
 

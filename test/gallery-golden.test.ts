@@ -7,6 +7,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { GALLERY_FORMAT_VERSION, ReferenceGallery } from '../src/index.js';
+import { DEFAULT_POWER, DEFAULT_SHRINKAGE } from '../src/core/adapt/lda.js';
 import { REPO_ROOT } from './helpers/shared.js';
 
 interface Golden {
@@ -61,4 +62,27 @@ describe('golden gallery files of earlier format versions', () => {
       check(ReferenceGallery.fromBytes(again));
     });
   }
+});
+
+describe('an adapted gallery written before the defaults were re-chosen (issue 29)', () => {
+  it('re-fits with the power and shrinkage it was built with, not the new defaults', () => {
+    const bytes = new Uint8Array(readFileSync(join(DIR, 'v2-adapted.skg')));
+    const gallery = ReferenceGallery.fromBytes(bytes);
+    const before = gallery.adaptationInfo!;
+    expect(before).toMatchObject({ method: 'lda', power: 0.75, shrinkage: 0.15 });
+    // Adding a class owes a re-fit: it must use the file's era's defaults (0.75 / 0.15).
+    const dim = gallery.dim;
+    gallery.add('late-class', [
+      Float32Array.from({ length: dim }, (_, i) => (i === 0 ? 1 : 0.01)),
+      Float32Array.from({ length: dim }, (_, i) => (i === 1 ? 1 : 0.02)),
+    ]);
+    expect(gallery.adaptationInfo).toMatchObject({ method: 'lda', power: 0.75, shrinkage: 0.15 });
+    // A gallery adapted today records what it resolved, so a later change of defaults cannot move its re-fits.
+    const today = ReferenceGallery.fromBytes(gallery.toBytes());
+    today.adapt();
+    expect(ReferenceGallery.fromBytes(today.toBytes()).adaptationInfo).toMatchObject({
+      power: DEFAULT_POWER,
+      shrinkage: DEFAULT_SHRINKAGE,
+    });
+  });
 });

@@ -14,6 +14,7 @@ import { ReferenceGallery, voteNeighbors } from '../src/core/gallery/gallery.js'
 import { HnswIndex } from '../src/node/hnsw-index.js';
 import { RETAIL160_EMBEDDER } from '../src/core/builtin-models.js';
 import { Rng } from '../src/core/adapt/rng.js';
+import { DEFAULT_POWER, DEFAULT_SHRINKAGE } from '../src/core/adapt/lda.js';
 
 /** Seeded clustered unit vectors: `classes` centres, `per` noisy members each. */
 function clustered(classes: number, per: number, dim: number, seed = 1, noise = 0.5) {
@@ -88,8 +89,11 @@ describe('ReferenceGallery basics', () => {
     // Adding more to a clustered class re-clusters over everything it has seen.
     g.add('tiny', train[2]!.slice(3));
     expect(g.classInfo().find((c) => c.label === 'tiny')).toEqual({ label: 'tiny', references: 12, vectors: 4 });
-    // The default keeps the class mean.
-    const mean = new ReferenceGallery();
+    // The default keeps 3 centroids per class (chosen on val, docs/gallery.md); 1 is the class mean.
+    const byDefault = new ReferenceGallery();
+    byDefault.add('a', train[0]!);
+    expect(byDefault.size).toBe(3);
+    const mean = new ReferenceGallery({ clustersPerClass: 1 });
     mean.add('a', train[0]!);
     expect(mean.size).toBe(1);
   });
@@ -383,6 +387,6 @@ describe('embedder identity', () => {
     // Any other model keeps the library defaults.
     const other = new ReferenceGallery({ index: 'exact' });
     other.useEmbedder(fake('dddd'));
-    expect(fill(other).adapt()).toMatchObject({ shrinkage: 0.15 });
+    expect(fill(other).adapt()).toMatchObject({ shrinkage: DEFAULT_SHRINKAGE, power: DEFAULT_POWER });
   });
 });

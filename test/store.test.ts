@@ -118,7 +118,7 @@ describe.skipIf(!HAVE_SHARED)('negative references', () => {
     const loaded = await ReferenceGallery.load(file);
     expect(loaded.negativeCount).toBe(6);
     expect(loaded.labels).toEqual(gallery.labels);
-    // The loaded class means are the stored (float32, normalised) means: equal to rounding.
+    // A plain gallery's raw means come from its stored centroids, which the file keeps: equal to rounding.
     lookAlike.forEach((v, i) => expect(loaded.classify(v).unknownScore).toBeCloseTo(after[i]!.unknownScore, 6));
   });
 

@@ -6,7 +6,7 @@
  */
 import { SkulensError } from '../errors.js';
 import { check, is } from '../is.js';
-import { applyAdaptation, fitAdaptation, type Adaptation, type AdaptOptions } from './lda.js';
+import { LEGACY_ADAPT_DEFAULTS, applyAdaptation, fitAdaptation, type Adaptation, type AdaptOptions } from './lda.js';
 import { adaptationFromRecord, adaptationToRecord, type AdaptationRecord } from './serialize.js';
 
 /** What is owed: nothing, a new fit (the classes changed), or only re-projecting the references (after a load). */
@@ -33,7 +33,7 @@ export class Adapter {
     } catch (err) {
       throw new SkulensError('E_GALLERY_FORMAT', `the adaptation block is invalid: ${(err as Error).message}`);
     }
-    const a = new Adapter(rec.options);
+    const a = new Adapter({ ...LEGACY_ADAPT_DEFAULTS, ...rec.options });
     a.fit = rec.fit;
     a.reason = rec.reason;
     a.pending = 'reproject';

@@ -15,16 +15,23 @@
 import { backSolveTransposedRows, choleskyInPlace, forwardSolveRows, gram, mat, mul, mulABt, symmetricEigen } from './linalg.js';
 
 export interface AdaptOptions {
-  /** Signed power applied to every feature before anything else (default 0.75; 1 = none). Post-ReLU pooled features are skewed; a root evens them out. */
+  /** Signed power applied to every feature before anything else (default 0.875; 1 = none). Post-ReLU pooled features are skewed; a root evens them out. */
   power?: number;
-  /** Shrinkage of the within-class covariance toward (trace/d)·I, in [0, 1] (default 0.15; galleries of a built-in model use its own, see model.ts). */
+  /** Shrinkage of the within-class covariance toward (trace/d)·I, in [0, 1] (default 0.3; galleries of a built-in model may use their own, see builtin-models.ts). */
   shrinkage?: number;
   /** Output dimensions (default and maximum: classes − 1). */
   dims?: number;
 }
 
-export const DEFAULT_POWER = 0.75;
-export const DEFAULT_SHRINKAGE = 0.15;
+/** Chosen on Grocery Store val.csv by bench/choose-defaults.ts (docs/gallery.md). */
+export const DEFAULT_POWER = 0.875;
+export const DEFAULT_SHRINKAGE = 0.3;
+/**
+ * The defaults before issue 29 re-chose them on val. adapt() now records the power and
+ * shrinkage it used; a gallery file whose adaptation lacks them was written when these
+ * applied, and re-fits with them.
+ */
+export const LEGACY_ADAPT_DEFAULTS: Readonly<AdaptOptions> = { power: 0.75, shrinkage: 0.15 };
 
 /** A fitted adaptation: everything needed to map a raw embedding into the adapted space. */
 export interface Adaptation {

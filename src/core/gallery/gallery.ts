@@ -10,7 +10,7 @@
  */
 import { Adapter } from '../adapt/adapter.js';
 import { calibrateSettings, type Calibration, type CalibrateOptions } from '../adapt/calibrate.js';
-import type { AdaptOptions } from '../adapt/lda.js';
+import { DEFAULT_POWER, DEFAULT_SHRINKAGE, type AdaptOptions } from '../adapt/lda.js';
 import type { CalibrationRecord } from '../adapt/serialize.js';
 import type { Embedder, EmbedInput, EmbedProgress } from '../embedder.js';
 import { SkulensError } from '../errors.js';
@@ -337,8 +337,9 @@ export class ReferenceGallery {
       if (!e.raw) e.raw = e.vectors;
     }
     const wasFitted = this.adapter?.fitted ?? false;
-    // A built-in model may bring its own defaults (model.ts); stored with the gallery so a re-fit after a load uses them too.
-    this.adapter = new Adapter({ ...adaptDefaultsFor(this._embedder?.path), ...definedOnly(options) });
+    // Built-in models may bring their own defaults; the resolved values are stored, so later re-fits keep them.
+    const resolved = { power: DEFAULT_POWER, shrinkage: DEFAULT_SHRINKAGE, ...adaptDefaultsFor(this._embedder?.path), ...definedOnly(options) };
+    this.adapter = new Adapter(resolved);
     this.calibration = undefined;
     this.refreshAdaptation();
     this.spaceChanged(wasFitted);
@@ -405,11 +406,11 @@ export class ReferenceGallery {
     this.calibration?.markStale();
   }
 
-  /** Normalised raw-space means of the classes (the stored vectors stand in where the references are gone). */
+  /** Normalised raw-space class means: of an adapted gallery's references, of a plain one's centroids (all its file keeps). */
   private rawMeans() {
     return this.openSet.rawMeans(this.dim, () => {
       const labels = this.labels;
-      return { labels, raws: labels.map((l) => this.classes.get(l)!.raw ?? this.classes.get(l)!.vectors) };
+      return { labels, raws: labels.map((l) => (this.adapter ? this.classes.get(l)!.raw! : this.classes.get(l)!.vectors)) };
     });
   }
 

@@ -30,7 +30,7 @@ export interface ReferenceGalleryOptions {
   dim?: number;
   /** `cosine` (default) compares directions; `l2` compares positions (see docs/gallery.md). */
   metric?: Metric;
-  /** Keep at most K k-means centroids per class, or `'all'` references (default DEFAULT_CLUSTERS = 1: the class mean). */
+  /** Keep at most K k-means centroids per class, or `'all'` references (default DEFAULT_CLUSTERS = 3; 1 is the class mean). */
   clustersPerClass?: number | 'all';
   /**
    * `auto` (default): the exact index, switching to HNSW (where the platform has it) once
@@ -158,14 +158,14 @@ export interface ClassInfo {
 }
 
 /**
- * Defaults chosen from bench/gallery-accuracy.ts on the Grocery Store dataset with
- * MobileNetV2 (see docs/gallery.md for the table).
+ * Defaults chosen on Grocery Store val.csv (never test) with MobileNetV2 by
+ * bench/choose-defaults.ts (docs/gallery.md, "Defaults chosen on val").
  */
-export const DEFAULT_K = 10;
+export const DEFAULT_K = 20;
 export const DEFAULT_TEMPERATURE = 0.02;
 /** A floor, not a calibration: for unit vectors, "more than 60° from every reference". Calibrate per embedder (docs/gallery.md). */
 export const DEFAULT_THRESHOLD = 0.5;
-export const DEFAULT_CLUSTERS: number | 'all' = 1;
+export const DEFAULT_CLUSTERS: number | 'all' = 3;
 export const DEFAULT_HNSW: HnswParams = { M: 32, efConstruction: 100, ef: 128 };
 /** `index: 'auto'`: below this many stored vectors exact search is cheap enough to need no graph (docs/gallery.md, "Indexes"). */
 export const AUTO_HNSW_MIN_SIZE = 1000;
