@@ -1,12 +1,12 @@
 /**
- * npm run bench:models — the built-in embedder next to its MobileNetV2 teacher on the
+ * npm run bench:models — the built-in skulens:retail-160 next to its MobileNetV2 teacher on the
  * Grocery Store protocol (gallery = train.csv rows, queries = test.csv rows):
  *
  *   unseen 20   the 20 classes whose id ≡ 3 (mod 4), held out of the built-in model's
  *               training entirely: gallery = their train rows, queries = their test rows
  *   all 81      every class (61 of them were seen when the built-in model was trained)
  *
- * Methods: the default gallery (`skulens gallery build`: one mean per class, k = 10
+ * Methods: the default gallery (`skulens gallery build`: its default centroids and k
  * softmax vote), plain 1-NN over every reference, and the default gallery after
  * `adapt()` (`gallery build --adapt`). Prints a markdown table for docs/models.md.
  *
@@ -14,7 +14,7 @@
  */
 import { basename } from 'node:path';
 import { parseArgs } from 'node:util';
-import { DEFAULT_EMBEDDER } from '../src/index.js';
+import { RETAIL160_EMBEDDER } from '../src/index.js';
 import { EMBED_MODEL, fewShotTop1, groceryVectors, readGroceryClasses, rowsAt, type LabelledVectors } from '../tools/grocery.js';
 
 const { values } = parseArgs({ options: { model: { type: 'string' }, teacher: { type: 'string', default: EMBED_MODEL } } });
@@ -29,7 +29,10 @@ function subset(s: LabelledVectors, keep: (label: string) => boolean): LabelledV
 }
 
 const models = [
-  { name: values.model ? basename(values.model) : `built-in (${DEFAULT_EMBEDDER})`, source: { model: values.model ?? DEFAULT_EMBEDDER } },
+  {
+    name: values.model ? basename(values.model) : `built-in (${RETAIL160_EMBEDDER})`,
+    source: { model: values.model ?? RETAIL160_EMBEDDER },
+  },
   { name: 'MobileNetV2 teacher (imagenet preset)', source: { model: values.teacher!, preset: 'imagenet' } },
 ];
 const rows: string[] = [];
