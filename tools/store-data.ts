@@ -71,7 +71,7 @@ export async function groceryRows(embedder: Embedder, split: 'train' | 'val' | '
 
 const augmentHash = async () =>
   createHash('sha256')
-    .update(await readFile(join(import.meta.dirname, '..', '..', 'src', 'core', 'augment', 'augment.ts')))
+    .update(await readFile(join(import.meta.dirname, '..', 'src', 'core', 'augment', 'augment.ts')))
     .digest('hex')
     .slice(0, 12);
 
