@@ -71,7 +71,8 @@ export async function recognizeRow(shared: string, rounds: number): Promise<void
   const refs = (await readLabelledSet(join(shared, 'data', 'grocery-store', 'train.csv'))).items;
   const byLabel = new Map<string, string[]>();
   for (const r of refs) if ((byLabel.get(r.label) ?? byLabel.set(r.label, []).get(r.label)!).length < 5) byLabel.get(r.label)!.push(r.path);
-  const gallery = new ReferenceGallery();
+  // Class means (81 vectors), as docs/detector.md's figures were measured; the default keeps 3 per class.
+  const gallery = new ReferenceGallery({ clustersPerClass: 1 });
   for (const [label, paths] of byLabel) await gallery.addImages(embedder, label, paths);
   const recognizer = new Recognizer({ detector, embedder, gallery });
 
