@@ -125,16 +125,20 @@ export async function* embedInChunks<T extends DatasetItem>(
   label: string,
 ): AsyncGenerator<{ chunk: T[]; vectors: (Float32Array | null)[] }> {
   const progress = createProgress(label, items.length);
-  for (let start = 0; start < items.length; start += CHUNK) {
-    const chunk = items.slice(start, start + CHUNK);
-    const { vectors, failures } = await embedder.embedSettled(
-      chunk.map((i) => i.path),
-      { onProgress: (p) => progress.update(start + p.done) },
-    );
-    for (const f of failures) warnSkipped(chunk[f.index]!.path, f.error.message);
-    yield { chunk, vectors };
+  try {
+    for (let start = 0; start < items.length; start += CHUNK) {
+      const chunk = items.slice(start, start + CHUNK);
+      const { vectors, failures } = await embedder.embedSettled(
+        chunk.map((i) => i.path),
+        { onProgress: (p) => progress.update(start + p.done) },
+      );
+      for (const f of failures) warnSkipped(chunk[f.index]!.path, f.error.message);
+      yield { chunk, vectors };
+    }
+  } finally {
+    // Also when the caller stops early or fails: the bar lets go of stdout/stderr.
+    progress.done();
   }
-  progress.done();
 }
 
 /**

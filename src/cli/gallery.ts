@@ -309,21 +309,24 @@ async function embedAugmented(
   const ok = new Array<Float32Array | null>(items.length).fill(null);
   const labels = [...new Set(items.map((i) => i.label))];
   let done = 0;
-  for (const label of labels) {
-    const idx = items.flatMap((it, i) => (it.label === label ? [i] : []));
-    const r = await g.addImages(
-      embedder,
-      label,
-      idx.map((i) => items[i]!.path),
-      { augment: views, onProgress: (p) => progress.update(done + p.done) },
-    );
-    const failed = new Set(r.failures.map((f) => f.index));
-    for (const f of r.failures) warnSkipped(f.input, f.error.message);
-    // Only success matters to the caller here (the vectors are in the gallery already).
-    idx.forEach((i, j) => (ok[i] = failed.has(j) ? null : new Float32Array(0)));
-    done += idx.length;
+  try {
+    for (const label of labels) {
+      const idx = items.flatMap((it, i) => (it.label === label ? [i] : []));
+      const r = await g.addImages(
+        embedder,
+        label,
+        idx.map((i) => items[i]!.path),
+        { augment: views, onProgress: (p) => progress.update(done + p.done) },
+      );
+      const failed = new Set(r.failures.map((f) => f.index));
+      for (const f of r.failures) warnSkipped(f.input, f.error.message);
+      // Only success matters to the caller here (the vectors are in the gallery already).
+      idx.forEach((i, j) => (ok[i] = failed.has(j) ? null : new Float32Array(0)));
+      done += idx.length;
+    }
+  } finally {
+    progress.done();
   }
-  progress.done();
   return ok;
 }
 
