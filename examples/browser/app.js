@@ -327,7 +327,7 @@ async function loop() {
       while (stamps.length > 10) stamps.shift();
       state.fps = stamps.length > 1 ? ((stamps.length - 1) * 1000) / (stamps.at(-1) - stamps[0]) : 1000 / (performance.now() - t0);
       $('fps').textContent = `${state.fps.toFixed(1)} FPS`;
-      status(`camera: ${result.items.length} products — ${ms(result.times)}`);
+      status(`camera: ${result.items.length} product${result.items.length === 1 ? '' : 's'} — ${ms(result.times)}`);
     } catch (err) {
       status(`${err.code ? `${err.code}: ` : ''}${err.message}`, true);
       stopCamera();
