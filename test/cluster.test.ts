@@ -314,3 +314,45 @@ describe.skipIf(!RUN)('cluster: Redis killed and restarted (append-only file)', 
     SLOW,
   );
 });
+
+describe.skipIf(!RUN)('cluster: --max-pixels', () => {
+  it(
+    "serve's limit travels to the workers with the models; a worker's own --max-pixels replaces it",
+    async () => {
+      const dir = mkdtempSync(join(tmpdir(), 'skulens-cluster-px-'));
+      const gallery = join(dir, 'fruit.skg');
+      await saveGallery(gallery, FRUIT);
+      const queue = `px-${randomUUID().slice(0, 8)}`;
+      const service = await createService({
+        gallery,
+        detector: DETECTOR,
+        detectorOptions: { classAgnostic: true },
+        redis: REDIS_URL!,
+        queue,
+        maxPixels: 100_000,
+      });
+      const workers: WorkerProcess[] = [];
+      try {
+        const base = await service.app.listen({ host: '127.0.0.1', port: 0 });
+        const post = () => fetch(`${base}/v1/recognize`, { method: 'POST', body: readFileSync(photos.banana) });
+        // Banana_013.jpg is 348×348 = 121,104 pixels: over the published 100,000.
+        workers.push(await spawnWorker(['--redis', REDIS_URL!, '--queue', queue]));
+        const refused = await post();
+        expect(refused.status).toBe(422);
+        const { error } = await refused.json();
+        expect(error.code).toBe('E_IMAGE_DECODE');
+        expect(error.message).toMatch(/121,104 pixels, more than the limit of 100,000 pixels .*--max-pixels/);
+        workers[0]!.proc.kill('SIGTERM');
+        await workers[0]!.exited;
+        workers.push(await spawnWorker(['--redis', REDIS_URL!, '--queue', queue, '--max-pixels', '200000']));
+        const ok = await post();
+        expect(ok.status, await ok.clone().text()).toBe(200);
+        expect((await ok.json()).items.length).toBeGreaterThan(0);
+      } finally {
+        for (const w of workers) if (w.proc.exitCode === null) w.proc.kill('SIGKILL');
+        await service.close();
+      }
+    },
+    SLOW,
+  );
+});

@@ -1,5 +1,5 @@
-/** `skulens detect`: JSON contract, annotated copies, a corrupt image in the batch. */
-import { copyFileSync, existsSync, mkdtempSync, writeFileSync } from 'node:fs';
+/** `skulens detect`: JSON contract, annotated copies, a corrupt and a truncated image in the batch. */
+import { copyFileSync, existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import sharp from 'sharp';
@@ -8,16 +8,18 @@ import { runCli } from './helpers/cli.js';
 import { grocery, HAVE_SHARED, models } from './helpers/shared.js';
 
 describe.skipIf(!HAVE_SHARED)('skulens detect', () => {
-  it('prints the JSON contract, annotates one file per image, and skips a corrupt image', async () => {
+  it('prints the JSON contract, annotates one file per image, and skips a corrupt and a truncated image', async () => {
     const root = mkdtempSync(join(tmpdir(), 'skulens-detect-'));
     copyFileSync(join(grocery, 'test/Fruit/Banana/Banana_013.jpg'), join(root, 'banana.jpg'));
     copyFileSync(join(grocery, 'test/Fruit/Orange/Orange_027.jpg'), join(root, 'orange.jpg'));
     writeFileSync(join(root, 'broken.jpg'), 'not an image');
+    writeFileSync(join(root, 'cut.jpg'), readFileSync(join(grocery, 'test/Fruit/Kiwi/Kiwi_002.jpg')).subarray(0, 6000));
     const out = join(root, 'out.png');
     const r = await runCli([
       'detect',
       join(root, 'banana.jpg'),
       join(root, 'broken.jpg'),
+      join(root, 'cut.jpg'),
       join(root, 'orange.jpg'),
       '--detector',
       models.yolov8,
@@ -39,6 +41,7 @@ describe.skipIf(!HAVE_SHARED)('skulens detect', () => {
     expect(Object.keys(top.box).sort()).toEqual(['height', 'width', 'x', 'y']);
     expect(top).toMatchObject({ classId: 46, label: 'banana' });
     expect(r.stderr).toMatch(/skipped .*broken\.jpg: .*not a supported image format/);
+    expect(r.stderr).toMatch(/skipped .*cut\.jpg: .*truncated JPEG data/);
     expect(r.stderr).toMatch(/format yolov8 \(from output shape \[1,84,8400\]\)/);
     // Several images and --annotate out.png: out-<image name>.png each, same size as the photo.
     for (const name of ['banana', 'orange']) {

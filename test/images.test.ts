@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import sharp from 'sharp';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { DEFAULT_MAX_PIXELS, loadImage, SkulensError } from '../src/index.js';
+import { DEFAULT_MAX_PIXELS, Embedder, loadImage, ReferenceGallery, SkulensError } from '../src/index.js';
 import { grocery, HAVE_SHARED } from './helpers/shared.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'skulens-img-'));
@@ -50,7 +50,7 @@ describe('loadImage: bad and unusual inputs', () => {
       .jpeg()
       .toBuffer();
     writeFileSync(file('truncated.jpg'), jpeg.subarray(0, jpeg.length >> 1));
-    await expectDecodeError(file('truncated.jpg'), /truncated\.jpg/);
+    await expectDecodeError(file('truncated.jpg'), /truncated JPEG data: the file ends before the image does/, 'truncated.jpg');
   });
 
   it('zero-byte file and empty buffer', async () => {
@@ -160,6 +160,56 @@ describe('loadImage: bad and unusual inputs', () => {
   it('raw pixels are validated', async () => {
     await expect(loadImage({ data: new Uint8Array(10), width: 2, height: 2, channels: 3 })).rejects.toThrow(/needs 12/);
     await expect(loadImage({ data: new Uint8Array(8), width: 2, height: 2, channels: 2 as 3 })).rejects.toThrow(/channels must be 3/);
+  });
+
+  it('an http(s) URL is refused with E_INPUT saying it is not fetched in Node (not "file not found")', async () => {
+    for (const url of ['https://example.com/shelf.jpg', new URL('http://example.com/shelf.jpg')]) {
+      const err = await loadImage(url).catch((e: unknown) => e);
+      expect(err).toMatchObject({ code: 'E_INPUT' });
+      expect((err as Error).message).toMatch(
+        /Cannot read image "http.*shelf\.jpg": images are not fetched from URLs in Node: .*pass the bytes/,
+      );
+    }
+    // Another scheme in a URL object was a bare TypeError before.
+    await expect(loadImage(new URL('data:image/png;base64,AAAA'))).rejects.toMatchObject({ code: 'E_INPUT' });
+    const gallery = await ReferenceGallery.load('http://example.com/products.skg').catch((e: unknown) => e);
+    expect(gallery).toMatchObject({ code: 'E_INPUT' });
+    expect((gallery as Error).message).toMatch(
+      /Cannot read gallery "http:.*": ReferenceGallery\.load\(\) does not fetch URLs in Node: .*ReferenceGallery\.fromBytes\(\)/,
+    );
+    const model = await Embedder.create({ model: 'https://example.com/embedder.onnx' }).catch((e: unknown) => e);
+    expect(model).toMatchObject({ code: 'E_INPUT' });
+    expect((model as Error).message).toMatch(/Cannot read model "https:.*": models are not fetched from URLs in Node: .*bytes as `model`/);
+  });
+
+  it.skipIf(!HAVE_SHARED)(
+    'a truncated real photo says "truncated", also among concurrent decodes (libvips shares its error text)',
+    async () => {
+      const jpeg = readFileSync(join(grocery, 'test/Fruit/Banana/Banana_001.jpg'));
+      writeFileSync(file('cut.jpg'), jpeg.subarray(0, 8000));
+      await expectDecodeError(
+        file('cut.jpg'),
+        /^Cannot decode image .*cut\.jpg: truncated JPEG data: the file ends before the image does \(8,000 bytes; an interrupted download or copy\?\)\.$/,
+      );
+      // Decoded at once, as an Embedder batch does: sharp's own text was "Unknown error" for some of them.
+      const cuts = Array.from({ length: 32 }, (_, i) => new Uint8Array(jpeg.subarray(0, 1000 + i * 500)));
+      const results = await Promise.allSettled(cuts.map((b) => loadImage(b)));
+      const messages = results.map((r) => (r.status === 'rejected' ? (r.reason as Error).message : 'decoded'));
+      for (const m of messages) expect(m).toMatch(/truncated JPEG data: the file ends before the image does/);
+    },
+  );
+
+  it.skipIf(!HAVE_SHARED)('truncated PNG, GIF, WebP and TIFF copies of a real photo name their format', async () => {
+    const photo = join(grocery, 'test/Fruit/Banana/Banana_001.jpg');
+    for (const [format, expected] of [
+      ['png', /truncated PNG data: the file ends before the image does/],
+      ['gif', /truncated GIF data: the file ends before the image does/],
+      ['webp', /truncated WebP data: the file ends before the image does/],
+      ['tiff', /truncated or corrupt TIFF data \(\d[\d,]* bytes/],
+    ] as const) {
+      const bytes = await sharp(photo).toFormat(format).toBuffer();
+      await expectDecodeError(new Uint8Array(bytes.subarray(0, bytes.length >> 1)), expected);
+    }
   });
 
   it.skipIf(!HAVE_SHARED)('a real grocery photo decodes from a path and from bytes identically', async () => {

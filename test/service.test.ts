@@ -1,7 +1,8 @@
 /**
  * `skulens serve` in-process (no Redis): the HTTP contract on real models and photos —
  * results equal the Recognizer's, coded errors (422, 400), 401 without the token, 413 for
- * oversized bodies, 429 + Retry-After when the queue is full, jobs, metrics, graceful close.
+ * oversized bodies, 429 + Retry-After when the queue is full, jobs, metrics, graceful close;
+ * `skulens serve --max-pixels` through the CLI.
  */
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -12,6 +13,7 @@ import { Detector } from '../src/core/detector/detector.js';
 import { Embedder } from '../src/core/embedder.js';
 import { ReferenceGallery } from '../src/core/gallery/gallery.js';
 import { Recognizer } from '../src/core/recognizer.js';
+import { spawnSkulens } from './helpers/cli.js';
 import { FRUIT, photos, saveGallery } from './helpers/galleries.js';
 import { HAVE_SHARED, SHARED } from './helpers/shared.js';
 
@@ -152,4 +154,31 @@ describe.skipIf(!HAVE_SHARED)('skulens serve (in-process)', () => {
     await expect(fetch(url + '/healthz')).rejects.toThrow();
     for (const id of ids) expect((await s.jobStatus(id))?.state).toBe('completed');
   });
+});
+
+describe.skipIf(!HAVE_SHARED)('skulens serve --max-pixels (the CLI, in-process)', () => {
+  it('refuses a photo over the limit with 422 naming the flag, on /v1/recognize and /v1/classify; a bad limit is a usage error', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'skulens-serve-px-'));
+    const galleryFile = join(dir, 'fruit.skg');
+    await saveGallery(galleryFile, FRUIT);
+    // Banana_013.jpg is 348×348 = 121,104 pixels.
+    const serve = await spawnSkulens(
+      ['serve', '--gallery', galleryFile, '--detector', DETECTOR, '--class-agnostic', '--port', '0', '--max-pixels', '100000'],
+      /serving on http:/,
+    );
+    try {
+      const base = /serving on (http:\S+)/.exec(serve.log())![1]!;
+      for (const path of ['/v1/recognize', '/v1/classify']) {
+        const res = await fetch(base + path, { method: 'POST', body: readFileSync(photos.banana) });
+        expect(res.status, path).toBe(422);
+        const { error } = await res.json();
+        expect(error.code).toBe('E_IMAGE_DECODE');
+        expect(error.message).toMatch(/121,104 pixels, more than the limit of 100,000 pixels .*--max-pixels/);
+      }
+    } finally {
+      serve.proc.kill('SIGTERM');
+      await serve.exited;
+    }
+    await expect(createService({ gallery: galleryFile, detector: DETECTOR, maxPixels: 0 })).rejects.toMatchObject({ code: 'E_INPUT' });
+  }, 300_000);
 });

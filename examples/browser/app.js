@@ -164,7 +164,14 @@ async function recognize(source) {
   if (detector) {
     state.recognizer ??= new Recognizer(withThreshold({ detector, embedder, gallery }));
     const r = await state.recognizer.recognize(image);
-    const items = r.items.map((it) => ({ box: it.box, score: it.score, label: it.guess, similarity: it.similarity, unknown: it.unknown }));
+    const items = r.items.map((it) => ({
+      box: it.box,
+      score: it.score,
+      label: it.guess,
+      similarity: it.similarity,
+      unknownScore: it.unknownScore,
+      unknown: it.unknown,
+    }));
     const { detect, embed, search } = r.timings;
     return { image, items, times: { decode, detect, embed, search } };
   }
@@ -175,7 +182,14 @@ async function recognize(source) {
   const c = gallery.classify(vector, withThreshold({}));
   const search = performance.now() - t;
   const items = [
-    { box: { x: 0, y: 0, width: image.width, height: image.height }, score: 1, label: c.label, similarity: c.score, unknown: c.unknown },
+    {
+      box: { x: 0, y: 0, width: image.width, height: image.height },
+      score: 1,
+      label: c.label,
+      similarity: c.score,
+      unknownScore: c.unknownScore,
+      unknown: c.unknown,
+    },
   ];
   return { image, items, times: { decode, embed, search } };
 }
@@ -185,6 +199,20 @@ function colorOf(label) {
   let h = 0;
   for (const ch of label) h = (h * 31 + ch.charCodeAt(0)) % 360;
   return `hsl(${h} 85% 50%)`;
+}
+
+/** Grey for unknown boxes, as in the CLI's --annotate (src/node/annotate.ts). */
+const UNKNOWN_COLOR = '#b0b0b0';
+
+/**
+ * The tag over a box, worded as the CLI's --annotate: a named box shows its label and the
+ * score compared with the unknown threshold (unknownScore: after --adapt/--calibrate it is
+ * not the raw similarity); an unknown box shows no number, since its score is not a
+ * confidence in any label. Detector-only boxes show the detector's score.
+ */
+function tagOf(it) {
+  if (it.unknown) return 'unknown';
+  return `${it.label} ${(it.detectionOnly ? it.score : it.unknownScore).toFixed(2)}`;
 }
 
 function draw(result) {
@@ -204,21 +232,28 @@ function draw(result) {
   const dense = items.length > 40 || items.some((it) => it.detectionOnly);
   for (const it of items) {
     const { x, y, width, height } = it.box;
-    const color = it.unknown ? '#999' : colorOf(it.label);
+    const color = it.unknown ? UNKNOWN_COLOR : colorOf(it.label);
     ctx.strokeStyle = color;
+    // Unknown: dashed and grey, so it reads as "not named" at a glance.
     ctx.setLineDash(it.unknown ? [6 * scale, 4 * scale] : []);
     ctx.strokeRect(x, y, width, height);
     // Dense shelves: boxes only (a tag per box would cover the products); the counts are listed below.
-    if (dense) continue;
-    // Unknown items get no number: their similarity is not a confidence in any label.
-    const text = it.unknown ? 'unknown' : `${it.label} ${it.similarity.toFixed(2)}`;
-    const w = ctx.measureText(text).width + 6 * scale;
+    it.tag = dense ? null : tagOf(it);
+    if (!it.tag) continue;
+    ctx.font = `${it.unknown ? 'italic ' : ''}${Math.round(13 * scale)}px system-ui, sans-serif`;
+    const w = ctx.measureText(it.tag).width + 6 * scale;
     const h = 17 * scale;
     const ty = y >= h ? y - h : y;
     ctx.fillStyle = it.unknown ? '#fff' : color;
     ctx.fillRect(x, ty, w, h);
+    if (it.unknown) {
+      ctx.setLineDash([]);
+      ctx.lineWidth = 1;
+      ctx.strokeRect(x, ty, w, h);
+      ctx.lineWidth = 2 * scale;
+    }
     ctx.fillStyle = '#000';
-    ctx.fillText(text, x + 3 * scale, ty + 2 * scale);
+    ctx.fillText(it.tag, x + 3 * scale, ty + 2 * scale);
   }
   ctx.setLineDash([]);
   // Facings per label.
@@ -228,7 +263,10 @@ function draw(result) {
     [...counts.entries()]
       .sort((a, b) => b[1] - a[1])
       .map(([label, n]) => `<li style="border-left: 6px solid ${colorOf(label)}; padding-left: .3rem">${escapeHtml(label)} × ${n}</li>`)
-      .join('') + (items.some((i) => i.unknown) ? `<li class="unknown">unknown × ${items.filter((i) => i.unknown).length}</li>` : '');
+      .join('') +
+    (items.some((i) => i.unknown)
+      ? `<li class="unknown">unknown (not in the gallery) × ${items.filter((i) => i.unknown).length}</li>`
+      : '');
 }
 
 function toRgba(image) {
@@ -260,7 +298,15 @@ async function onPhoto() {
     draw(result);
     state.last = {
       file: file.name,
-      items: result.items.map(({ box, label, similarity, unknown, score }) => ({ box, label, similarity, unknown, score })),
+      items: result.items.map(({ box, label, similarity, unknownScore, unknown, score, tag }) => ({
+        box,
+        label,
+        similarity,
+        unknownScore,
+        unknown,
+        score,
+        tag,
+      })),
       times: result.times,
     };
     state.photos = (state.photos ?? 0) + 1;
@@ -320,14 +366,21 @@ async function loop() {
       state.frames++;
       state.last = {
         file: 'camera',
-        items: result.items.map(({ box, label, similarity, unknown }) => ({ box, label, similarity, unknown })),
+        items: result.items.map(({ box, label, similarity, unknownScore, unknown, tag }) => ({
+          box,
+          label,
+          similarity,
+          unknownScore,
+          unknown,
+          tag,
+        })),
         times: result.times,
       };
       stamps.push(performance.now());
       while (stamps.length > 10) stamps.shift();
       state.fps = stamps.length > 1 ? ((stamps.length - 1) * 1000) / (stamps.at(-1) - stamps[0]) : 1000 / (performance.now() - t0);
       $('fps').textContent = `${state.fps.toFixed(1)} FPS`;
-      status(`camera: ${result.items.length} products — ${ms(result.times)}`);
+      status(`camera: ${result.items.length} product${result.items.length === 1 ? '' : 's'} — ${ms(result.times)}`);
     } catch (err) {
       status(`${err.code ? `${err.code}: ` : ''}${err.message}`, true);
       stopCamera();

@@ -28,7 +28,7 @@ for (const label of readdirSync(refs, { withFileTypes: true })
   const photos = readdirSync(join(refs, label)).map((f) => join(refs, label, f));
   const { added, failures } = await gallery.addImages(embedder, label, photos);
   for (const f of failures) console.warn(`skipped ${f.input}: ${f.error.message}`);
-  console.log(`${label}: ${added} references`);
+  console.log(`${label}: ${added} reference${added === 1 ? '' : 's'}`);
 }
 await gallery.save(out); // atomic: a crash never leaves a half-written file
 

@@ -24,7 +24,7 @@ const detector = await Detector.create(detectorModel ? { model: detectorModel, c
 const recognizer = new Recognizer({ detector, embedder, gallery });
 
 const result = await recognizer.recognize(shelf);
-console.log(`${result.items.length} products, ${result.unknown} unknown`);
+console.log(`${result.items.length} product${result.items.length === 1 ? '' : 's'}, ${result.unknown} unknown`);
 console.table(
   result.shelf.map((s) => ({
     label: s.label ?? '(unknown)',

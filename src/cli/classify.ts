@@ -2,7 +2,7 @@
 import type { Command } from 'commander';
 import { SkulensError } from '../index.js';
 import { expandImageArgs } from '../node/dataset.js';
-import { action, embedItems, out } from './common.js';
+import { action, embedItems, noneUsable, out } from './common.js';
 import { addGalleryQueryOptions, openGallery, parsePositiveInt } from './options.js';
 
 export function registerClassify(program: Command): void {
@@ -70,7 +70,7 @@ export function registerClassify(program: Command): void {
               }
             });
             if (lines.length) await out(lines.join('\n') + '\n');
-            if (lines.length === 0) throw new SkulensError('E_IMAGE_DECODE', `None of the ${items.length} images could be read.`);
+            if (lines.length === 0) throw noneUsable(items.length);
           } finally {
             await embedder.dispose();
           }

@@ -6,6 +6,7 @@ import type { Embedder } from '../index.js';
 import { readLabelledSet, type DatasetItem } from '../node/dataset.js';
 import { createProgress } from './progress.js';
 import { labelProblem, printable } from '../core/gallery/label.js';
+import { plural } from '../core/plural.js';
 
 /** Wrap a command action: any error becomes one line on stderr and exit code 1. */
 export function action<A extends unknown[]>(fn: (...args: A) => Promise<void>): (...args: A) => Promise<void> {
@@ -44,9 +45,7 @@ export async function readLabelledImages(source: string, kind: 'reference' | 'qu
     if (problem) process.stderr.write(`skulens: class "${printable(label.slice(0, 80))}" skipped: ${problem}\n`);
   for (const label of emptyClasses) process.stderr.write(`skulens: class "${printable(label)}" has no images: skipped\n`);
   if (nestedClasses.length > 0) {
-    const shown = nestedClasses
-      .slice(0, 3)
-      .map((c) => `"${printable(c.label)}" (${c.subfolders} sub-folder${c.subfolders === 1 ? '' : 's'})`);
+    const shown = nestedClasses.slice(0, 3).map((c) => `"${printable(c.label)}" (${plural(c.subfolders, 'sub-folder')})`);
     const more = nestedClasses.length > 3 ? ` and ${nestedClasses.length - 3} more` : '';
     process.stderr.write(
       `skulens: note: class folders ${shown.join(', ')}${more} hold images in sub-folders; each class folder is one label. ` +
@@ -68,6 +67,14 @@ export function warnDefaultSpec(embedder: Embedder): void {
   process.stderr.write(
     `skulens: warning: ${embedder.modelPath ?? 'the model'} declares no preprocessing and no --preset was given: using ${resize} to ${width}x${height}, pixels /255, no mean/std. ` +
       `An ImageNet backbone needs --preset imagenet (docs/embedder.md, Presets).\n`,
+  );
+}
+
+/** E_IMAGE_DECODE when none of `count` images could be used: "None of the 3 images could be read.", "The image could not be read." */
+export function noneUsable(count: number, what = 'read', kind = 'image'): SkulensError {
+  return new SkulensError(
+    'E_IMAGE_DECODE',
+    count === 1 ? `The ${kind} could not be ${what}.` : `None of the ${count} ${kind}s could be ${what}.`,
   );
 }
 
@@ -125,16 +132,20 @@ export async function* embedInChunks<T extends DatasetItem>(
   label: string,
 ): AsyncGenerator<{ chunk: T[]; vectors: (Float32Array | null)[] }> {
   const progress = createProgress(label, items.length);
-  for (let start = 0; start < items.length; start += CHUNK) {
-    const chunk = items.slice(start, start + CHUNK);
-    const { vectors, failures } = await embedder.embedSettled(
-      chunk.map((i) => i.path),
-      { onProgress: (p) => progress.update(start + p.done) },
-    );
-    for (const f of failures) warnSkipped(chunk[f.index]!.path, f.error.message);
-    yield { chunk, vectors };
+  try {
+    for (let start = 0; start < items.length; start += CHUNK) {
+      const chunk = items.slice(start, start + CHUNK);
+      const { vectors, failures } = await embedder.embedSettled(
+        chunk.map((i) => i.path),
+        { onProgress: (p) => progress.update(start + p.done) },
+      );
+      for (const f of failures) warnSkipped(chunk[f.index]!.path, f.error.message);
+      yield { chunk, vectors };
+    }
+  } finally {
+    // Also when the caller stops early or fails: the bar lets go of stdout/stderr.
+    progress.done();
   }
-  progress.done();
 }
 
 /**

@@ -2,7 +2,8 @@
 import type { Command } from 'commander';
 import { SkulensError, annotate } from '../index.js';
 import { expandImageArgs } from '../node/dataset.js';
-import { action, annotationPaths, forEachImage, out, round, roundBox } from './common.js';
+import { plural } from '../core/plural.js';
+import { action, annotationPaths, forEachImage, noneUsable, out, round, roundBox } from './common.js';
 import { addDetectorOptions, createDetectorFromFlags, type DetectorFlags } from './options.js';
 
 export function registerDetect(program: Command): void {
@@ -40,9 +41,9 @@ export function registerDetect(program: Command): void {
               }));
               if (opts.json) results.push({ image: path, width: r.width, height: r.height, tiles: r.tiles, detections });
               else {
-                const tiles = r.tiles ? ` (whole photo + ${r.tiles} tiles)` : '';
+                const tiles = r.tiles ? ` (whole photo + ${plural(r.tiles, 'tile')})` : '';
                 const lines = [
-                  `${path}\t${r.width}x${r.height}\t${detections.length} detections\t${r.timings.inference.toFixed(0)} ms inference${tiles}`,
+                  `${path}\t${r.width}x${r.height}\t${plural(detections.length, 'detection')}\t${r.timings.inference.toFixed(0)} ms inference${tiles}`,
                 ];
                 for (const d of detections)
                   lines.push(
@@ -63,7 +64,7 @@ export function registerDetect(program: Command): void {
           await detector.dispose();
         }
         // Nothing read: an error, and no "[]" on stdout that a JSON reader would take for a result.
-        if (ok === 0) throw new SkulensError('E_IMAGE_DECODE', `None of the ${paths.length} images could be read.`);
+        if (ok === 0) throw noneUsable(paths.length);
         if (opts.json) await out(JSON.stringify(results, null, 1) + '\n');
       }),
     );

@@ -2,7 +2,7 @@
 import type { Command } from 'commander';
 import { Embedder, SkulensError } from '../index.js';
 import { expandImageArgs } from '../node/dataset.js';
-import { action, embedInChunks, out, warnDefaultSpec } from './common.js';
+import { action, embedInChunks, noneUsable, out, warnDefaultSpec } from './common.js';
 import { EMBEDDER_HELP, MAX_PIXELS_HELP, checkPreset, embedderSource, parseMaxPixels, parsePositiveInt } from './options.js';
 
 export function registerEmbed(program: Command): void {
@@ -52,7 +52,7 @@ export function registerEmbed(program: Command): void {
             if (lines.length) await out(lines.join('\n') + '\n');
           }
           await embedder.dispose();
-          if (ok === 0) throw new SkulensError('E_IMAGE_DECODE', `None of the ${items.length} images could be embedded.`);
+          if (ok === 0) throw noneUsable(items.length, 'embedded');
         },
       ),
     );

@@ -7,6 +7,7 @@ import type { Command } from 'commander';
 import { DEFAULT_K, SkulensError, type Classification } from '../index.js';
 import { action, embedItems, out, readLabelledImages } from './common.js';
 import { addGalleryQueryOptions, openGallery } from './options.js';
+import { plural } from '../core/plural.js';
 
 export interface EvalReport {
   /** Queries evaluated (images that could be read). */
@@ -189,8 +190,8 @@ function formatReport(r: EvalReport): string {
   const q = (x: Quantiles | null) => (x ? `p05 ${x.p05.toFixed(3)}  p50 ${x.p50.toFixed(3)}  p95 ${x.p95.toFixed(3)}` : '-');
   const inGallery = r.n - r.notInGallery;
   const foreignClasses = Object.keys(r.notInGalleryPerClass).length;
-  const queries = (n: number) => `${n} ${n === 1 ? 'query' : 'queries'}`;
-  const classes = (n: number) => `${n} ${n === 1 ? 'class' : 'classes'}`;
+  const queries = (n: number) => plural(n, 'query', 'queries');
+  const classes = (n: number) => plural(n, 'class', 'classes');
   const lines = [
     `queries ${r.n}${r.skipped ? ` (${r.skipped} unreadable, skipped)` : ''} (k=${r.k}, threshold ${r.threshold})`,
     inGallery > 0

@@ -12,7 +12,8 @@ import { is } from '../core/is.js';
 import { DEFAULT_CLUSTERS, DEFAULT_THRESHOLD, Embedder, ReferenceGallery, SkulensError, type Metric } from '../index.js';
 import { DEFAULT_AUGMENT_VIEWS } from '../core/augment/augment.js';
 import { expandImageArgs, type DatasetItem } from '../node/dataset.js';
-import { action, embedItems, out, readLabelledImages, warnDefaultSpec, warnSkipped } from './common.js';
+import { plural } from '../core/plural.js';
+import { action, embedItems, noneUsable, out, readLabelledImages, warnDefaultSpec, warnSkipped } from './common.js';
 import {
   EMBEDDER_HELP,
   MAX_PIXELS_HELP,
@@ -124,11 +125,10 @@ export function registerGallery(program: Command): void {
               if (vs) g.add(label, vs);
               else process.stderr.write(`skulens: class "${label}" has no usable images: skipped\n`);
             }
-            if (g.size === 0) throw new SkulensError('E_IMAGE_DECODE', `None of the ${items.length} reference images could be embedded.`);
+            if (g.size === 0) throw noneUsable(items.length, 'embedded', 'reference image');
             if (negatives.length) {
               const nv = (await embedItems(embedder, negatives, 'embedding negatives')).filter((v): v is Float32Array => v !== null);
-              if (nv.length === 0)
-                throw new SkulensError('E_IMAGE_DECODE', `None of the ${negatives.length} negative images could be embedded.`);
+              if (nv.length === 0) throw noneUsable(negatives.length, 'embedded', 'negative image');
               g.addNegatives(nv);
             }
             if (opts.adapt) adaptGallery(g);
@@ -146,7 +146,7 @@ export function registerGallery(program: Command): void {
             await g.save(opts.output, { float16: opts.float16 === true });
             const added = vectors.filter(Boolean).length;
             process.stderr.write(
-              `skulens: wrote ${opts.output}: ${g.labels.length} labels, ${added} references${views ? ` (+${views} views each)` : ''} → ${g.size} vectors (${g.dim}-d, ${g.metric}, clusters ${g.clustersPerClass})${g.negativeCount ? `, ${g.negativeCount} negatives` : ''}, threshold ${g.threshold} (${describeThresholdSource(g)})\n`,
+              `skulens: wrote ${opts.output}: ${plural(g.labels.length, 'label')}, ${plural(added, 'reference')}${views ? ` (+${plural(views, 'view')} each)` : ''} → ${plural(g.size, 'vector')} (${g.dim}-d, ${g.metric}, clusters ${g.clustersPerClass})${g.negativeCount ? `, ${plural(g.negativeCount, 'negative')}` : ''}, threshold ${g.threshold} (${describeThresholdSource(g)})\n`,
             );
           } finally {
             await embedder.dispose();
@@ -194,7 +194,7 @@ export function registerGallery(program: Command): void {
         const e = g.embedder;
         const lines = [
           `${file}`,
-          `  ${info.labels} labels, ${info.references} references → ${info.vectors} vectors, ${info.dim}-d, ${info.metric}, clusters per class: ${info.clustersPerClass}`,
+          `  ${plural(info.labels, 'label')}, ${plural(info.references, 'reference')} → ${plural(info.vectors, 'vector')}, ${info.dim}-d, ${info.metric}, clusters per class: ${info.clustersPerClass}`,
           `  threshold ${info.threshold} (${describeThresholdSource(g)})`,
           ...(info.negatives ? [`  negative references: ${info.negatives}`] : []),
           ...(info.adaptation
@@ -204,13 +204,13 @@ export function registerGallery(program: Command): void {
             : []),
           ...(info.calibration
             ? [
-                `  calibrated: threshold on similarity minus per-label offset (${info.calibration.folds} folds, reject rate ${info.calibration.rejectRate})${info.calibration.stale ? ' — STALE: classes or negatives changed since, re-calibrate' : ''}`,
+                `  calibrated: threshold on similarity minus per-label offset (${plural(info.calibration.folds, 'fold')}, reject rate ${info.calibration.rejectRate})${info.calibration.stale ? ' — STALE: classes or negatives changed since, re-calibrate' : ''}`,
               ]
             : []),
           ...(info.calibration?.rawThreshold != null ? [`  raw-space guard: threshold ${info.calibration.rawThreshold}`] : []),
           ...(info.calibration?.negatives
             ? [
-                `  negative guard: threshold ${info.calibration.negatives.threshold}, ${(100 * info.calibration.negatives.falseNameRate).toFixed(1)}% of ${info.calibration.negatives.heldOut} held-out negatives named`,
+                `  negative guard: threshold ${info.calibration.negatives.threshold}, ${(100 * info.calibration.negatives.falseNameRate).toFixed(1)}% of ${plural(info.calibration.negatives.heldOut, 'held-out negative')} named`,
               ]
             : []),
           `  index: ${info.index} (HNSW M=${g.hnsw.M} efConstruction=${g.hnsw.efConstruction} ef=${g.hnsw.ef})`,
@@ -240,7 +240,7 @@ function adaptGallery(g: ReferenceGallery): void {
     return;
   }
   process.stderr.write(
-    `skulens: adapted: ${a.inDim}-d → ${a.outDim}-d from ${a.references} references in ${(a.fitMs / 1000).toFixed(1)} s\n`,
+    `skulens: adapted: ${a.inDim}-d → ${a.outDim}-d from ${plural(a.references, 'reference')} in ${(a.fitMs / 1000).toFixed(1)} s\n`,
   );
   const refs = g
     .classInfo()
@@ -249,7 +249,7 @@ function adaptGallery(g: ReferenceGallery): void {
   const median = refs[refs.length >> 1]!;
   if (median < ADAPT_MEASURED_FROM) {
     note(
-      `adapted from ${median} references per class (median): docs/accuracy.md measures adapt() from ${ADAPT_MEASURED_FROM} up, fewer are untested; compare with a gallery built without --adapt (skulens eval)`,
+      `adapted from ${plural(median, 'reference')} per class (median): docs/accuracy.md measures adapt() from ${ADAPT_MEASURED_FROM} up, fewer are untested; compare with a gallery built without --adapt (skulens eval)`,
     );
   }
 }
@@ -269,13 +269,13 @@ function calibrateGallery(g: ReferenceGallery): void {
   }
   const c = g.calibrate();
   process.stderr.write(
-    `skulens: calibrated threshold ${c.threshold.toFixed(4)} from ${c.heldOut} held-out references (${c.folds} folds, ${(c.ms / 1000).toFixed(1)} s)\n`,
+    `skulens: calibrated threshold ${c.threshold.toFixed(4)} from ${plural(c.heldOut, 'held-out reference')} (${plural(c.folds, 'fold')}, ${(c.ms / 1000).toFixed(1)} s)\n`,
   );
   if (c.rawThreshold !== undefined) process.stderr.write(`skulens: raw-space guard threshold ${c.rawThreshold.toFixed(4)}\n`);
   if (c.negatives) {
     const n = c.negatives;
     process.stderr.write(
-      `skulens: negative guard threshold ${n.threshold.toFixed(4)}: ${(100 * n.falseNameRate).toFixed(1)}% of ${n.heldOut} held-out negatives still named, ${(100 * n.knownRejected).toFixed(1)}% of held-out references rejected by it\n`,
+      `skulens: negative guard threshold ${n.threshold.toFixed(4)}: ${(100 * n.falseNameRate).toFixed(1)}% of ${plural(n.heldOut, 'held-out negative')} still named, ${(100 * n.knownRejected).toFixed(1)}% of held-out references rejected by it\n`,
     );
   }
 }
@@ -305,25 +305,28 @@ async function embedAugmented(
   items: readonly Required<DatasetItem>[],
   views: number,
 ): Promise<(Float32Array | null)[]> {
-  const progress = createProgress(`embedding references (+${views} views each)`, items.length);
+  const progress = createProgress(`embedding references (+${plural(views, 'view')} each)`, items.length);
   const ok = new Array<Float32Array | null>(items.length).fill(null);
   const labels = [...new Set(items.map((i) => i.label))];
   let done = 0;
-  for (const label of labels) {
-    const idx = items.flatMap((it, i) => (it.label === label ? [i] : []));
-    const r = await g.addImages(
-      embedder,
-      label,
-      idx.map((i) => items[i]!.path),
-      { augment: views, onProgress: (p) => progress.update(done + p.done) },
-    );
-    const failed = new Set(r.failures.map((f) => f.index));
-    for (const f of r.failures) warnSkipped(f.input, f.error.message);
-    // Only success matters to the caller here (the vectors are in the gallery already).
-    idx.forEach((i, j) => (ok[i] = failed.has(j) ? null : new Float32Array(0)));
-    done += idx.length;
+  try {
+    for (const label of labels) {
+      const idx = items.flatMap((it, i) => (it.label === label ? [i] : []));
+      const r = await g.addImages(
+        embedder,
+        label,
+        idx.map((i) => items[i]!.path),
+        { augment: views, onProgress: (p) => progress.update(done + p.done) },
+      );
+      const failed = new Set(r.failures.map((f) => f.index));
+      for (const f of r.failures) warnSkipped(f.input, f.error.message);
+      // Only success matters to the caller here (the vectors are in the gallery already).
+      idx.forEach((i, j) => (ok[i] = failed.has(j) ? null : new Float32Array(0)));
+      done += idx.length;
+    }
+  } finally {
+    progress.done();
   }
-  progress.done();
   return ok;
 }
 

@@ -2,7 +2,8 @@
 import type { Command } from 'commander';
 import { DEFAULT_K, Recognizer, SkulensError, annotate, type RecognizeTimings } from '../index.js';
 import { expandImageArgs } from '../node/dataset.js';
-import { action, annotationPaths, forEachImage, out, round, roundBox } from './common.js';
+import { plural } from '../core/plural.js';
+import { action, annotationPaths, forEachImage, noneUsable, out, round, roundBox } from './common.js';
 import {
   THRESHOLD_HELP,
   addDetectorOptions,
@@ -114,7 +115,7 @@ export function registerRecognize(program: Command): void {
                 const pct = (v: number) => `${(v * 100).toFixed(1)}%`;
                 const share = r.shelf.map((s) => `${s.label ?? 'unknown'} ${pct(s.facingShare)} / ${pct(s.areaShare)}`);
                 await out(
-                  `${path}\t${r.width}x${r.height}\t${r.items.length} items\t${counts.join(', ') || '-'}\n` +
+                  `${path}\t${r.width}x${r.height}\t${plural(r.items.length, 'item')}\t${counts.join(', ') || '-'}\n` +
                     (share.length ? `  share of shelf (facings / box area): ${share.join(', ')}\n` : '') +
                     `  timings ms: ${STAGES.map((s) => `${s} ${t[s]}`).join(', ')}\n`,
                 );
@@ -130,7 +131,7 @@ export function registerRecognize(program: Command): void {
         } finally {
           await recognizer.dispose();
         }
-        if (timings.length === 0) throw new SkulensError('E_IMAGE_DECODE', `None of the ${paths.length} images could be read.`);
+        if (timings.length === 0) throw noneUsable(paths.length);
         if (opts.json) await out(JSON.stringify(results, null, 1) + '\n');
         else {
           const median = (s: (typeof STAGES)[number]) => {
@@ -138,7 +139,7 @@ export function registerRecognize(program: Command): void {
             return round(v[v.length >> 1]!);
           };
           await out(
-            `${timings.length} images, ${boxes} boxes; median ms per image: ${STAGES.map((s) => `${s} ${median(s)}`).join(', ')}\n`,
+            `${plural(timings.length, 'image')}, ${plural(boxes, 'box', 'boxes')}; median ms per image: ${STAGES.map((s) => `${s} ${median(s)}`).join(', ')}\n`,
           );
         }
       }),

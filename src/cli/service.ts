@@ -5,6 +5,7 @@
 import { resolve } from 'node:path';
 import { InvalidArgumentError, type Command } from 'commander';
 import { SkulensError } from '../core/errors.js';
+import { DEFAULT_MAX_PIXELS } from '../core/image.js';
 import { is } from '../core/is.js';
 import { DEFAULT_DETECTOR, isBuiltinModelId } from '../core/builtin-models.js';
 import { AuditStore } from '../service/db.js';
@@ -13,7 +14,7 @@ import { ClusterClient, DEFAULT_MAX_DEPTH, DEFAULT_QUEUE } from '../service/queu
 import { DEFAULT_MAX_BYTES, createService } from '../service/server.js';
 import { startWorker } from '../service/worker.js';
 import { action } from './common.js';
-import { addDetectorOptions, parsePositiveInt, readLabels, type DetectorFlags } from './options.js';
+import { addDetectorOptions, parseMaxPixels, parsePositiveInt, readLabels, type DetectorFlags } from './options.js';
 
 /** Paths become absolute (workers may start elsewhere); URLs and built-in ids stay as given. */
 function location(source: string): string {
@@ -120,6 +121,8 @@ export function registerService(program: Command): void {
           maxBytes: opts.maxBytes,
           ...(opts.maxQueue ? { maxQueue: opts.maxQueue } : {}),
           waitTimeout: opts.waitTimeout,
+          // --max-pixels comes with the detector flags; it was accepted and ignored here before.
+          ...(opts.maxPixels !== undefined ? { maxPixels: opts.maxPixels } : {}),
         });
         const address = await service.app.listen({ host: opts.host, port: opts.port });
         process.stderr.write(
@@ -137,14 +140,20 @@ export function registerService(program: Command): void {
     .option('--queue <name>', 'queue name', DEFAULT_QUEUE)
     .option('--concurrency <n>', 'photos processed at once', parsePositiveInt('--concurrency'), 1)
     .option('--lock-ms <ms>', "a dead worker's photo goes back to the queue after about this long", parsePositiveInt('--lock-ms'), 30_000)
+    .option(
+      '--max-pixels <n>',
+      `refuse photos with more pixels than this, before decoding; default: the limit "skulens serve --max-pixels" published, else ${DEFAULT_MAX_PIXELS.toLocaleString('en-US')}`,
+      parseMaxPixels,
+    )
     .action(
-      action(async (opts: { redis: string; database?: string; queue: string; concurrency: number; lockMs: number }) => {
+      action(async (opts: { redis: string; database?: string; queue: string; concurrency: number; lockMs: number; maxPixels?: number }) => {
         const worker = await startWorker({
           redis: opts.redis,
           ...(opts.database ? { database: opts.database } : {}),
           queue: opts.queue,
           concurrency: opts.concurrency,
           lockDuration: opts.lockMs,
+          ...(opts.maxPixels !== undefined ? { maxPixels: opts.maxPixels } : {}),
           log: (line) => process.stderr.write(line + '\n'),
         });
         process.stderr.write(

@@ -15,6 +15,7 @@ import { definedOnly } from './options.js';
 import { getPlatform } from './platform.js';
 import { imageSize, resolveSpec, writeImageToTensor, type PreprocessSpec } from './preprocess.js';
 import { normalizeInPlace } from './vector.js';
+import { plural } from './plural.js';
 
 /** The ONNX metadata key under which a model may declare its own preprocessing (JSON). */
 export const PREPROCESS_METADATA_KEY = 'skulens.preprocess';
@@ -85,10 +86,14 @@ export class EmbedError extends SkulensError {
   constructor(result: EmbedSettledResult) {
     const first = result.failures[0]!;
     const more = result.failures.length > 1 ? ` (and ${result.failures.length - 1} more)` : '';
-    super(first.error.code, `${result.failures.length} of ${result.vectors.length} inputs failed: ${first.error.message}${more}`, {
-      input: first.input,
-      cause: first.error,
-    });
+    super(
+      first.error.code,
+      `${result.failures.length} of ${plural(result.vectors.length, 'input')} failed: ${first.error.message}${more}`,
+      {
+        input: first.input,
+        cause: first.error,
+      },
+    );
     this.name = 'EmbedError';
     this.failures = result.failures;
     this.vectors = result.vectors;

@@ -5,7 +5,7 @@
  */
 import type { InferenceSession } from 'onnxruntime-common';
 import { modelLocation } from './builtin-models.js';
-import { SkulensError, messageOf } from './errors.js';
+import { SkulensError, isSkulensError, messageOf } from './errors.js';
 import { check, is } from './is.js';
 import { fastInt8IsExact } from './int8-probe.js';
 import { getPlatform, type SessionLike, type WorkerPoolSession } from './platform.js';
@@ -82,8 +82,9 @@ export async function loadModel(
   if (typeof model === 'string') {
     const location = modelLocation(model); // a missing built-in model says so itself
     try {
-      bytes = await platform.readBinary(location);
+      bytes = await platform.readBinary(location, 'model');
     } catch (err) {
+      if (isSkulensError(err, 'E_INPUT')) throw err; // e.g. a URL in Node: already says what to do
       throw new SkulensError('E_MODEL_LOAD', `Cannot read model "${model}": ${messageOf(err)}`, { cause: err, input: model });
     }
   } else {

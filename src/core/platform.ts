@@ -45,8 +45,8 @@ export interface Platform {
   ort: OrtModule;
   /** Decode any accepted image input into 8-bit RGB/RGBA pixels, refusing more than `options.maxPixels`. */
   loadImage(input: ImageInput, options?: ImageLoadOptions): Promise<RawImage>;
-  /** Read a model (or other binary file) given by path or URL. */
-  readBinary(source: string): Promise<Uint8Array>;
+  /** Read a model or gallery file (`what`, for the platform's errors) given by path or URL. */
+  readBinary(source: string, what?: 'model' | 'gallery'): Promise<Uint8Array>;
   /** Path or URL of a model file shipped in the package's models/ folder. */
   builtinModelLocation(file: string): string;
   /** Hex SHA-256 of bytes (model fingerprints must match across platforms). */

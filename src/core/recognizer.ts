@@ -9,6 +9,7 @@ import type { Embedder } from './embedder.js';
 import { SkulensError } from './errors.js';
 import type { ReferenceGallery } from './gallery/gallery.js';
 import { decodeImage, type ImageInput, type Rect } from './image.js';
+import { plural } from './plural.js';
 
 export interface RecognizerOptions {
   detector: Detector;
@@ -112,9 +113,13 @@ export class Recognizer {
     const { vectors, failures } = await this.embedder.embedSettled(detections.map((d) => ({ image: raw, crop: d.box })));
     if (failures.length) {
       const f = failures[0]!;
-      throw new SkulensError(f.error.code, `Embedding ${failures.length} of ${detections.length} crops failed: ${f.error.message}`, {
-        cause: f.error,
-      });
+      throw new SkulensError(
+        f.error.code,
+        `Embedding ${failures.length} of ${plural(detections.length, 'crop')} failed: ${f.error.message}`,
+        {
+          cause: f.error,
+        },
+      );
     }
     const t3 = performance.now();
     const results = detections.length ? this.gallery.classifyBatch(vectors as Float32Array[], this.classify) : [];

@@ -12,6 +12,7 @@ import { SkulensError, messageOf } from '../core/errors.js';
 import type { Rect } from '../core/image.js';
 import { writeFileAtomic } from './atomic-write.js';
 import { loadImage, type NodeImageInput } from './image-loader.js';
+import { plural } from '../core/plural.js';
 
 /** Anything with a box: detections, recognised items. */
 export interface AnnotateItem {
@@ -152,7 +153,7 @@ function drawOverlay(
     const unknown = items.filter((i) => i.unknown).length;
     const entries = order.map(([name, n]) => ({ text: `${name} ×${n}`, colour: colours.get(name)!, unknown: false }));
     if (unknown) entries.push({ text: `unknown (not in the gallery) ×${unknown}`, colour: UNKNOWN_COLOUR, unknown: true });
-    const title = `${items.length} boxes`;
+    const title = plural(items.length, 'box', 'boxes');
     // One column; the font shrinks (to 10 px) so that every entry fits the photo's height.
     const lf = Math.max(10, Math.min(Math.round(side / 70), Math.floor(height / ((entries.length + 2) * 1.5))));
     const rowH = Math.round(lf * 1.5);

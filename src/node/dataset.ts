@@ -8,6 +8,7 @@ import type { Dirent, Stats } from 'node:fs';
 import { basename, dirname, extname, join, resolve } from 'node:path';
 import { SkulensError, messageOf } from '../core/errors.js';
 import { printable } from '../core/gallery/label.js';
+import { isHttpUrl, urlNotFetched } from './no-fetch.js';
 import { readRegularFile } from './read-file.js';
 
 /** Largest CSV manifest read (a million rows of long paths is ~200 MB). */
@@ -70,6 +71,7 @@ export async function expandImageArgs(args: readonly string[]): Promise<DatasetI
 }
 
 async function statOrThrow(path: string) {
+  if (isHttpUrl(path)) throw urlNotFetched(path, 'file');
   try {
     return await stat(path);
   } catch (err) {
@@ -170,6 +172,13 @@ export async function readManifest(file: string): Promise<Required<DatasetItem>[
     const label = row[labelCol]?.trim();
     if (!path || label === undefined || label === '') {
       throw new SkulensError('E_INPUT', `Manifest "${basename(file)}" line ${i + 2}: needs both a path and a label.`, { input: file });
+    }
+    if (isHttpUrl(path)) {
+      throw new SkulensError(
+        'E_INPUT',
+        `Manifest "${basename(file)}" line ${i + 2}: "${printable(path)}" is a URL, and skulens reads files here, not URLs: download the images and list their paths.`,
+        { input: file },
+      );
     }
     items.push({ path: resolve(base, path), label });
   });

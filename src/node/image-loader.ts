@@ -17,6 +17,8 @@ import {
   type NdArrayImage,
   type RawImage,
 } from '../core/image.js';
+import { explainDecodeFailure } from './decode-errors.js';
+import { isHttpUrl, urlNotFetched } from './no-fetch.js';
 import { readRegularFile } from './read-file.js';
 
 export interface LoadImageOptions extends ImageLoadOptions {
@@ -48,6 +50,9 @@ export async function loadImage(input: NodeImageInput, options: LoadImageOptions
   const maxPixels = checkMaxPixels(options.maxPixels);
   let source: Buffer;
   if (typeof input === 'string' || input instanceof URL) {
+    if (isHttpUrl(input)) throw urlNotFetched(input, 'image');
+    if (input instanceof URL && input.protocol !== 'file:')
+      throw new SkulensError('E_INPUT', `Cannot read image "${input.href}": a URL given in Node must be a file: URL.`, { input: name });
     // file: URLs only. Read here rather than by libvips: a FIFO or /dev/zero is refused, the size bounded.
     const bytes = await readRegularFile(typeof input === 'string' ? input : fileURLToPath(input), MAX_IMAGE_FILE_BYTES, 'image', {
       code: 'E_IMAGE_DECODE',
@@ -86,7 +91,7 @@ export async function loadImage(input: NodeImageInput, options: LoadImageOptions
     return { data: new Uint8Array(data.buffer, data.byteOffset, data.byteLength), width: info.width, height: info.height, channels: 3 };
   } catch (err) {
     if (err instanceof SkulensError) throw err;
-    throw new SkulensError('E_IMAGE_DECODE', `Cannot decode image ${name}: ${explainSharpError(messageOf(err), maxPixels)}`, {
+    throw new SkulensError('E_IMAGE_DECODE', `Cannot decode image ${name}: ${explainDecodeFailure(source, messageOf(err), maxPixels)}`, {
       cause: err,
       input: name,
     });
@@ -133,12 +138,4 @@ export function sharpToRgb(source: string | Buffer | Buffer[], options: SharpOpt
     .toColourspace('srgb') // grayscale, CMYK, 16-bit → 8-bit sRGB
     .removeAlpha()
     .raw();
-}
-
-/** Turn libvips' wording into something a user can act on. */
-function explainSharpError(message: string, maxPixels: number): string {
-  if (/Input file is missing/i.test(message)) return 'file not found.';
-  if (/exceeds pixel limit/i.test(message)) return pixelLimitMessage(maxPixels);
-  if (/unsupported image format/i.test(message)) return 'not a supported image format (JPEG, PNG, WebP, GIF, TIFF, AVIF).';
-  return message.replace(/\s+/g, ' ').trim();
 }

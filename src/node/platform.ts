@@ -10,13 +10,17 @@ import { createHnswIndex, hnswAvailable } from './hnsw-index.js';
 import { writeFileAtomic } from './atomic-write.js';
 import { builtinModelLocation } from './builtin-models.js';
 import { MAX_BINARY_BYTES, readRegularFile } from './read-file.js';
+import { isHttpUrl, urlNotFetched } from './no-fetch.js';
 
 export const nodePlatform: Platform = {
   name: 'node',
   ort,
   loadImage: (input, options) => loadImage(input as NodeImageInput, options),
-  // Models and gallery files: regular files only, at most 2 GiB (a path may come from a gallery file).
-  readBinary: (source) => readRegularFile(source, MAX_BINARY_BYTES, 'file'),
+  // Models and gallery files: regular files only, at most 2 GiB (a path may come from a gallery file); no http(s).
+  readBinary: async (source, what) => {
+    if (isHttpUrl(source)) throw urlNotFetched(source, what ?? 'model');
+    return readRegularFile(source, MAX_BINARY_BYTES, 'file');
+  },
   builtinModelLocation,
   async sha256Hex(bytes) {
     return createHash('sha256').update(bytes).digest('hex');

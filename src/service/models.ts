@@ -44,6 +44,11 @@ export interface ServiceModels {
   detectorOptions?: DetectorSettings;
   /** Embedder to use instead of the one the gallery records (path, URL or built-in id; fingerprint checked). */
   embedder?: string;
+  /**
+   * Photos with more pixels are refused (E_IMAGE_DECODE, 422) before they are decoded
+   * (default DEFAULT_MAX_PIXELS). Published with the models, so workers apply it too.
+   */
+  maxPixels?: number;
 }
 
 /** ServiceModels plus the SHA-256 of the gallery and detector bytes: what `publish` stores in Redis. */
@@ -199,14 +204,17 @@ export class Pipeline {
         { input: models.gallery },
       );
     const embedderSource = isBuiltinModelId(embedderModel) ? embedderModel : await readSource(embedderModel, 'embedder');
+    const maxPixels = models.maxPixels !== undefined ? { maxPixels: models.maxPixels } : {};
     const embedder = await Embedder.create({
       ...(info.spec as Partial<EmbedderOptions>),
       model: embedderSource,
       ...(info.output ? { output: info.output } : {}),
+      ...maxPixels,
     });
     let detector: Detector | undefined;
     try {
-      detector = await Detector.create({ ...models.detectorOptions, model: detectorBytes });
+      // The Recognizer decodes each photo under the detector's limit; /v1/classify under the embedder's.
+      detector = await Detector.create({ ...models.detectorOptions, model: detectorBytes, ...maxPixels });
       // Checks the embedder's fingerprint against the gallery's (E_FINGERPRINT) before any photo.
       return new Pipeline(new Recognizer({ detector, embedder, gallery }), gallerySha, detectorSha);
     } catch (err) {

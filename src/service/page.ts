@@ -58,7 +58,7 @@ async function send(photo) {
     if (res.status === 202) throw new Error('Still queued as job ' + body.id + ': see ' + body.location);
     window.lastResult = body; // for scripts and tests driving the page
     await show(photo, body);
-    say(body.items.length + ' products, ' + body.unknown + ' unknown, in ' + Math.round(body.timings.total) + ' ms (gallery ' + body.gallery + ')');
+    say(body.items.length + (body.items.length === 1 ? ' product, ' : ' products, ') + body.unknown + ' unknown, in ' + Math.round(body.timings.total) + ' ms (gallery ' + body.gallery + ')');
   } catch (err) {
     say(err.message, true);
   }

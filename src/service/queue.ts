@@ -9,6 +9,7 @@ import { Job, Queue, QueueEvents } from 'bullmq';
 import { Redis } from 'ioredis';
 import { SkulensError, messageOf, type SkulensErrorCode } from '../core/errors.js';
 import { ReferenceGallery } from '../core/gallery/gallery.js';
+import { plural } from '../core/plural.js';
 import { readSource, sha256, type ClassifyRequestOptions, type PublishedModels, type ServiceModels, type ServiceResult } from './models.js';
 
 export const DEFAULT_QUEUE = 'skulens';
@@ -219,7 +220,7 @@ export class ClusterClient {
 export class QueueFullError extends SkulensError {
   readonly depth: number;
   constructor(depth: number, maxDepth: number) {
-    super('E_BUSY', `The queue is full (${depth} photos waiting, limit ${maxDepth}): retry later, or add workers.`);
+    super('E_BUSY', `The queue is full (${plural(depth, 'photo')} waiting, limit ${maxDepth}): retry later, or add workers.`);
     this.depth = depth;
   }
 }

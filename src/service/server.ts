@@ -12,6 +12,7 @@ import { is } from '../core/is.js';
 import { AuditStore } from './db.js';
 import { LocalRunner } from './local.js';
 import { INPUT_ERROR_CODES, Pipeline, type ClassifyRequestOptions, type ServiceModels, type ServiceResult } from './models.js';
+import { checkMaxPixels } from '../core/image.js';
 import { PAGE_HTML } from './page.js';
 import { ClusterClient, DEFAULT_MAX_DEPTH, JobFailure, QueueFullError, type JobKind, type JobMeta, type JobStatus } from './queue.js';
 
@@ -64,6 +65,8 @@ class HttpError extends Error {
 /** Build the service (models opened, Redis/PostgreSQL connected); `app.listen()` is the caller's. */
 export async function createService(options: ServeOptions): Promise<RecognitionService> {
   const maxBytes = options.maxBytes ?? DEFAULT_MAX_BYTES;
+  // With Redis the limit is only used by the workers: a bad one fails here, not in each of them.
+  if (options.maxPixels !== undefined) checkMaxPixels(options.maxPixels);
   const waitTimeout = options.waitTimeout ?? 120_000;
   const store = options.database ? new AuditStore(options.database) : undefined;
   let client: ClusterClient | undefined;

@@ -14,6 +14,7 @@
 import { UnrecoverableError, Worker, type Job } from 'bullmq';
 import { Redis } from 'ioredis';
 import { SkulensError, messageOf } from '../core/errors.js';
+import { checkMaxPixels } from '../core/image.js';
 import { AuditStore } from './db.js';
 import { INPUT_ERROR_CODES, Pipeline, type PublishedModels, type ServiceResult } from './models.js';
 import { DEFAULT_QUEUE, formatFailure, readPublished, type JobData } from './queue.js';
@@ -34,6 +35,8 @@ export interface WorkerOptions {
   lockDuration?: number;
   /** How often this worker looks for jobs whose worker died, in ms (default 30000). */
   stalledInterval?: number;
+  /** Pixel limit of the photos this worker decodes, instead of the one the service published (`maxPixels`). */
+  maxPixels?: number;
   /** Called with one line per notable event (job done or failed, models switched). */
   log?: (line: string) => void;
 }
@@ -55,6 +58,7 @@ interface Loaded {
 /** Start a worker in this process. Resolves once it is connected and taking jobs. */
 export async function startWorker(options: WorkerOptions): Promise<ClusterWorker> {
   if (!options?.redis) throw new SkulensError('E_INPUT', 'startWorker needs { redis: "redis://host:port" }.');
+  if (options.maxPixels !== undefined) checkMaxPixels(options.maxPixels);
   const queue = options.queue ?? DEFAULT_QUEUE;
   const log = options.log ?? (() => {});
   const store = options.database ? new AuditStore(options.database) : undefined;
@@ -75,7 +79,7 @@ export async function startWorker(options: WorkerOptions): Promise<ClusterWorker
     const published = await readPublished(redis, queue);
     if (!published)
       throw new Error('no models published for this queue yet (start "skulens serve --redis" or run "skulens gallery publish")');
-    const key = `${published.gallerySha256}/${published.detectorSha256}/${published.embedder ?? ''}/${JSON.stringify(published.detectorOptions ?? {})}`;
+    const key = `${published.gallerySha256}/${published.detectorSha256}/${published.embedder ?? ''}/${JSON.stringify(published.detectorOptions ?? {})}/${published.maxPixels ?? ''}`;
     if (current?.key !== key) {
       loading ??= open(published, key).finally(() => (loading = undefined));
       const next = await loading;
@@ -96,7 +100,7 @@ export async function startWorker(options: WorkerOptions): Promise<ClusterWorker
   };
   const open = async (published: PublishedModels, key: string): Promise<Loaded> => ({
     key,
-    pipeline: await Pipeline.open(published, published),
+    pipeline: await Pipeline.open(options.maxPixels !== undefined ? { ...published, maxPixels: options.maxPixels } : published, published),
     running: 0,
     retired: false,
   });

@@ -3,6 +3,8 @@
  * the built-in embedder and `--adapt --calibrate`, given by URL alone — no model file, no
  * detector. The page re-opens the gallery's recorded embedder, answers with the gallery's
  * own (calibrated) threshold, as Node does, and takes a typed threshold, negative ones too.
+ * Its tags show the score compared with that threshold (unknownScore), as the CLI's
+ * --annotate does, not the raw similarity, and no number on an unknown answer.
  */
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
@@ -55,7 +57,9 @@ describe.skipIf(!run)('example page, default path: gallery URL only', () => {
   });
 
   /** Put one photo through the page; its answer. */
-  async function answer(path: string): Promise<{ label: string; similarity: number; unknown: boolean }> {
+  async function answer(
+    path: string,
+  ): Promise<{ label: string; similarity: number; unknownScore: number; unknown: boolean; tag: string | null }> {
     const name = path.split('/').at(-1)!;
     await page.evaluate(() => ((window as any).example.last = null));
     await page.setInputFiles('#photo', []); // picking the same file again fires no "change"
@@ -91,6 +95,7 @@ describe.skipIf(!run)('example page, default path: gallery URL only', () => {
       const vectors = await embedder.embed(queries.map((q) => join(grocery, q.path)));
       const lines: string[] = [];
       let maxDiff = 0;
+      let tagsUnlikeSimilarity = 0;
       for (const [i, q] of queries.entries()) {
         const node = gallery.classify(vectors[i]!);
         const got = await answer(q.path);
@@ -102,8 +107,16 @@ describe.skipIf(!run)('example page, default path: gallery URL only', () => {
         // Chromium's JPEG decoder and the wasm int8 kernels are not bit-for-bit sharp and native: scores agree to ~1e-3.
         expect(Math.abs(got.similarity - node.score)).toBeLessThan(0.01);
         maxDiff = Math.max(maxDiff, Math.abs(got.similarity - node.score));
+        // The tag: the score compared with the threshold, as --annotate draws it; "unknown" alone otherwise.
+        expect(Math.abs(got.unknownScore - node.unknownScore)).toBeLessThan(0.01);
+        expect(got.tag).toBe(node.unknown ? 'unknown' : `${got.label} ${got.unknownScore.toFixed(2)}`);
+        if (!got.unknown && got.unknownScore.toFixed(2) !== got.similarity.toFixed(2)) tagsUnlikeSimilarity++;
       }
-      report.push(`  ${lines.join('; ')}; largest |score difference| page vs Node ${maxDiff.toExponential(2)}`);
+      // A calibrated gallery's scores are not its similarities: the tag check above tells the two apart.
+      expect(tagsUnlikeSimilarity).toBeGreaterThan(0);
+      report.push(
+        `  ${lines.join('; ')}; largest |score difference| page vs Node ${maxDiff.toExponential(2)}; ${tagsUnlikeSimilarity} tags whose score is not the similarity`,
+      );
 
       // A threshold typed in the field wins over the gallery's, whatever its sign: above every score, all unknown;
       // far below (negative), none.
@@ -114,6 +127,7 @@ describe.skipIf(!run)('example page, default path: gallery URL only', () => {
         const got = await answer(q.path);
         expect(got.unknown, `threshold ${t}`).toBe(gallery.classify(vectors[0]!, { threshold: t }).unknown);
         expect(got.unknown).toBe(t > 0);
+        if (got.unknown) expect(got.tag).toBe('unknown');
       }
     } finally {
       await embedder.dispose();

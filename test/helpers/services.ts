@@ -9,7 +9,7 @@ import { mkdtempSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { REPO_ROOT } from './shared.js';
+import { type CliProcess, spawnSkulens } from './cli.js';
 
 export const REDIS_URL = process.env.SKULENS_TEST_REDIS;
 export const DATABASE_URL = process.env.SKULENS_TEST_DATABASE;
@@ -76,51 +76,12 @@ export class OwnRedis {
   }
 }
 
-export interface WorkerProcess {
-  proc: ChildProcess;
-  /** Everything the worker wrote on stderr so far. */
-  log(): string;
-  /** Resolves when a stderr line matches. */
-  waitFor(re: RegExp, timeoutMs?: number): Promise<string>;
-  /** Resolves with the exit code. */
-  exited: Promise<number | null>;
-}
+/** A `skulens worker` child process (test/helpers/cli.ts). */
+export type WorkerProcess = CliProcess;
 
 /** `skulens worker ...args` from the sources, resolved once it says it is ready. */
-export async function spawnWorker(args: string[]): Promise<WorkerProcess> {
-  const proc = spawn(process.execPath, ['--import', 'tsx', join(REPO_ROOT, 'src', 'cli.ts'), 'worker', ...args], {
-    cwd: REPO_ROOT,
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let text = '';
-  const waiters: { re: RegExp; resolve: (l: string) => void }[] = [];
-  proc.stderr!.on('data', (d: Buffer) => {
-    text += d.toString();
-    for (const w of [...waiters]) {
-      const m = text.split('\n').find((l) => w.re.test(l));
-      if (m) {
-        waiters.splice(waiters.indexOf(w), 1);
-        w.resolve(m);
-      }
-    }
-  });
-  const exited = new Promise<number | null>((r) => proc.once('exit', (code) => r(code)));
-  const w: WorkerProcess = {
-    proc,
-    log: () => text,
-    exited,
-    waitFor(re, timeoutMs = 60_000) {
-      const found = text.split('\n').find((l) => re.test(l));
-      if (found) return Promise.resolve(found);
-      return new Promise((resolve, reject) => {
-        const t = setTimeout(() => reject(new Error(`worker: no line matching ${re} within ${timeoutMs} ms. stderr:\n${text}`)), timeoutMs);
-        waiters.push({ re, resolve: (l) => (clearTimeout(t), resolve(l)) });
-        void exited.then((code) => reject(new Error(`worker exited (${code}) before ${re}. stderr:\n${text}`)));
-      });
-    },
-  };
-  await w.waitFor(/worker ready/, 240_000); // model loading on a loaded 2-core machine
-  return w;
+export function spawnWorker(args: string[]): Promise<WorkerProcess> {
+  return spawnSkulens(['worker', ...args], /worker ready/);
 }
 
 function waitForLine(proc: ChildProcess, re: RegExp, timeoutMs: number): Promise<void> {

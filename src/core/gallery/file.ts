@@ -15,7 +15,7 @@ export async function writeGalleryFile(path: string, bytes: Uint8Array): Promise
 export async function readGalleryFile<T>(path: string, open: (bytes: Uint8Array) => T): Promise<T> {
   let bytes: Uint8Array;
   try {
-    bytes = await getPlatform().readBinary(path);
+    bytes = await getPlatform().readBinary(path, 'gallery');
   } catch (err) {
     if (err instanceof SkulensError) throw err;
     const code = (err as { code?: string }).code;
