@@ -2,7 +2,7 @@
  * `skulens serve` in-process (no Redis): the HTTP contract on real models and photos —
  * results equal the Recognizer's, coded errors (422, 400), 401 without the token, 413 for
  * oversized bodies, 429 + Retry-After when the queue is full, jobs, metrics, graceful close;
- * `skulens serve --max-pixels` through the CLI.
+ * `skulens serve --max-pixels` and `--tiles` through the CLI.
  */
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -180,5 +180,28 @@ describe.skipIf(!HAVE_SHARED)('skulens serve --max-pixels (the CLI, in-process)'
       await serve.exited;
     }
     await expect(createService({ gallery: galleryFile, detector: DETECTOR, maxPixels: 0 })).rejects.toMatchObject({ code: 'E_INPUT' });
+  }, 300_000);
+
+  it('serve --tiles reaches the detector (it was accepted and ignored)', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'skulens-serve-tiles-'));
+    const galleryFile = join(dir, 'fruit.skg');
+    await saveGallery(galleryFile, FRUIT);
+    const tilesOf = async (extra: string[]) => {
+      const serve = await spawnSkulens(
+        ['serve', '--gallery', galleryFile, '--detector', DETECTOR, '--class-agnostic', '--port', '0', ...extra],
+        /serving on http:/,
+      );
+      try {
+        const base = /serving on (http:\S+)/.exec(serve.log())![1]!;
+        const res = await fetch(base + '/v1/recognize', { method: 'POST', body: readFileSync(photos.banana) });
+        expect(res.status).toBe(200);
+        return ((await res.json()) as { tiles: number }).tiles;
+      } finally {
+        serve.proc.kill('SIGTERM');
+        await serve.exited;
+      }
+    };
+    expect(await tilesOf([])).toBe(0);
+    expect(await tilesOf(['--tiles', '2'])).toBeGreaterThan(0);
   }, 300_000);
 });

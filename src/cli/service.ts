@@ -31,6 +31,7 @@ async function detectorSettings(opts: DetectorFlags): Promise<DetectorSettings> 
   };
   if (opts.classes) s.classes = opts.classes;
   if (opts.inputSize !== undefined) s.inputSize = opts.inputSize;
+  if (opts.tiles !== undefined) s.tiles = opts.tiles;
   if (opts.labels) s.labels = await readLabels(opts.labels);
   return s;
 }

@@ -33,7 +33,7 @@ export const INPUT_ERROR_CODES: ReadonlySet<string> = new Set([
 /** Detector settings that travel to workers (everything but the model, which is `source`). */
 export type DetectorSettings = Pick<
   DetectorOptions,
-  'format' | 'inputSize' | 'confidence' | 'iou' | 'maxDetections' | 'classAgnostic' | 'classes' | 'labels'
+  'format' | 'inputSize' | 'confidence' | 'iou' | 'maxDetections' | 'classAgnostic' | 'classes' | 'labels' | 'tiles'
 >;
 
 export interface ServiceModels {
@@ -124,6 +124,8 @@ export interface RecognizeResult {
   unknown: number;
   /** Per label, and `"unknown"` for the items the gallery could not name. */
   shareOfShelf: Record<string, ShelfShare>;
+  /** Tiles cut besides the whole-photo pass (0: none; `--tiles`). */
+  tiles: number;
   timings: Record<string, number>;
   gallery: string;
   detector: string;
@@ -251,6 +253,7 @@ export class Pipeline {
       counts: r.counts,
       unknown: r.unknown,
       shareOfShelf: shareOfShelf(r),
+      tiles: r.tiles,
       timings: Object.fromEntries(Object.entries(r.timings).map(([k, v]) => [k, r2(v)])),
       gallery: this.galleryFingerprint,
       detector: this.detectorFingerprint,

@@ -239,7 +239,18 @@ export class JobFailure extends Error {
 export async function publishModels(redis: Redis, queue: string, models: ServiceModels): Promise<PublishedModels> {
   const [g, d] = await Promise.all([readSource(models.gallery, 'gallery'), readSource(models.detector, 'detector')]);
   ReferenceGallery.fromBytes(g); // a corrupt file stops here (E_GALLERY_FORMAT), not in every worker
-  const published: PublishedModels = { ...models, gallerySha256: sha256(g), detectorSha256: sha256(d) };
+  // Only the model fields: `models` may be the whole serve options, whose token and database
+  // URL must never reach Redis, where every worker and anyone with Redis access can read them.
+  const { gallery, detector, detectorOptions, embedder, maxPixels } = models;
+  const published: PublishedModels = {
+    gallery,
+    detector,
+    ...(detectorOptions !== undefined ? { detectorOptions } : {}),
+    ...(embedder !== undefined ? { embedder } : {}),
+    ...(maxPixels !== undefined ? { maxPixels } : {}),
+    gallerySha256: sha256(g),
+    detectorSha256: sha256(d),
+  };
   await redis.set(modelsKey(queue), JSON.stringify(published));
   return published;
 }
