@@ -92,5 +92,8 @@ describe.skipIf(!HAVE_SHARED)('overlapping calls on one instance', () => {
     }
     const after = await own.embed(jobs[1]!).catch((e: unknown) => e);
     expect(isSkulensError(after), String(after)).toBe(true);
+    // …and says why, rather than "inference worker exited".
+    expect(after).toMatchObject({ code: 'E_INPUT', message: expect.stringMatching(/Embedder was disposed.*Embedder\.create/) });
+    await own.dispose(); // a second dispose() is harmless
   });
 });

@@ -112,6 +112,12 @@ describe('Detector edge cases (constant graphs)', () => {
     const detector = await Detector.create({ model: constantDetector({ output: quiet, outputShape: [1, 25200, 6] }) });
     expect(await detector.detect(blank(300, 200))).toEqual([]);
     await detector.dispose();
+    // After dispose() a call says so with a code, and a second dispose() is harmless.
+    await expect(detector.detect(blank(300, 200))).rejects.toMatchObject({
+      code: 'E_INPUT',
+      message: expect.stringMatching(/Detector was disposed/),
+    });
+    await detector.dispose();
   });
 
   it('an unreadable output layout fails with E_MODEL_SHAPE naming the shapes', async () => {

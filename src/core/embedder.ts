@@ -262,6 +262,7 @@ export class Embedder {
   /** Embed inputs in order, never throwing for a bad image: failures are listed instead. */
   async embedSettled(inputs: readonly EmbedInput[], options: EmbedOptions = {}): Promise<EmbedSettledResult> {
     if (!Array.isArray(inputs)) throw new SkulensError('E_INPUT', 'embed() takes an array of images.');
+    this.model.ensureOpen();
     const total = inputs.length;
     const vectors: (Float32Array | null)[] = new Array(total).fill(null);
     const failures: EmbedFailure[] = [];

@@ -22,6 +22,8 @@ export interface OpenImageModelOptions extends LoadModelOptions {
 export type ModelRole = 'embedder' | 'detector';
 
 export class ImageModel {
+  private released = false;
+
   private constructor(
     readonly role: ModelRole,
     readonly session: SessionLike,
@@ -75,6 +77,7 @@ export class ImageModel {
 
   /** Run one input tensor and return one output; a failing run is E_INFERENCE. */
   async run(input: OrtCommon.Tensor, output: string): Promise<OrtCommon.Tensor> {
+    this.ensureOpen();
     let result: Record<string, OrtCommon.Tensor>;
     try {
       result = await this.session.run({ [this.input.name]: input }, [output]);
@@ -89,7 +92,16 @@ export class ImageModel {
     return this.run(this.inputTensor(spec, new Float32Array(imageSize(spec) * batch), batch), output);
   }
 
+  /** E_INPUT once release() ran: a disposed Embedder/Detector says so, not "worker exited". */
+  ensureOpen(): void {
+    const owner = this.role === 'detector' ? 'Detector' : 'Embedder';
+    if (this.released)
+      throw new SkulensError('E_INPUT', `This ${owner} was disposed (dispose() was called): create a new one with ${owner}.create().`);
+  }
+
   async release(): Promise<void> {
+    if (this.released) return;
+    this.released = true;
     await this.session.release();
   }
 }

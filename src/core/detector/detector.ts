@@ -289,6 +289,7 @@ export class Detector {
 
   /** `detect`, plus the image size, the tiles used and per-stage timings. */
   async detectDetailed(image: ImageInput): Promise<DetectResult> {
+    this.model.ensureOpen();
     const t0 = performance.now();
     const raw = await decodeImage(image, { maxPixels: this.maxPixels });
     this.checkImageSize(raw, image);
