@@ -345,13 +345,13 @@ ${open}
 ### Why adapted galleries name shelf products
 
 Median best similarity of known queries (\`test.csv\`) and of shelf boxes, and how well the
-best similarity alone separates them, in the embedder's raw space (class means) and after
+best similarity alone separates them, in the embedder's raw space (the default gallery) and after
 \`adapt()\`:
 
 ${space}
 
 The projection keeps only the directions that separate the gallery's classes; a product
-the gallery lacks has nothing there that says so, and lands near some class mean. In the
+the gallery lacks has nothing there that says so, and lands near some class's centroid. In the
 raw space the shelf products stay further away, which is what the raw-space guard uses.
 
 ### Grocery train → test, both built-ins
