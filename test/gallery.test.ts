@@ -98,6 +98,24 @@ describe('ReferenceGallery basics', () => {
     expect(mean.size).toBe(1);
   });
 
+  it('calibrate() works on a plain gallery whose classes hold no more references than clustersPerClass, before and after a load', () => {
+    // With the default of 3 centroids, few-shot classes (2-3 references) keep their references as
+    // their vectors; calibrate() must use them (it used to say the gallery "was loaded").
+    const { train } = clustered(4, 3, 16, 9);
+    const g = new ReferenceGallery();
+    train.forEach((vs, c) => g.add(`c${c}`, c === 0 ? vs.slice(0, 2) : vs));
+    expect(g.classInfo().map((c) => c.vectors)).toEqual([2, 3, 3, 3]);
+    const info = g.calibrate({ folds: 2 });
+    expect(Number.isFinite(info.threshold)).toBe(true);
+    expect(g.thresholdSource).toBe('calibrated');
+    const loaded = ReferenceGallery.fromBytes(g.toBytes());
+    expect(loaded.calibrate({ folds: 2 }).threshold).toBeCloseTo(info.threshold, 5);
+    // A class reduced to centroids has no references after a load: that one still says so.
+    const big = new ReferenceGallery({ clustersPerClass: 2 });
+    train.forEach((vs, c) => big.add(`c${c}`, vs));
+    expectError(() => ReferenceGallery.fromBytes(big.toBytes()).calibrate(), 'E_INPUT', /centroid/);
+  });
+
   it('rejects wrong dimensions, empty galleries and bad options with clear errors', () => {
     const g = new ReferenceGallery();
     expectError(() => g.classify(new Float32Array(4)), 'E_EMPTY');

@@ -10,13 +10,18 @@ import { DEFAULT_FALSE_NAME_RATE, GuardCollector, type OpenSet, type RawMeans } 
 import type { CalibrationInfo, Neighbor } from './types.js';
 import { heldOutAnswer } from './vote.js';
 
-/** Each class's references (held after building; a loaded clustered gallery has only its centroids: E_INPUT). */
+/**
+ * Each class's references: held after building, and stored as its vectors wherever nothing
+ * was reduced ('all', or no more references than clustersPerClass). A loaded gallery whose
+ * classes were reduced to centroids has no references left: E_INPUT.
+ */
 export function calibrationReferences(
-  classes: readonly { raw?: Float32Array; vectors: Float32Array }[],
+  classes: readonly { raw?: Float32Array; vectors: Float32Array; refs: number }[],
   clustersPerClass: number | 'all',
+  dim: number,
 ): Float32Array[] {
   return classes.map((e) => {
-    const r = e.raw ?? (clustersPerClass === 'all' ? e.vectors : undefined);
+    const r = e.raw ?? (clustersPerClass === 'all' || e.vectors.length === e.refs * dim ? e.vectors : undefined);
     if (!r) {
       throw new SkulensError(
         'E_INPUT',

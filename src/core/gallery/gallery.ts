@@ -369,7 +369,7 @@ export class ReferenceGallery {
     if (labels.length < 2) throw new SkulensError('E_INPUT', `calibrate() needs at least 2 labels (this gallery has ${labels.length}).`);
     this.refreshAdaptation();
     const dim = this.dim;
-    const raws = calibrationReferences(labels.map((l) => this.classes.get(l)!), this.clustersPerClass);
+    const raws = calibrationReferences(labels.map((l) => this.classes.get(l)!), this.clustersPerClass, dim);
     const input = { labels, raws, dim, adapted: this.adapter !== undefined, negatives: this.openSet.rows(), seed: this.seed };
     const { calibration, info } = calibrateOnFolds(input, options, (references) => {
       const g = new ReferenceGallery({ dim, metric: this.metric, clustersPerClass: this.clustersPerClass, index: 'exact', seed: this.seed });
