@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import '../src/node/platform.js';
 import { ReferenceGallery } from '../src/core/gallery/gallery.js';
+import { maskPassword } from '../src/cli/service.js';
 import { publishModels, readPublished } from '../src/service/queue.js';
 
 type RedisLike = Parameters<typeof publishModels>[0];
@@ -43,5 +44,15 @@ describe('publishing models to Redis', () => {
     expect(stored).not.toContain('redispass');
     expect(Object.keys(published).sort()).toEqual(['detector', 'detectorSha256', 'gallery', 'gallerySha256', 'maxPixels']);
     expect(await readPublished(redis as unknown as RedisLike, 'q')).toEqual(published);
+  });
+});
+
+describe('URLs printed by serve and worker', () => {
+  it('mask a password, keep the rest', () => {
+    expect(maskPassword('redis://:s3cret@cache.internal:6379/0')).toBe('redis://:***@cache.internal:6379/0');
+    expect(maskPassword('postgres://skulens:hunter2@db/skulens')).toBe('postgres://skulens:***@db/skulens');
+    expect(maskPassword('redis://127.0.0.1:6379')).toBe('redis://127.0.0.1:6379');
+    expect(maskPassword('https://host/gallery.skg')).toBe('https://host/gallery.skg');
+    expect(maskPassword('/srv/galleries/shop.skg')).toBe('/srv/galleries/shop.skg');
   });
 });

@@ -36,6 +36,11 @@ async function detectorSettings(opts: DetectorFlags): Promise<DetectorSettings> 
   return s;
 }
 
+/** A URL as printed: a password in it is masked, since terminal output ends up in logs. */
+export function maskPassword(url: string): string {
+  return url.replace(/^([a-z][a-z0-9+.-]*:\/\/[^:@/]*):[^@/]*@/i, '$1:***@');
+}
+
 /** Run `stop` on the first SIGINT/SIGTERM; a second one exits at once. */
 function onSignals(stop: () => Promise<void>): void {
   let stopping = false;
@@ -127,7 +132,7 @@ export function registerService(program: Command): void {
         });
         const address = await service.app.listen({ host: opts.host, port: opts.port });
         process.stderr.write(
-          `skulens: serving on ${address} (${service.mode === 'queue' ? `queue "${opts.queue}" on ${opts.redis}` : 'in-process'}${token ? ', token required' : ''})\n`,
+          `skulens: serving on ${address} (${service.mode === 'queue' ? `queue "${opts.queue}" on ${maskPassword(opts.redis ?? '')}` : 'in-process'}${token ? ', token required' : ''})\n`,
         );
         onSignals(() => service.close());
       }),
@@ -198,10 +203,12 @@ export function registerService(program: Command): void {
           if (!current)
             throw new SkulensError(
               'E_EMPTY',
-              `Nothing is published on queue "${opts.queue}" yet: start "skulens serve --redis ${opts.redis}" once, which publishes its detector and gallery.`,
+              `Nothing is published on queue "${opts.queue}" yet: start "skulens serve --redis ${maskPassword(opts.redis)}" once, which publishes its detector and gallery.`,
             );
           const p = await client.publish({ ...current, gallery: location(file) });
-          process.stderr.write(`skulens: published gallery ${p.gallerySha256.slice(0, 16)} (${p.gallery}) on queue "${opts.queue}"\n`);
+          process.stderr.write(
+            `skulens: published gallery ${p.gallerySha256.slice(0, 16)} (${maskPassword(p.gallery)}) on queue "${opts.queue}"\n`,
+          );
         } finally {
           await client.close();
         }
