@@ -17,7 +17,12 @@ export function sniffFormat(b: Uint8Array): Format | undefined {
   if (ascii(0, 4) === 'GIF8') return 'GIF';
   if (ascii(0, 4) === 'RIFF' && ascii(8, 12) === 'WEBP') return 'WebP';
   if (ascii(0, 4) === 'II*\0' || ascii(0, 4) === 'MM\0*') return 'TIFF';
-  if (ascii(4, 8) === 'ftyp' && /^(avif|avis|mif1|msf1)$/.test(ascii(8, 12))) return 'AVIF';
+  // HEIF containers (mif1/msf1) are AVIF only when an avif brand is listed: HEIC shares them.
+  if (
+    ascii(4, 8) === 'ftyp' &&
+    (/^(avif|avis)$/.test(ascii(8, 12)) || (/^(mif1|msf1)$/.test(ascii(8, 12)) && /avi[fs]/.test(ascii(16, 64))))
+  )
+    return 'AVIF';
   return undefined;
 }
 
@@ -29,7 +34,7 @@ function endsEarly(b: Uint8Array, format: Format): boolean {
     case 'JPEG':
       return !(b[end - 2] === 0xff && b[end - 1] === 0xd9);
     case 'PNG':
-      return String.fromCharCode(...b.subarray(Math.max(0, b.length - 12))).indexOf('IEND') < 0;
+      return String.fromCharCode(...b.subarray(Math.max(0, end - 12), end)).indexOf('IEND') < 0;
     case 'GIF':
       return b[end - 1] !== 0x3b;
     case 'WebP':

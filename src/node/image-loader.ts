@@ -87,7 +87,10 @@ export async function loadImage(input: NodeImageInput, options: LoadImageOptions
     cost = Math.min(DECODE_BUDGET_BYTES, pixels * 4);
     await decodeBudget.acquire(cost);
     const { data, info } = await sharpToRgb(source, { limitInputPixels: maxPixels }).toBuffer({ resolveWithObject: true });
-    if (info.channels !== 3) throw new Error(`decoder produced ${info.channels} channels`);
+    if (info.channels !== 3)
+      throw new SkulensError('E_IMAGE_DECODE', `Cannot decode image ${name}: the decoder produced ${info.channels} channels, not RGB.`, {
+        input: name,
+      });
     return { data: new Uint8Array(data.buffer, data.byteOffset, data.byteLength), width: info.width, height: info.height, channels: 3 };
   } catch (err) {
     if (err instanceof SkulensError) throw err;
