@@ -6,7 +6,7 @@
 import type { Command } from 'commander';
 import { DEFAULT_K, SkulensError, type Classification } from '../index.js';
 import { action, embedItems, out, readLabelledImages } from './common.js';
-import { addGalleryQueryOptions, openGallery } from './options.js';
+import { addGalleryQueryOptions, openGallery, type GalleryQueryFlags } from './options.js';
 import { plural } from '../core/plural.js';
 
 export interface EvalReport {
@@ -62,41 +62,28 @@ export function registerEval(program: Command): void {
   )
     .option('--json', 'print one JSON object: n, top1, top5, perClass, unknown, ...')
     .action(
-      action(
-        async (
-          queries: string,
-          opts: {
-            gallery: string;
-            k?: number;
-            threshold?: number;
-            embedder?: string;
-            batchSize: number;
-            maxPixels?: number;
-            json?: boolean;
-          },
-        ) => {
-          const items = await readLabelledImages(queries, 'query');
-          const { gallery, embedder } = await openGallery(opts.gallery, opts.embedder, opts.batchSize, opts.maxPixels);
-          const k = opts.k ?? DEFAULT_K;
-          const threshold = opts.threshold ?? gallery.threshold;
-          let vectors: (Float32Array | null)[];
-          try {
-            vectors = await embedItems(embedder, items, 'evaluating');
-          } finally {
-            await embedder.dispose();
-          }
-          const ok = vectors.flatMap((v, i) => (v ? [{ v, truth: items[i]!.label }] : []));
-          const answers = gallery.classifyBatch(
-            ok.map((o) => o.v),
-            { k, threshold, top: 5 },
-          );
-          const results = ok.map((o, i) => ({ truth: o.truth, r: answers[i]! }));
-          if (results.length === 0) throw new SkulensError('E_IMAGE_DECODE', `None of the ${items.length} query images could be read.`);
-          const report = summarize(results, new Set(gallery.labels), { k, threshold, skipped: items.length - results.length });
-          if (opts.json) return out(JSON.stringify(report) + '\n');
-          await out(formatReport(report));
-        },
-      ),
+      action(async (queries: string, opts: GalleryQueryFlags & { json?: boolean }) => {
+        const items = await readLabelledImages(queries, 'query');
+        const { gallery, embedder } = await openGallery(opts.gallery, opts.embedder, opts.batchSize, opts.maxPixels);
+        const k = opts.k ?? DEFAULT_K;
+        const threshold = opts.threshold ?? gallery.threshold;
+        let vectors: (Float32Array | null)[];
+        try {
+          vectors = await embedItems(embedder, items, 'evaluating');
+        } finally {
+          await embedder.dispose();
+        }
+        const ok = vectors.flatMap((v, i) => (v ? [{ v, truth: items[i]!.label }] : []));
+        const answers = gallery.classifyBatch(
+          ok.map((o) => o.v),
+          { k, threshold, top: 5 },
+        );
+        const results = ok.map((o, i) => ({ truth: o.truth, r: answers[i]! }));
+        if (results.length === 0) throw new SkulensError('E_IMAGE_DECODE', `None of the ${items.length} query images could be read.`);
+        const report = summarize(results, new Set(gallery.labels), { k, threshold, skipped: items.length - results.length });
+        if (opts.json) return out(JSON.stringify(report) + '\n');
+        await out(formatReport(report));
+      }),
     );
 }
 

@@ -228,6 +228,16 @@ export function parseMetric(value: string): Metric {
   return value;
 }
 
+/** The flags addGalleryQueryOptions declares, as commander hands them to the action. */
+export interface GalleryQueryFlags {
+  gallery: string;
+  k?: number;
+  threshold?: number;
+  embedder?: string;
+  batchSize: number;
+  maxPixels?: number;
+}
+
 /** Options shared by the verbs that query a gallery with embedded images (classify, eval). */
 export function addGalleryQueryOptions(command: Command): Command {
   return command
