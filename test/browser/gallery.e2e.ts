@@ -28,6 +28,7 @@ import {
   spread,
   startHarness,
   type Harness,
+  runExampleCamera,
 } from './helpers.js';
 import { rgbToY4m } from './y4m.js';
 
@@ -198,16 +199,7 @@ describe.skipIf(!run)('browser gallery (b) and example page (c)', () => {
     });
     try {
       const page = await openExample({ model: MODEL_URL, gallery: '/tmpdata/train.skg', ...detectorParams }, browser);
-      await page.click('#camera');
-      await page.waitForFunction(() => ((window as any).example.frames ?? 0) >= 3 || (window as any).example.error, null, {
-        timeout: 180_000,
-      });
-      const state = await page.evaluate(() => ({
-        frames: (window as any).example.frames,
-        fps: (window as any).example.fps,
-        error: (window as any).example.error,
-        last: (window as any).example.last,
-      }));
+      const state = await runExampleCamera(page, 180_000);
       await page.screenshot({ path: join(SHOTS, 'example-camera.png'), fullPage: true });
       await page.click('#camera'); // stop
       expect(state.error).toBeFalsy();

@@ -164,3 +164,24 @@ export function agreement(
   }
   return { matched, maxDiff, maxScoreDiff, minIou };
 }
+
+/** What the example page's camera loop reports (window.example). */
+export interface ExampleCameraState {
+  frames: number;
+  fps: number;
+  error?: string;
+  /** The last frame, as the example page writes it. */
+  last: any;
+}
+
+/** Start the example page's camera (a fake one in these tests), wait for 3 frames or an error, and read its state; the camera keeps running. */
+export async function runExampleCamera(page: Page, timeout: number): Promise<ExampleCameraState> {
+  await page.click('#camera');
+  await page.waitForFunction(() => ((window as any).example.frames ?? 0) >= 3 || (window as any).example.error, null, { timeout });
+  return page.evaluate(() => ({
+    frames: (window as any).example.frames,
+    fps: (window as any).example.fps,
+    error: (window as any).example.error,
+    last: (window as any).example.last,
+  }));
+}

@@ -24,6 +24,7 @@ import {
   openHarness,
   startHarness,
   type Harness,
+  runExampleCamera,
 } from './helpers.js';
 import { rgbToY4m } from './y4m.js';
 
@@ -115,16 +116,7 @@ describe.skipIf(!run)('browser shelf detector (d): skulens:shelf, same boxes as 
       await example.goto(`${h.url}/?load=1`);
       await example.waitForFunction(() => (window as any).example?.ready || (window as any).example?.error, null, { timeout: 180_000 });
       expect(await example.evaluate(() => (window as any).example.error)).toBeFalsy();
-      await example.click('#camera');
-      await example.waitForFunction(() => ((window as any).example.frames ?? 0) >= 3 || (window as any).example.error, null, {
-        timeout: 300_000,
-      });
-      const state = await example.evaluate(() => ({
-        frames: (window as any).example.frames,
-        fps: (window as any).example.fps,
-        error: (window as any).example.error,
-        last: (window as any).example.last,
-      }));
+      const state = await runExampleCamera(example, 300_000);
       const shot = join(tmpdir(), `skulens-shelf-camera-${Date.now()}.png`);
       await example.screenshot({ path: shot, fullPage: true });
       await example.click('#camera');
